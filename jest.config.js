@@ -1,0 +1,16 @@
+// Jest on Node < 24.9 cannot require() ES modules itself, so the ESM-only packages below are
+// transpiled to CommonJS by ts-jest (allowJs). See ../shared/docs/TOOLCHAIN.md §3.
+const esmOnly = ['openid-client', 'oauth4webapi', 'jose']
+
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.(ts|js)$': ['ts-jest', { tsconfig: { allowJs: true } }] },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  testTimeout: 60_000,
+  maxWorkers: 2,
+}

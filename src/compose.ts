@@ -1,0 +1,86 @@
+import type { Express } from 'express'
+import { buildApp } from './app'
+import type { Config } from './config/load'
+import type { AppContext } from './http/context'
+import { createLogger, errorFields, type Logger } from './log'
+import { createOidcClient } from './oidc/client'
+import { createCookieSessionStore } from './store/cookie-sessions'
+import { createLoginTransactionStore } from './store/login-transactions'
+import { createRedis, pingRedis } from './store/redis'
+import { createSealer } from './store/seal'
+import { createTokenSessionStore } from './store/token-sessions'
+
+export interface Composed {
+  app: Express
+  log: Logger
+  /** New requests get 503 from now on (graceful shutdown). */
+  startDraining(): void
+  /** Closes what `compose` opened, in reverse order. */
+  dispose(): Promise<void>
+}
+
+/** The composition root: builds every client and store once and wires them into the app. */
+export function compose(config: Config, options: { log?: Logger; now?: () => number } = {}): Composed {
+  const log = options.log ?? createLogger(config.logLevel)
+  const now = options.now ?? Date.now
+
+  const redis = createRedis(config.redis.url)
+  let lastRedisWarning = 0
+  redis.on('error', (err: unknown) => {
+    // ioredis reports every failed reconnect; one line per 10 s is enough to see an outage.
+    if (Date.now() - lastRedisWarning < 10_000) return
+    lastRedisWarning = Date.now()
+    log.warn({ error: errorFields(err) }, 'Redis connection error')
+  })
+  redis.on('ready', () => log.info('Redis connected'))
+
+  const sealer = createSealer(config.tokenKeys)
+  const tokenSessions = createTokenSessionStore(redis, config.redis.prefix, sealer, now)
+  const loginTransactions = createLoginTransactionStore(redis, config.redis.prefix, config.session.loginTxTtlSeconds)
+  const cookieSessionStore = createCookieSessionStore(redis, config.redis.prefix, now)
+
+  const apps: AppContext[] = config.apps.map((app) => ({
+    app,
+    oidc: createOidcClient(
+      {
+        issuer: config.keycloak.issuer,
+        clientId: app.clientId,
+        clientSecret: app.clientSecret,
+        timeoutSeconds: config.keycloak.timeoutSeconds,
+        allowHttp: config.keycloak.allowHttp,
+      },
+      log.child({ app: app.id }),
+    ),
+    tokenSessions,
+    loginTransactions,
+    loginTxTtlSeconds: config.session.loginTxTtlSeconds,
+    fallbackTtlSeconds: config.session.fallbackTtlSeconds,
+    log,
+    now,
+  }))
+  for (const ctx of apps) ctx.oidc.start()
+
+  let isDraining = false
+  const app = buildApp({
+    apps,
+    cookieSessionStore,
+    sessionSecrets: config.session.secrets,
+    trustProxy: config.trustProxy,
+    staticDir: config.staticDir,
+    readiness: { redis: () => pingRedis(redis), keycloak: () => apps.every((ctx) => ctx.oidc.isReady()) },
+    isDraining: () => isDraining,
+    log,
+  })
+
+  return {
+    app,
+    log,
+    startDraining: () => {
+      isDraining = true
+    },
+    async dispose() {
+      for (const ctx of apps) ctx.oidc.stop()
+      await redis.quit().catch(() => redis.disconnect())
+    },
+  }
+}

@@ -1,0 +1,114 @@
+import { envSchema, isLocalHttp, type Env } from './schema'
+
+export interface CookieConfig {
+  /** `__Host-<COOKIE_NAME>` on https; the bare name only for local http development. */
+  name: string
+  secure: boolean
+  sameSite: 'lax' | 'strict'
+}
+
+/** One browser-facing application (an origin with its own Keycloak client). */
+export interface AppConfig {
+  id: string
+  publicUrl: URL
+  /** Origins allowed to send state-changing requests (CSRF defence), including `publicUrl`'s own. */
+  allowedOrigins: ReadonlySet<string>
+  clientId: string
+  clientSecret: string
+  scopes: string
+  postLogoutPath: string
+  cookie: CookieConfig
+}
+
+export interface Config {
+  host: string
+  port: number
+  keycloak: { url: URL; realm: string; issuer: URL; timeoutSeconds: number; allowHttp: boolean }
+  apps: AppConfig[]
+  redis: { url: string; prefix: string }
+  session: { secrets: string[]; fallbackTtlSeconds: number; loginTxTtlSeconds: number }
+  tokenKeys: { kid: string; key: Buffer }[]
+  trustProxy: number | false
+  staticDir?: string
+  logLevel: Env['LOG_LEVEL']
+  shutdownGraceSeconds: number
+}
+
+const SECRET_VARS = new Set(['OIDC_CLIENT_SECRET', 'SESSION_SECRET', 'TOKEN_ENCRYPTION_KEYS', 'REDIS_URL'])
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Reads and checks the environment; throws a `ConfigError` naming every wrong variable and a right value. */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const parsed = envSchema.safeParse(env)
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? '')
+        const given = env[name]
+        const shown = given === undefined ? 'not set' : SECRET_VARS.has(name) ? 'set' : `got ${JSON.stringify(given)}`
+        return `${name}: ${issue.message} (${shown})`
+      }),
+    )
+  }
+  const e = parsed.data
+  const problems: string[] = []
+  const keycloakUrl = new URL(e.KEYCLOAK_URL.replace(/\/+$/, ''))
+  if (keycloakUrl.protocol !== 'https:' && !e.DEV_ALLOW_HTTP) {
+    problems.push(`KEYCLOAK_URL: must be https; plain http only with DEV_ALLOW_HTTP=true (got ${JSON.stringify(e.KEYCLOAK_URL)})`)
+  }
+  if (e.PUBLIC_URL.protocol !== 'https:' && !isLocalHttp(e.PUBLIC_URL) && !e.DEV_ALLOW_HTTP) {
+    problems.push(`PUBLIC_URL: must be https unless it is http://localhost or http://127.0.0.1 (got ${JSON.stringify(e.PUBLIC_URL.origin)})`)
+  }
+  const extraOrigins = e.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+  for (const o of extraOrigins) {
+    if (!URL.canParse(o) || new URL(o).origin !== o) {
+      problems.push(`ALLOWED_ORIGINS: comma-separated origins such as https://app.example.com (got ${JSON.stringify(o)})`)
+    }
+  }
+  if (problems.length) throw new ConfigError(problems)
+
+  const secure = e.PUBLIC_URL.protocol === 'https:'
+  const app: AppConfig = {
+    id: e.APP_ID,
+    publicUrl: e.PUBLIC_URL,
+    allowedOrigins: new Set([e.PUBLIC_URL.origin, ...extraOrigins]),
+    clientId: e.OIDC_CLIENT_ID,
+    clientSecret: e.OIDC_CLIENT_SECRET,
+    scopes: e.OIDC_SCOPES,
+    postLogoutPath: e.POST_LOGOUT_PATH,
+    cookie: {
+      name: secure ? `__Host-${e.COOKIE_NAME}` : e.COOKIE_NAME,
+      secure,
+      sameSite: e.COOKIE_SAMESITE,
+    },
+  }
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    keycloak: {
+      url: keycloakUrl,
+      realm: e.KEYCLOAK_REALM,
+      issuer: new URL(`${keycloakUrl.href.replace(/\/$/, '')}/realms/${encodeURIComponent(e.KEYCLOAK_REALM)}`),
+      timeoutSeconds: e.OIDC_TIMEOUT_SECONDS,
+      allowHttp: e.DEV_ALLOW_HTTP,
+    },
+    apps: [app],
+    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
+    session: {
+      secrets: e.SESSION_SECRET,
+      fallbackTtlSeconds: e.SESSION_FALLBACK_TTL_SECONDS,
+      loginTxTtlSeconds: e.LOGIN_TX_TTL_SECONDS,
+    },
+    tokenKeys: e.TOKEN_ENCRYPTION_KEYS,
+    trustProxy: e.TRUST_PROXY === 'false' ? false : Number(e.TRUST_PROXY),
+    staticDir: e.STATIC_DIR,
+    logLevel: e.LOG_LEVEL,
+    shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
+  }
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod'
+
+/** Whether a URL is plain http on a loopback host: the only place cookies may go without `Secure`. */
+export function isLocalHttp(url: URL): boolean {
+  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
+}
+
+const bool = z
+  .enum(['true', 'false', '1', '0'], { error: 'use true or false' })
+  .transform((v) => v === 'true' || v === '1')
+
+const seconds = (fallback: number) =>
+  z.coerce
+    .number({ error: 'a whole number of seconds, e.g. 600' })
+    .int('a whole number of seconds, e.g. 600')
+    .positive('a whole number of seconds above 0, e.g. 600')
+    .default(fallback)
+
+const origin = z.url({ error: 'an absolute URL such as https://app.example.com' }).transform((v, ctx) => {
+  const url = new URL(v)
+  if (url.pathname !== '/' || url.search || url.hash) {
+    ctx.addIssue({ code: 'custom', message: `an origin without a path, e.g. ${url.origin}` })
+  }
+  return url
+})
+
+/** A 32-byte AES key as `kid:base64`, e.g. `k1:` followed by the output of `openssl rand -base64 32`. */
+const encryptionKeys = z.string().transform((v, ctx) => {
+  const keys = v.split(',').map((entry) => {
+    const [kid, b64, ...rest] = entry.trim().split(':')
+    const key = Buffer.from(b64 ?? '', 'base64')
+    if (!kid || !/^[A-Za-z0-9_-]{1,16}$/.test(kid) || rest.length || key.length !== 32) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'comma-separated kid:base64 entries, each a 32-byte key, e.g. k1:$(openssl rand -base64 32); the first encrypts',
+      })
+    }
+    return { kid: kid ?? '', key }
+  })
+  return keys
+})
+
+const secrets = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()))
+  .refine((list) => list.every((s) => s.length >= 32), 'comma-separated secrets of at least 32 characters each; the first signs')
+
+/** Environment variables, by name; `loadConfig` turns them into a `Config`. */
+export const envSchema = z.object({
+  HOST: z.string().default('127.0.0.1'),
+  PORT: z.coerce.number({ error: 'a TCP port, e.g. 3000' }).int().min(0).max(65535).default(3000),
+  PUBLIC_URL: origin,
+  APP_ID: z.string().regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes, e.g. web').default('web'),
+  KEYCLOAK_URL: z.url({ error: 'the Keycloak base URL, e.g. https://sso.example.com' }),
+  KEYCLOAK_REALM: z.string().min(1, 'the realm name, e.g. keyward'),
+  OIDC_CLIENT_ID: z.string().min(1, 'the Keycloak client id, e.g. keyward-web'),
+  OIDC_CLIENT_SECRET: z.string().min(1, "the Keycloak client's secret (Credentials tab)"),
+  OIDC_SCOPES: z.string().default('openid profile email'),
+  OIDC_TIMEOUT_SECONDS: seconds(10),
+  ALLOWED_ORIGINS: z.string().default(''),
+  POST_LOGOUT_PATH: z.string().startsWith('/', 'a path on PUBLIC_URL, e.g. /').default('/'),
+  DEV_ALLOW_HTTP: bool.default(false),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/, 'letters, digits, ":", "_" and "-", e.g. kw:').default('kw:'),
+  SESSION_SECRET: secrets,
+  TOKEN_ENCRYPTION_KEYS: encryptionKeys,
+  COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'a cookie name without prefix, e.g. keyward').default('keyward'),
+  COOKIE_SAMESITE: z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax'),
+  LOGIN_TX_TTL_SECONDS: seconds(600),
+  SESSION_FALLBACK_TTL_SECONDS: seconds(1800),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(false|\d+)$/, 'false, or the number of proxy hops in front of keyward, e.g. 1')
+    .default('false'),
+  STATIC_DIR: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_GRACE_SECONDS: seconds(10),
+})
+
+export type Env = z.infer<typeof envSchema>

@@ -1,0 +1,38 @@
+import type { Request } from 'express'
+import type { AppConfig } from '../config/load'
+import type { Logger } from '../log'
+import type { OidcClient } from '../oidc/client'
+import type { LoginTransactionStore } from '../store/login-transactions'
+import type { TokenSessionStore } from '../store/token-sessions'
+import type { TokenSession } from '../tokens/token-session'
+
+/** What one app's routes need; built once per app by the composition root. */
+export interface AppContext {
+  app: AppConfig
+  oidc: OidcClient
+  tokenSessions: TokenSessionStore
+  loginTransactions: LoginTransactionStore
+  loginTxTtlSeconds: number
+  fallbackTtlSeconds: number
+  log: Logger
+  now: () => number
+}
+
+declare global {
+  namespace Express {
+    interface Locals {
+      /** The caller's token session, set by `resolveTokenSession`. */
+      tokenSession?: TokenSession
+      /** The caller presented a session that no longer exists (expired or ended elsewhere). */
+      sessionEnded?: boolean
+    }
+  }
+}
+
+/** express-session's callback API as promises. */
+export const regenerateSession = (req: Request) =>
+  new Promise<void>((resolve, reject) => req.session.regenerate((err: unknown) => (err ? reject(err) : resolve())))
+export const saveSession = (req: Request) =>
+  new Promise<void>((resolve, reject) => req.session.save((err: unknown) => (err ? reject(err) : resolve())))
+export const destroySession = (req: Request) =>
+  new Promise<void>((resolve, reject) => req.session.destroy((err: unknown) => (err ? reject(err) : resolve())))

@@ -1,0 +1,34 @@
+import pino, { type DestinationStream, type Logger } from 'pino'
+
+export type { Logger }
+
+/**
+ * Paths that could ever hold a credential. Code logs only chosen fields, so this is the second line
+ * of defence: a token that reaches a log call by mistake is still censored.
+ */
+const REDACT = [
+  'access_token', 'refresh_token', 'id_token', 'code', 'code_verifier', 'logout_token',
+  'accessToken', 'refreshToken', 'idToken', 'tokens', 'cookie', 'authorization',
+  '*.access_token', '*.refresh_token', '*.id_token', '*.code', '*.code_verifier', '*.logout_token',
+  '*.accessToken', '*.refreshToken', '*.idToken', '*.tokens', '*.cookie', '*.authorization',
+  'headers.cookie', 'headers.authorization', 'headers["set-cookie"]',
+]
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino({ level, base: { service: 'keyward' }, redact: { paths: REDACT, censor: '[redacted]' } }, destination)
+}
+
+/** The parts of an error that are safe to log: never a request, response body or token. */
+export function errorFields(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { error: String(err) }
+  const e = err as Error & { code?: unknown; error?: unknown; error_description?: unknown; status?: unknown }
+  const cause = e.cause instanceof Error ? errorFields(e.cause) : undefined
+  return {
+    name: e.name,
+    message: e.message,
+    ...(typeof e.code === 'string' ? { errorCode: e.code } : {}),
+    ...(typeof e.error === 'string' ? { oauthError: e.error } : {}),
+    ...(typeof e.status === 'number' ? { status: e.status } : {}),
+    ...(cause ? { cause } : {}),
+  }
+}

@@ -1,0 +1,175 @@
+import * as oidc from 'openid-client'
+import { Problem, unavailable } from '../errors'
+import { errorFields, type Logger } from '../log'
+import type { TokenGrant } from '../tokens/token-session'
+import { classifyError } from './classify-error'
+
+export interface OidcClientOptions {
+  issuer: URL
+  clientId: string
+  clientSecret: string
+  timeoutSeconds: number
+  /** Plain-http Keycloak, for local development and tests only. */
+  allowHttp: boolean
+}
+
+export interface LoginRequest {
+  url: URL
+  state: string
+  nonce: string
+  codeVerifier: string
+}
+
+/**
+ * The only module that talks to openid-client (and to Keycloak's OIDC endpoints). One instance per
+ * Keycloak client. Failures come out as `Problem`s: unreachable Keycloak is a 503, a refusal a 4xx.
+ */
+export function createOidcClient(options: OidcClientOptions, log: Logger) {
+  let config: oidc.Configuration | undefined
+  let pending: Promise<oidc.Configuration> | undefined
+  let retryTimer: NodeJS.Timeout | undefined
+  let stopped = false
+  const clientAuth = oidc.ClientSecretBasic(options.clientSecret)
+
+  function discover(): Promise<oidc.Configuration> {
+    pending ??= oidc
+      .discovery(options.issuer, options.clientId, undefined, clientAuth, {
+        timeout: options.timeoutSeconds,
+        execute: options.allowHttp ? [oidc.allowInsecureRequests] : [],
+      })
+      .then((loaded) => (config = loaded))
+      .finally(() => (pending = undefined))
+    return pending
+  }
+
+  async function configuration(): Promise<oidc.Configuration> {
+    if (config) return config
+    try {
+      return await discover()
+    } catch (err) {
+      throw unavailable('keycloak', err)
+    }
+  }
+
+  function toGrant(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenGrant {
+    const refreshExpiresIn = res.refresh_expires_in
+    return {
+      accessToken: res.access_token,
+      refreshToken: res.refresh_token,
+      idToken: res.id_token,
+      expiresIn: res.expires_in ?? 60,
+      refreshExpiresIn: typeof refreshExpiresIn === 'number' ? refreshExpiresIn : undefined,
+      claims: res.claims() as Record<string, unknown> | undefined,
+    }
+  }
+
+  return {
+    /** Loads discovery in the background, retrying with backoff, so keyward starts even before Keycloak. */
+    start(): void {
+      let delayMs = 500
+      const attempt = (): void => {
+        discover().then(
+          () => log.info({ issuer: options.issuer.href, clientId: options.clientId }, 'Keycloak discovery loaded'),
+          (err: unknown) => {
+            if (stopped) return
+            log.warn({ error: errorFields(err), retryInMs: delayMs }, 'Keycloak discovery failed')
+            retryTimer = setTimeout(attempt, delayMs)
+            delayMs = Math.min(delayMs * 2, 30_000)
+          },
+        )
+      }
+      attempt()
+    },
+
+    stop(): void {
+      stopped = true
+      clearTimeout(retryTimer)
+    },
+
+    isReady: (): boolean => config !== undefined,
+
+    /** Authorization code + PKCE (S256) + state + nonce. */
+    async startLogin(params: { redirectUri: string; scope: string }): Promise<LoginRequest> {
+      const cfg = await configuration()
+      const codeVerifier = oidc.randomPKCECodeVerifier()
+      const state = oidc.randomState()
+      const nonce = oidc.randomNonce()
+      const url = oidc.buildAuthorizationUrl(cfg, {
+        redirect_uri: params.redirectUri,
+        scope: params.scope,
+        response_type: 'code',
+        code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+        code_challenge_method: 'S256',
+        state,
+        nonce,
+      })
+      return { url, state, nonce, codeVerifier }
+    },
+
+    /** Redeems the authorization code sent to `callbackUrl`; the ID token is verified here. */
+    async codeGrant(callbackUrl: URL, checks: { codeVerifier: string; state: string; nonce: string }): Promise<TokenGrant> {
+      const cfg = await configuration()
+      try {
+        return toGrant(
+          await oidc.authorizationCodeGrant(cfg, callbackUrl, {
+            pkceCodeVerifier: checks.codeVerifier,
+            expectedState: checks.state,
+            expectedNonce: checks.nonce,
+            idTokenExpected: true,
+          }),
+        )
+      } catch (err) {
+        const failure = classifyError(err)
+        if (failure.kind === 'transient') throw unavailable('keycloak', err)
+        const why = failure.kind === 'rejected' ? `Keycloak refused the code (${failure.error})` : "Keycloak's answer failed validation"
+        throw new Problem('login_failed', `${why}; start the login again.`, { cause: err })
+      }
+    },
+
+    /**
+     * Ends the Keycloak user session the refresh token belongs to (Keycloak's non-browser logout),
+     * which also sends back-channel logout to the session's other clients. Returns false when
+     * Keycloak says the session was already gone.
+     */
+    async endSession(refreshToken: string): Promise<boolean> {
+      const cfg = await configuration()
+      const endpoint = cfg.serverMetadata().end_session_endpoint
+      if (!endpoint) throw new Error('Keycloak discovery has no end_session_endpoint')
+      const basic = Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`).toString('base64')
+      let res: Response
+      try {
+        res = await fetch(endpoint, {
+          method: 'POST',
+          headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ refresh_token: refreshToken }),
+          signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
+        })
+      } catch (err) {
+        throw unavailable('keycloak', err)
+      }
+      await res.body?.cancel()
+      if (res.status >= 500) throw unavailable('keycloak', new Error(`Keycloak logout answered ${res.status}`))
+      if (res.status === 401) throw new Error('Keycloak refused keyward’s client credentials at logout')
+      return res.ok
+    },
+
+    /** RFC 7009 revocation; Keycloak answers 200 for tokens it no longer knows. */
+    async revoke(token: string): Promise<void> {
+      const cfg = await configuration()
+      try {
+        await oidc.tokenRevocation(cfg, token)
+      } catch (err) {
+        if (classifyError(err).kind === 'transient') throw unavailable('keycloak', err)
+        throw err
+      }
+    },
+
+    /** Where the browser goes so Keycloak clears its SSO cookies and sends it back. */
+    async endSessionUrl(params: { postLogoutRedirectUri: string }): Promise<URL> {
+      const cfg = await configuration()
+      return oidc.buildEndSessionUrl(cfg, { client_id: options.clientId, post_logout_redirect_uri: params.postLogoutRedirectUri })
+    },
+  }
+}
+
+export type OidcClient = ReturnType<typeof createOidcClient>

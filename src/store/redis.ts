@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { unavailable } from '../errors'
+
+/**
+ * The one Redis connection. Commands fail at once while Redis is away (no offline queue, one retry),
+ * so callers answer 503 quickly instead of hanging; the client keeps reconnecting in the background.
+ */
+export function createRedis(url: string): Redis {
+  return new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+  })
+}
+
+/** Resolves once the client is connected, or rejects after `timeoutMs`. */
+export function connected(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`Redis not ready after ${timeoutMs} ms`)), timeoutMs)
+    const onReady = () => done()
+    function done(err?: Error) {
+      clearTimeout(timer)
+      redis.off('ready', onReady)
+      if (err) reject(err)
+      else resolve()
+    }
+    redis.on('ready', onReady)
+  })
+}
+
+export async function pingRedis(redis: Redis): Promise<boolean> {
+  try {
+    return (await redis.ping()) === 'PONG'
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Runs a Redis call, turning connection trouble into a 503 Problem. A ReplyError is Redis refusing a
+ * command we sent, which is a bug, so it stays a plain error (500).
+ */
+export async function guarded<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call
+  } catch (err) {
+    if (err instanceof Error && err.name === 'ReplyError') throw err
+    throw unavailable('store', err)
+  }
+}
+
+/** A Lua script run by its SHA1, loaded on first use (and again after a Redis restart). */
+export function luaScript(lua: string) {
+  const sha = createHash('sha1').update(lua).digest('hex')
+  return async (redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> => {
+    try {
+      return await redis.evalsha(sha, keys.length, ...keys, ...args)
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
+      return redis.eval(lua, keys.length, ...keys, ...args)
+    }
+  }
+}

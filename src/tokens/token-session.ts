@@ -1,0 +1,80 @@
+/** What Keycloak gave for one grant, normalised by the OIDC client. */
+export interface TokenGrant {
+  accessToken: string
+  refreshToken?: string
+  idToken?: string
+  /** Seconds until the access token expires, as Keycloak said (`expires_in`). */
+  expiresIn: number
+  /** Keycloak's `refresh_expires_in`; 0 or absent means Keycloak set no limit (unlimited offline tokens). */
+  refreshExpiresIn?: number
+  /** Verified ID token claims, when an ID token came with the grant. */
+  claims?: Record<string, unknown>
+}
+
+export interface TokenSet {
+  accessToken: string
+  refreshToken?: string
+  idToken?: string
+}
+
+/** One Keycloak client session held by keyward. Times are epoch milliseconds. */
+export interface TokenSession {
+  id: string
+  app: string
+  kind: 'online' | 'offline'
+  sub: string
+  /** Keycloak's user session id (`sid`), for back-channel logout and revocation. */
+  sid?: string
+  /** Profile claims safe to show the user; never a token. */
+  claims: Record<string, unknown>
+  accessExpiresAt: number
+  /** When Keycloak stops honouring the refresh token; absent when it set no limit. */
+  refreshExpiresAt?: number
+  /** When the record must be gone from Redis: `refreshExpiresAt`, or the configured fallback. */
+  expiresAt: number
+  createdAt: number
+  refreshedAt: number
+  /** The express-session id that points here (browser sessions only). */
+  cookieSessionId?: string
+  version: number
+  tokens: TokenSet
+}
+
+const PROFILE_CLAIMS = [
+  'sub', 'name', 'preferred_username', 'given_name', 'family_name', 'email', 'email_verified', 'locale', 'acr', 'auth_time',
+]
+
+export function profileClaims(claims: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const name of PROFILE_CLAIMS) if (claims?.[name] !== undefined) out[name] = claims[name]
+  return out
+}
+
+/**
+ * Builds a new token session from a code grant. Expiry times are computed from the `*_in` values and
+ * the local receive time, not the tokens' absolute `exp`, so clock skew with Keycloak does not matter.
+ */
+export function newTokenSession(
+  grant: TokenGrant,
+  fields: { id: string; app: string; kind: 'online' | 'offline'; now: number; fallbackTtlSeconds: number },
+): TokenSession {
+  const sub = grant.claims?.sub
+  if (typeof sub !== 'string') throw new TypeError('the code grant returned no ID token subject')
+  const sid = grant.claims?.sid
+  const refreshExpiresAt = grant.refreshExpiresIn ? fields.now + grant.refreshExpiresIn * 1000 : undefined
+  return {
+    id: fields.id,
+    app: fields.app,
+    kind: fields.kind,
+    sub,
+    sid: typeof sid === 'string' ? sid : undefined,
+    claims: profileClaims(grant.claims),
+    accessExpiresAt: fields.now + grant.expiresIn * 1000,
+    refreshExpiresAt,
+    expiresAt: refreshExpiresAt ?? fields.now + fields.fallbackTtlSeconds * 1000,
+    createdAt: fields.now,
+    refreshedAt: fields.now,
+    version: 1,
+    tokens: { accessToken: grant.accessToken, refreshToken: grant.refreshToken, idToken: grant.idToken },
+  }
+}

@@ -1,0 +1,93 @@
+import { createSealer } from '../../src/store/seal'
+import { Browser } from '../support/browser'
+import { KeycloakAdmin } from '../support/keycloak-admin'
+import { findJwts } from '../support/leaks'
+import { startKeyward, TEST_KEYS, type RunningKeyward } from '../support/keyward'
+
+const admin = new KeycloakAdmin()
+
+/** The tokens keyward holds right now, opened from Redis with the test's key. */
+async function storedTokens(kw: RunningKeyward): Promise<string[]> {
+  const sealer = createSealer([{ kid: 'k1', key: Buffer.from(TEST_KEYS.slice(3), 'base64') }])
+  const out: string[] = []
+  for (const key of await kw.keys()) {
+    if (!key.includes(':tok:')) continue
+    const h = await kw.redis.hgetall(key)
+    const id = key.slice(key.indexOf('{') + 1, -1)
+    out.push(...Object.values(JSON.parse(sealer.open(h.t!, id)) as Record<string, string>))
+  }
+  return out
+}
+
+describe('web login, session and logout against real Keycloak and Redis', () => {
+  let kw: RunningKeyward
+  beforeAll(async () => {
+    kw = await startKeyward()
+  })
+  afterAll(() => kw.close())
+
+  test('a browser logs in, sees who it is, logs out, and Keycloak and Redis agree the session is gone', async () => {
+    const browser = new Browser()
+    const hops = await browser.login(kw.url, 'alice', 'alice-password', '/auth/login?returnTo=/orders%3Fpage%3D2')
+    const callback = hops.find((h) => h.url.startsWith(`${kw.url}/auth/callback`))!
+    expect(callback.status).toBe(302)
+    expect(callback.headers.get('location')).toBe('/orders?page=2')
+    const cookies = await browser.jar.getCookies(kw.url)
+    const sessionCookie = cookies.find((c) => c.key === 'keyward')!
+    expect(sessionCookie).toMatchObject({ httpOnly: true, sameSite: 'lax', path: '/' })
+
+    const info = await browser.request(`${kw.url}/auth/session`)
+    expect(info.status).toBe(200)
+    const body = JSON.parse(info.text)
+    expect(body).toMatchObject({ authenticated: true, kind: 'online', user: { preferred_username: 'alice', email: 'alice@example.test' } })
+    expect(Date.parse(body.accessTokenExpiresAt)).toBeGreaterThan(Date.now())
+    expect(Date.parse(body.refreshTokenExpiresAt)).toBeGreaterThan(Date.parse(body.accessTokenExpiresAt))
+
+    // What keyward stored: one token session whose TTL follows Keycloak's refresh_expires_in (1800 s here).
+    const keys = await kw.keys()
+    const tokenKey = keys.find((k) => k.includes(':tok:'))!
+    const ttl = await kw.redis.ttl(tokenKey)
+    expect(ttl).toBeGreaterThan(1700)
+    expect(ttl).toBeLessThanOrEqual(1800)
+    const meta = JSON.parse((await kw.redis.hget(tokenKey, 'm'))!)
+    const sessions = await admin.userSessions('alice')
+    expect(sessions.map((s) => s.id)).toContain(meta.sid)
+
+    // Tokens are encrypted at rest: no JWT is readable in any Redis value.
+    for (const key of keys) {
+      const type = await kw.redis.type(key)
+      const dump = type === 'hash' ? JSON.stringify(await kw.redis.hgetall(key)) : type === 'string' ? await kw.redis.get(key) : ''
+      expect(findJwts(dump ?? '')).toEqual([])
+    }
+    const tokens = await storedTokens(kw)
+    expect(tokens).toHaveLength(3) // access, refresh and ID token
+    expect(findJwts(tokens.join(' '))).toHaveLength(3) // the detector used below does see them
+
+    const out = await browser.request(`${kw.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1', origin: kw.url } })
+    expect(out.status).toBe(200)
+    const { endSessionUrl } = JSON.parse(out.text)
+    const end = new URL(endSessionUrl)
+    expect(end.origin + end.pathname).toBe(`${admin.base}/realms/keyward/protocol/openid-connect/logout`)
+    expect(end.searchParams.get('post_logout_redirect_uri')).toBe(`${kw.url}/`)
+    expect(end.searchParams.get('client_id')).toBe('keyward-web')
+
+    // Keycloak says the session is over, and keyward kept nothing.
+    expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(meta.sid)
+    expect(await kw.keys()).toEqual([])
+    expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(401)
+
+    // The browser's trip to Keycloak's end-session URL comes straight back, with no confirmation page.
+    const back = await browser.follow(endSessionUrl)
+    expect(back.at(-1)!.url).toBe(`${kw.url}/`)
+
+    // No token issued by Keycloak ever reached the client or a log line.
+    const transcript = browser.transcriptFor(kw.url)
+    expect(findJwts(transcript)).toEqual([])
+    const logs = kw.logs.join('')
+    expect(findJwts(logs)).toEqual([])
+    for (const token of tokens) {
+      expect(transcript).not.toContain(token)
+      expect(logs).not.toContain(token)
+    }
+  })
+})

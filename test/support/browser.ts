@@ -1,0 +1,75 @@
+import { parse } from 'node-html-parser'
+import { CookieJar } from 'tough-cookie'
+
+export interface Hop {
+  url: string
+  status: number
+  headers: Headers
+  text: string
+}
+
+/**
+ * A test client that behaves like a browser where it matters here: a cookie jar, redirects followed
+ * by hand (so each hop is visible), and Keycloak's real login form filled in and posted.
+ * Every response is kept in `seen`, to check that no token ever reached the client.
+ */
+export class Browser {
+  readonly jar = new CookieJar()
+  readonly seen: Hop[] = []
+
+  async request(url: string, init: RequestInit = {}): Promise<Hop> {
+    const headers = new Headers(init.headers)
+    const cookie = await this.jar.getCookieString(url)
+    if (cookie) headers.set('cookie', cookie)
+    const res = await fetch(url, { ...init, headers, redirect: 'manual' })
+    for (const c of res.headers.getSetCookie()) await this.jar.setCookie(c, url, { ignoreError: true })
+    const hop = { url, status: res.status, headers: res.headers, text: await res.text() }
+    this.seen.push(hop)
+    return hop
+  }
+
+  /** GETs `url` and follows redirects until a non-redirect answer; returns every hop. */
+  async follow(url: string, init: RequestInit = {}, maxHops = 10): Promise<Hop[]> {
+    const hops: Hop[] = []
+    let next: string | undefined = url
+    let options = init
+    while (next && hops.length < maxHops) {
+      const res = await this.request(next, options)
+      hops.push(res)
+      const location = res.headers.get('location')
+      next = res.status >= 300 && res.status < 400 && location ? new URL(location, next).href : undefined
+      options = {}
+    }
+    return hops
+  }
+
+  /**
+   * Logs in through keyward: /auth/login → Keycloak's login page → posts the credentials → callback
+   * → back to returnTo. Returns the hops after the form was posted.
+   */
+  async login(keywardUrl: string, username: string, password: string, loginPath = '/auth/login?returnTo=/welcome') {
+    const toForm = await this.follow(`${keywardUrl}${loginPath}`)
+    const page = toForm.at(-1)!
+    if (page.status !== 200) throw new Error(`expected Keycloak's login page, got ${page.status} at ${page.url}`)
+    const form = parse(page.text).querySelector('form#kc-form-login')
+    const action = form?.getAttribute('action')
+    if (!action) throw new Error(`no login form at ${page.url}`)
+    const body = new URLSearchParams({ username, password, credentialId: '' })
+    const posted = await this.request(new URL(action.replaceAll('&amp;', '&'), page.url).href, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    })
+    const location = posted.headers.get('location')
+    if (posted.status !== 302 || !location) throw new Error(`login form answered ${posted.status}`)
+    return [posted, ...(await this.follow(new URL(location, posted.url).href))]
+  }
+
+  /** What every keyward response (status line aside) carried: headers, cookies and bodies. */
+  transcriptFor(origin: string): string {
+    return this.seen
+      .filter((s) => s.url.startsWith(origin))
+      .map((s) => `${s.url}\n${[...s.headers].map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n${s.text}`)
+      .join('\n----\n')
+  }
+}

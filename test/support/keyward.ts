@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import { Writable } from 'node:stream'
+import { Redis } from 'ioredis'
+import { compose, type Composed } from '../../src/compose'
+import { loadConfig, type Config } from '../../src/config/load'
+import { createLogger } from '../../src/log'
+
+export const keycloakUrl = () => process.env.KEYWARD_TEST_KEYCLOAK_URL ?? 'http://127.0.0.1:8180'
+export const redisUrl = () => process.env.KEYWARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+export const TEST_KEYS = `k1:${randomBytes(32).toString('base64')}`
+
+/** Environment for one keyward under test; every instance gets its own Redis key prefix. */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    KEYCLOAK_URL: keycloakUrl(),
+    KEYCLOAK_REALM: 'keyward',
+    OIDC_CLIENT_ID: 'keyward-web',
+    OIDC_CLIENT_SECRET: 'keyward-web-dev-secret',
+    DEV_ALLOW_HTTP: 'true',
+    REDIS_URL: redisUrl(),
+    REDIS_PREFIX: `kwtest:${randomBytes(4).toString('hex')}:`,
+    SESSION_SECRET: randomBytes(32).toString('hex'),
+    TOKEN_ENCRYPTION_KEYS: TEST_KEYS,
+    LOG_LEVEL: 'debug',
+    ...overrides,
+  }
+}
+
+/** A keyward listening on 127.0.0.1 port 0, its log lines kept for inspection. */
+export interface RunningKeyward {
+  url: string
+  config: Config
+  composed: Composed
+  logs: string[]
+  /** A plain Redis client for assertions on what keyward stored. */
+  redis: Redis
+  keys(): Promise<string[]>
+  close(): Promise<void>
+}
+
+export async function startKeyward(
+  overrides: Record<string, string> = {},
+  adjust: (config: Config) => Config = (c) => c,
+): Promise<RunningKeyward> {
+  const server: Server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  const url = `http://127.0.0.1:${port}`
+  const config = adjust(loadConfig(testEnv({ PUBLIC_URL: url, ...overrides })))
+  const logs: string[] = []
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(String(chunk))
+      done()
+    },
+  })
+  const composed = compose(config, { log: createLogger(config.logLevel, sink) })
+  server.on('request', composed.app)
+  await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 20_000).catch(() => undefined)
+  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  return {
+    url,
+    config,
+    composed,
+    logs,
+    redis,
+    keys: async () => {
+      if (redis.status !== 'ready') await redis.connect().catch(() => undefined)
+      return (await redis.keys(`${config.redis.prefix}*`)).sort()
+    },
+    async close() {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await composed.dispose()
+      redis.disconnect()
+    },
+  }
+}
+
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check().catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}

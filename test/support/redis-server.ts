@@ -1,0 +1,71 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * A private redis-server for tests. It runs daemonized, so any test process can stop and start it
+ * again by port (to test outages and restarts) whoever started it first.
+ */
+export class RedisServer {
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly extraArgs: string[] = ['--save', '', '--appendonly', 'no'],
+  ) {}
+
+  static async create(extraArgs?: string[]): Promise<RedisServer> {
+    return new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'keyward-redis-')), extraArgs)
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  async start(): Promise<void> {
+    execFileSync('redis-server', [
+      '--port', String(this.port), '--bind', '127.0.0.1', '--daemonize', 'yes', '--dir', this.dir,
+      '--pidfile', join(this.dir, 'redis.pid'), '--logfile', join(this.dir, 'redis.log'), ...this.extraArgs,
+    ])
+    await this.waitFor(true)
+  }
+
+  async stop(): Promise<void> {
+    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    client.on('error', () => undefined)
+    try {
+      await client.connect()
+      await client.shutdown('NOSAVE').catch(() => undefined) // the connection drops as the server exits
+    } catch {
+      return // not running
+    } finally {
+      client.disconnect()
+    }
+    await this.waitFor(false)
+  }
+
+  private async waitFor(up: boolean): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      client.on('error', () => undefined)
+      const answered = await client.connect().then(() => client.ping()).then(() => true, () => false)
+      client.disconnect()
+      if (answered === up) return
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    throw new Error(`redis-server on port ${this.port} did not ${up ? 'start' : 'stop'}`)
+  }
+}
