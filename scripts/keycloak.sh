@@ -5,6 +5,7 @@
 #   scripts/keycloak.sh start    start it (or reuse the instance this script started) and wait until ready
 #   scripts/keycloak.sh stop     stop the instance this script started; never anything else
 #   scripts/keycloak.sh status   say whether it runs, and where
+#   scripts/keycloak.sh pid      print the process group id of the instance this script started
 #
 # With KEYCLOAK_URL set, fetch/start/stop do nothing but wait for that external server's realm.
 set -euo pipefail
@@ -131,5 +132,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+  pid) pid_alive && cat "$pidfile" ;;
+  *) echo "usage: $0 fetch|start|stop|status|pid" >&2; exit 2 ;;
 esac

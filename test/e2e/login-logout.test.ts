@@ -71,8 +71,9 @@ describe('web login, session and logout against real Keycloak and Redis', () => 
     expect(end.searchParams.get('post_logout_redirect_uri')).toBe(`${kw.url}/`)
     expect(end.searchParams.get('client_id')).toBe('keyward-web')
 
-    // Keycloak says the session is over, and keyward kept nothing.
+    // Keycloak says the session is over, and recorded its logout; keyward kept nothing.
     expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(meta.sid)
+    expect((await admin.events('alice', 'LOGOUT')).map((e) => e.sessionId)).toContain(meta.sid)
     expect(await kw.keys()).toEqual([])
     expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(401)
 

@@ -17,11 +17,22 @@ export class Browser {
   readonly jar = new CookieJar()
   readonly seen: Hop[] = []
 
+  /**
+   * @param tlsProxy an https origin that a TLS-terminating proxy forwards to a plain-http one, adding
+   *   X-Forwarded-Proto: https, so keyward can be tested with its production (Secure, __Host-) cookies.
+   */
+  constructor(private readonly tlsProxy?: { https: string; http: string }) {}
+
   async request(url: string, init: RequestInit = {}): Promise<Hop> {
     const headers = new Headers(init.headers)
     const cookie = await this.jar.getCookieString(url)
     if (cookie) headers.set('cookie', cookie)
-    const res = await fetch(url, { ...init, headers, redirect: 'manual' })
+    let target = url
+    if (this.tlsProxy && url.startsWith(this.tlsProxy.https)) {
+      target = this.tlsProxy.http + url.slice(this.tlsProxy.https.length)
+      headers.set('x-forwarded-proto', 'https')
+    }
+    const res = await fetch(target, { ...init, headers, redirect: 'manual' })
     for (const c of res.headers.getSetCookie()) await this.jar.setCookie(c, url, { ignoreError: true })
     const hop = { url, status: res.status, headers: res.headers, text: await res.text() }
     this.seen.push(hop)

@@ -30,7 +30,10 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
 
 /** A keyward listening on 127.0.0.1 port 0, its log lines kept for inspection. */
 export interface RunningKeyward {
+  /** Where the test reaches keyward (plain http on loopback). */
   url: string
+  /** The app's PUBLIC_URL: `url`, or its https twin when started with `behindTls`. */
+  publicUrl: string
   config: Config
   composed: Composed
   logs: string[]
@@ -42,13 +45,21 @@ export interface RunningKeyward {
 
 export async function startKeyward(
   overrides: Record<string, string> = {},
-  adjust: (config: Config) => Config = (c) => c,
+  options: {
+    adjust?: (config: Config) => Config
+    waitUntilReady?: boolean
+    /** PUBLIC_URL is https and keyward trusts one proxy hop: production cookies, tested over http. */
+    behindTls?: boolean
+  } = {},
 ): Promise<RunningKeyward> {
+  const { adjust = (c: Config) => c, waitUntilReady = true, behindTls = false } = options
   const server: Server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as { port: number }
   const url = `http://127.0.0.1:${port}`
-  const config = adjust(loadConfig(testEnv({ PUBLIC_URL: url, ...overrides })))
+  const publicUrl = behindTls ? `https://127.0.0.1:${port}` : url
+  const tls: Record<string, string> = behindTls ? { TRUST_PROXY: '1' } : {}
+  const config = adjust(loadConfig(testEnv({ PUBLIC_URL: publicUrl, ...tls, ...overrides })))
   const logs: string[] = []
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -58,10 +69,11 @@ export async function startKeyward(
   })
   const composed = compose(config, { log: createLogger(config.logLevel, sink) })
   server.on('request', composed.app)
-  await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 20_000).catch(() => undefined)
+  if (waitUntilReady) await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 20_000)
   const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
   return {
     url,
+    publicUrl,
     config,
     composed,
     logs,

@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -44,26 +43,18 @@ export class RedisServer {
   }
 
   async stop(): Promise<void> {
-    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    client.on('error', () => undefined)
-    try {
-      await client.connect()
-      await client.shutdown('NOSAVE').catch(() => undefined) // the connection drops as the server exits
-    } catch {
-      return // not running
-    } finally {
-      client.disconnect()
-    }
+    if (!this.answers()) return
+    spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', 'nosave'], { stdio: 'ignore' })
     await this.waitFor(false)
+  }
+
+  private answers(): boolean {
+    return spawnSync('redis-cli', ['-p', String(this.port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG'
   }
 
   private async waitFor(up: boolean): Promise<void> {
     for (let i = 0; i < 100; i++) {
-      const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-      client.on('error', () => undefined)
-      const answered = await client.connect().then(() => client.ping()).then(() => true, () => false)
-      client.disconnect()
-      if (answered === up) return
+      if (this.answers() === up) return
       await new Promise((r) => setTimeout(r, 50))
     }
     throw new Error(`redis-server on port ${this.port} did not ${up ? 'start' : 'stop'}`)

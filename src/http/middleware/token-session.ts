@@ -9,8 +9,9 @@ export function resolveTokenSession(ctx: AppContext): RequestHandler {
     const id = req.session?.tokenSessionId
     if (!id) return next()
     const found = await ctx.tokenSessions.get(id)
-    if (found && found.app === ctx.app.id) {
-      res.locals.tokenSession = found
+    if (found) {
+      // Another app's cookie (several apps share the store) opens nothing here, and changes nothing.
+      if (found.app === ctx.app.id) res.locals.tokenSession = found
       return next()
     }
     // Expired or ended elsewhere: the pointer is useless, drop it and the cookie.

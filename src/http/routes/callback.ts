@@ -17,7 +17,9 @@ export function callback(ctx: AppContext): RequestHandler {
   const binding = loginBindingCookie(ctx.app.cookie, ctx.loginTxTtlSeconds)
   return async function finishLogin(req, res) {
     const state = single(req.query.state)
+    const error = single(req.query.error)
     if (!state) throw new Problem('invalid_state', 'The callback carries no state; start the login again.')
+    if (!error && !single(req.query.code)) throw new Problem('invalid_request', 'The callback carries neither a code nor an error.')
     const bindingValue = parseCookie(req.headers.cookie ?? '')[binding.name] ?? ''
     const consumed = await ctx.loginTransactions.consume(state, bindingValue)
     if (!consumed.ok) {
@@ -29,11 +31,9 @@ export function callback(ctx: AppContext): RequestHandler {
       )
     }
     const tx = consumed.tx
-    const error = single(req.query.error)
     if (error) {
       throw new Problem('login_failed', `Keycloak ended the login with ${JSON.stringify(error.slice(0, 64))}; start the login again.`)
     }
-    if (!single(req.query.code)) throw new Problem('invalid_request', 'The callback carries no code.')
 
     const url = callbackUrl(ctx)
     url.search = new URL(req.originalUrl, url).search

@@ -1,0 +1,121 @@
+import { createHmac } from 'node:crypto'
+import { Browser } from '../support/browser'
+import { KeycloakAdmin } from '../support/keycloak-admin'
+import { keycloakProcessGroup, withKeycloakFrozen } from '../support/keycloak-process'
+import { startKeyward, type RunningKeyward } from '../support/keyward'
+import { freePort, RedisServer } from '../support/redis-server'
+
+const admin = new KeycloakAdmin()
+
+/** An express-session cookie value signed the way express-session signs it. */
+const signedCookie = (id: string, secret: string) =>
+  encodeURIComponent(`s:${id}.${createHmac('sha256', secret).update(id).digest('base64').replace(/=+$/, '')}`)
+
+describe('health, readiness, and outages of Redis and Keycloak', () => {
+  test('healthz and readyz answer 200 when Redis and Keycloak are there', async () => {
+    const kw = await startKeyward()
+    try {
+      expect(await (await fetch(`${kw.url}/healthz`)).json()).toEqual({ status: 'ok' })
+      const ready = await fetch(`${kw.url}/readyz`)
+      expect(ready.status).toBe(200)
+      expect(await ready.json()).toEqual({ status: 'ready', checks: { redis: 'up', keycloak: 'up' } })
+    } finally {
+      await kw.close()
+    }
+  })
+
+  test('without Keycloak, keyward starts, is not ready, and login answers 503 with Retry-After', async () => {
+    const kw = await startKeyward({ KEYCLOAK_URL: `http://127.0.0.1:${await freePort()}` }, { waitUntilReady: false })
+    try {
+      expect((await fetch(`${kw.url}/healthz`)).status).toBe(200)
+      const ready = await fetch(`${kw.url}/readyz`)
+      expect(ready.status).toBe(503)
+      expect(await ready.json()).toMatchObject({ checks: { redis: 'up', keycloak: 'down' } })
+      const login = await fetch(`${kw.url}/auth/login`, { redirect: 'manual' })
+      expect(login.status).toBe(503)
+      expect(login.headers.get('retry-after')).toBe('2')
+      expect(await login.json()).toMatchObject({ code: 'keycloak_unavailable' })
+      expect(await kw.keys()).toEqual([])
+    } finally {
+      await kw.close()
+    }
+  })
+
+  test('without Redis, keyward is not ready and answers 503 quickly, never 401', async () => {
+    const kw = await startKeyward({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, { waitUntilReady: false })
+    try {
+      expect((await fetch(`${kw.url}/readyz`)).status).toBe(503)
+      const started = Date.now()
+      const session = await fetch(`${kw.url}/auth/session`, { headers: { cookie: `keyward=${signedCookie('some-session', kw.config.session.secrets[0]!)}` } })
+      expect(session.status).toBe(503)
+      expect(await session.json()).toMatchObject({ code: 'store_unavailable' })
+      const login = await fetch(`${kw.url}/auth/login`, { redirect: 'manual' })
+      expect(login.status).toBe(503)
+      expect(await login.json()).toMatchObject({ code: 'store_unavailable' })
+      expect(Date.now() - started).toBeLessThan(3000)
+    } finally {
+      await kw.close()
+    }
+  })
+
+  describe('with its own Redis (AOF, so a restart keeps data)', () => {
+    let redis: RedisServer
+    let kw: RunningKeyward
+    beforeAll(async () => {
+      redis = await RedisServer.create(['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'])
+      await redis.start()
+      kw = await startKeyward({ REDIS_URL: redis.url })
+    })
+    afterAll(async () => {
+      await kw.close()
+      await redis.stop()
+    })
+
+    test('a Redis outage answers 503 for a logged-in browser and recovers without restarting keyward', async () => {
+      const browser = new Browser()
+      await browser.login(kw.url, 'alice', 'alice-password')
+      expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(200)
+
+      await redis.stop()
+      const during = await browser.request(`${kw.url}/auth/session`)
+      expect(during.status).toBe(503)
+      expect(JSON.parse(during.text)).toMatchObject({ code: 'store_unavailable' })
+      expect(during.headers.get('retry-after')).toBe('2')
+      const logout = await browser.request(`${kw.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })
+      expect(logout.status).toBe(503)
+      expect((await fetch(`${kw.url}/readyz`)).status).toBe(503)
+
+      await redis.start()
+      await new Promise((r) => setTimeout(r, 1500)) // ioredis reconnects within a second
+      expect((await fetch(`${kw.url}/readyz`)).status).toBe(200)
+      expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(200)
+    })
+
+    const frozenKeycloak = keycloakProcessGroup() ? test : test.skip
+    frozenKeycloak('logout while Keycloak does not answer is a 503 that keeps the session; retrying later logs out', async () => {
+      const shortTimeout = await startKeyward({ REDIS_URL: redis.url, OIDC_TIMEOUT_SECONDS: '1' })
+      try {
+        const browser = new Browser()
+        await browser.login(shortTimeout.url, 'alice', 'alice-password')
+        const keys = await shortTimeout.keys()
+        const sid = JSON.parse((await shortTimeout.redis.hget(keys.find((k) => k.includes(':tok:'))!, 'm'))!).sid
+
+        const during = await withKeycloakFrozen(() =>
+          browser.request(`${shortTimeout.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } }),
+        )
+        expect(during.status).toBe(503)
+        expect(JSON.parse(during.text)).toMatchObject({ code: 'keycloak_unavailable' })
+        expect(await shortTimeout.keys()).toEqual(keys)
+        expect((await browser.request(`${shortTimeout.url}/auth/session`)).status).toBe(200)
+        expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(sid)
+
+        const after = await browser.request(`${shortTimeout.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })
+        expect(after.status).toBe(200)
+        expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(sid)
+        expect(await shortTimeout.keys()).toEqual([])
+      } finally {
+        await shortTimeout.close()
+      }
+    })
+  })
+})

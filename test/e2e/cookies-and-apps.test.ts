@@ -1,0 +1,104 @@
+import request from 'supertest'
+import { Browser } from '../support/browser'
+import { KeycloakAdmin } from '../support/keycloak-admin'
+import { startKeyward } from '../support/keyward'
+
+const admin = new KeycloakAdmin()
+
+describe('production cookies, session renewal on login, and several apps', () => {
+  test('behind TLS the session cookie is __Host-, Secure, HttpOnly, SameSite=Lax, host-only, and the flow works end to end', async () => {
+    const kw = await startKeyward({}, { behindTls: true })
+    try {
+      const browser = new Browser({ https: kw.publicUrl, http: kw.url })
+      const hops = await browser.login(kw.publicUrl, 'alice', 'alice-password')
+      const callback = hops.find((h) => h.url.startsWith(`${kw.publicUrl}/auth/callback`))!
+      const setCookie = callback.headers.getSetCookie().find((c) => c.startsWith('__Host-keyward='))!
+      expect(setCookie).toMatch(/; Path=\//)
+      expect(setCookie).toMatch(/; HttpOnly/)
+      expect(setCookie).toMatch(/; Secure/)
+      expect(setCookie).toMatch(/; SameSite=Lax/)
+      expect(setCookie).not.toMatch(/Domain=/i)
+      const login = browser.seen.find((h) => h.url.startsWith(`${kw.publicUrl}/auth/login`))!
+      expect(login.headers.getSetCookie()[0]).toMatch(/^__Host-keyward-login=[^;]+; Max-Age=600; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/)
+
+      expect((await browser.request(`${kw.publicUrl}/auth/session`)).status).toBe(200)
+      const out = await browser.request(`${kw.publicUrl}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1', origin: kw.publicUrl } })
+      expect(new URL(JSON.parse(out.text).endSessionUrl).searchParams.get('post_logout_redirect_uri')).toBe(`${kw.publicUrl}/`)
+      expect(out.headers.getSetCookie().join()).toMatch(/__Host-keyward=;.*Expires=Thu, 01 Jan 1970/)
+      expect(await kw.keys()).toEqual([])
+    } finally {
+      await kw.close()
+    }
+  })
+
+  test('logging in again in the same browser replaces the session: new cookie id, one token session, old records gone', async () => {
+    const kw = await startKeyward()
+    try {
+      const browser = new Browser()
+      await browser.login(kw.url, 'alice', 'alice-password')
+      const firstCookie = (await browser.jar.getCookies(kw.url)).find((c) => c.key === 'keyward')!.value
+      const firstKeys = await kw.keys()
+
+      // Keycloak's SSO session logs the browser straight back in.
+      const again = await browser.follow(`${kw.url}/auth/login?returnTo=/again`)
+      expect(again.at(-1)!.url).toBe(`${kw.url}/again`)
+      const secondCookie = (await browser.jar.getCookies(kw.url)).find((c) => c.key === 'keyward')!.value
+      expect(secondCookie).not.toBe(firstCookie)
+      const secondKeys = await kw.keys()
+      expect(secondKeys.filter((k) => k.includes(':tok:'))).toHaveLength(1)
+      expect(secondKeys.filter((k) => k.includes(':sess:'))).toHaveLength(1)
+      expect(secondKeys.filter((k) => k.includes(':tok:') || k.includes(':sess:')).some((k) => firstKeys.includes(k))).toBe(false)
+      expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(200)
+
+      // The old cookie, replayed by whoever kept it, no longer opens anything.
+      const stale = await fetch(`${kw.url}/auth/session`, { headers: { cookie: `keyward=${firstCookie}` } })
+      expect(stale.status).toBe(401)
+    } finally {
+      await kw.close()
+    }
+  })
+
+  test('several apps: the Host picks the app and its Keycloak client, each with its own session', async () => {
+    const kw = await startKeyward({}, {
+      adjust: (config) => {
+        const web = config.apps[0]!
+        const other = new URL(web.publicUrl.href.replace('127.0.0.1', 'localhost'))
+        return {
+          ...config,
+          apps: [
+            web,
+            { ...web, id: 'short', publicUrl: other, allowedOrigins: new Set([other.origin]), clientId: 'keyward-short', clientSecret: 'keyward-short-dev-secret' },
+          ],
+        }
+      },
+    })
+    try {
+      const port = new URL(kw.url).port
+      const web = await request(kw.composed.app).get('/auth/login').set('Host', `127.0.0.1:${port}`)
+      expect(new URL(web.headers.location!).searchParams.get('client_id')).toBe('keyward-web')
+      const short = await request(kw.composed.app).get('/auth/login').set('Host', `localhost:${port}`)
+      expect(new URL(short.headers.location!).searchParams.get('client_id')).toBe('keyward-short')
+      expect(new URL(short.headers.location!).searchParams.get('redirect_uri')).toBe(`http://localhost:${port}/auth/callback`)
+      const unknown = await request(kw.composed.app).get('/auth/login').set('Host', `evil.example:${port}`)
+      expect(unknown.status).toBe(404)
+
+      // A real login through the second app lands in a session of that app and that Keycloak client.
+      const browser = new Browser()
+      await browser.login(`http://localhost:${port}`, 'bob', 'bob-password')
+      const info = JSON.parse((await browser.request(`http://localhost:${port}/auth/session`)).text)
+      expect(info).toMatchObject({ app: 'short', user: { preferred_username: 'bob' } })
+      // keyward-short issues 10-second access tokens.
+      expect(Date.parse(info.accessTokenExpiresAt) - Date.parse(info.createdAt)).toBe(10_000)
+      const sessions = await admin.userSessions('bob')
+      expect(sessions.some((s) => Object.values(s.clients).includes('keyward-short'))).toBe(true)
+      // Its cookie means nothing to the first app.
+      const cookie = (await browser.jar.getCookies(`http://localhost:${port}`)).find((c) => c.key === 'keyward')!
+      const cross = await fetch(`${kw.url}/auth/session`, { headers: { cookie: `keyward=${cookie.value}` } })
+      expect(cross.status).toBe(401)
+      expect((await browser.request(`http://localhost:${port}/auth/session`)).status).toBe(200)
+      await browser.request(`http://localhost:${port}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })
+    } finally {
+      await kw.close()
+    }
+  })
+})

@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { createCookieSessionStore } from '../../src/store/cookie-sessions'
+import { createLoginTransactionStore } from '../../src/store/login-transactions'
+import { createSealer } from '../../src/store/seal'
+import { createTokenSessionStore } from '../../src/store/token-sessions'
+import type { TokenSession } from '../../src/tokens/token-session'
+import { redisUrl } from '../support/keyward'
+
+const redis = new Redis(redisUrl())
+const prefix = `kwtest:${randomBytes(4).toString('hex')}:`
+const keys = async () => (await redis.keys(`${prefix}*`)).sort()
+afterAll(async () => {
+  const left = await keys()
+  if (left.length) await redis.del(...left)
+  redis.disconnect()
+})
+
+const tx = { app: 'web', codeVerifier: 'v'.repeat(43), nonce: 'n', returnTo: '/x' }
+
+describe('login transactions in Redis', () => {
+  const store = createLoginTransactionStore(redis, prefix, 600)
+
+  test('are stored with their TTL and consumed exactly once, even by parallel callbacks', async () => {
+    await store.create('state-1', 'binding-1', tx)
+    const ttl = await redis.ttl(`${prefix}tx:{state-1}`)
+    expect(ttl).toBeGreaterThan(590)
+    expect(ttl).toBeLessThanOrEqual(600)
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.consume('state-1', 'binding-1')))
+    expect(results.filter((r) => r.ok)).toEqual([{ ok: true, tx }])
+    expect(results.filter((r) => !r.ok)).toHaveLength(19)
+    expect(await keys()).toEqual([])
+  })
+
+  test('a wrong browser binding does not consume the transaction', async () => {
+    await store.create('state-2', 'binding-2', tx)
+    expect(await store.consume('state-2', 'someone-else')).toEqual({ ok: false, reason: 'not_bound' })
+    expect(await store.consume('state-2', '')).toEqual({ ok: false, reason: 'not_bound' })
+    expect(await store.consume('state-2', 'binding-2')).toEqual({ ok: true, tx })
+    expect(await store.consume('unknown', 'binding-2')).toEqual({ ok: false, reason: 'unknown' })
+  })
+
+  test('the binding value itself is not stored, only its hash', async () => {
+    await store.create('state-3', 'the-binding-value', tx)
+    expect(JSON.stringify(await redis.hgetall(`${prefix}tx:{state-3}`))).not.toContain('the-binding-value')
+    await store.consume('state-3', 'the-binding-value')
+  })
+})
+
+describe('token sessions in Redis', () => {
+  const key1 = { kid: 'k1', key: randomBytes(32) }
+  const store = createTokenSessionStore(redis, prefix, createSealer([key1]))
+  const session = (id: string, ttlMs: number, sid = 'kc-sid'): TokenSession => ({
+    id,
+    app: 'web',
+    kind: 'online',
+    sub: 'user-1',
+    sid,
+    claims: { sub: 'user-1', name: 'Alice' },
+    accessExpiresAt: Date.now() + 60_000,
+    refreshExpiresAt: Date.now() + ttlMs,
+    expiresAt: Date.now() + ttlMs,
+    createdAt: Date.now(),
+    refreshedAt: Date.now(),
+    cookieSessionId: 'cookie-1',
+    version: 1,
+    tokens: { accessToken: 'access-secret', refreshToken: 'refresh-secret', idToken: 'id-secret' },
+  })
+
+  test('a session round-trips, expires with its refresh token, and is indexed by sub and sid', async () => {
+    const s = session('s1', 1_800_000)
+    await store.create(s)
+    expect(await store.get('s1')).toEqual(s)
+    const pttl = await redis.pttl(`${prefix}tok:{s1}`)
+    expect(pttl).toBeGreaterThan(1_790_000)
+    expect(pttl).toBeLessThanOrEqual(1_800_000)
+    expect(await redis.smembers(`${prefix}idx:sub:user-1`)).toEqual(['s1'])
+    expect(await redis.smembers(`${prefix}idx:sid:kc-sid`)).toEqual(['s1'])
+    expect(await redis.pttl(`${prefix}idx:sub:user-1`)).toBeGreaterThanOrEqual(pttl - 1000)
+  })
+
+  test('tokens are encrypted at rest', async () => {
+    const raw = JSON.stringify(await redis.hgetall(`${prefix}tok:{s1}`))
+    for (const secret of ['access-secret', 'refresh-secret', 'id-secret']) expect(raw).not.toContain(secret)
+  })
+
+  test('an index lives as long as its longest-lived member', async () => {
+    await store.create(session('s2', 3_600_000, 'kc-sid-2'))
+    expect(await redis.pttl(`${prefix}idx:sub:user-1`)).toBeGreaterThan(3_500_000)
+    await store.create(session('s3', 60_000, 'kc-sid-3'))
+    expect(await redis.pttl(`${prefix}idx:sub:user-1`)).toBeGreaterThan(3_500_000)
+    expect((await redis.smembers(`${prefix}idx:sub:user-1`)).sort()).toEqual(['s1', 's2', 's3'])
+  })
+
+  test('delete removes the record and its index entries', async () => {
+    for (const id of ['s1', 's2', 's3']) await store.delete((await store.get(id))!)
+    expect(await store.get('s1')).toBeUndefined()
+    expect(await keys()).toEqual([])
+  })
+
+  test('a session already past its expiry is not stored', async () => {
+    await store.create(session('gone', -1000))
+    expect(await keys()).toEqual([])
+  })
+
+  test('a session sealed with a retired key reads as absent', async () => {
+    await store.create(session('s4', 60_000))
+    const rotated = createTokenSessionStore(redis, prefix, createSealer([{ kid: 'k2', key: randomBytes(32) }]))
+    expect(await rotated.get('s4')).toBeUndefined()
+    const both = createTokenSessionStore(redis, prefix, createSealer([{ kid: 'k2', key: randomBytes(32) }, key1]))
+    expect((await both.get('s4'))?.tokens.refreshToken).toBe('refresh-secret')
+    await store.delete(session('s4', 60_000))
+  })
+})
+
+describe('cookie sessions in Redis', () => {
+  test('the record expires with its token session and is never touched', async () => {
+    const store = createCookieSessionStore(redis, prefix)
+    expect(store.disableTouch).toBe(true)
+    const expiresAt = Date.now() + 900_000
+    await new Promise<void>((resolve, reject) =>
+      store.set('cookie-2', { cookie: { originalMaxAge: null }, tokenSessionId: 't', expiresAt } as never, (err: unknown) => (err ? reject(err) : resolve())),
+    )
+    const ttl = await redis.ttl(`${prefix}sess:cookie-2`)
+    expect(ttl).toBeGreaterThan(890)
+    expect(ttl).toBeLessThanOrEqual(900)
+    expect(JSON.parse((await redis.get(`${prefix}sess:cookie-2`))!)).toMatchObject({ tokenSessionId: 't', expiresAt })
+    await redis.del(`${prefix}sess:cookie-2`)
+  })
+})

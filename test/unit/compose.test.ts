@@ -1,0 +1,56 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parse } from 'yaml'
+import { loadConfig } from '../../src/config/load'
+
+// No Docker engine runs in CI, so this checks what can be checked of docker-compose.yml without one:
+// keyward accepts its configuration, and it agrees with the Dockerfile and the realm export.
+const root = join(__dirname, '../..')
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'))
+const realm = JSON.parse(readFileSync(join(root, 'keycloak/keyward-realm.json'), 'utf8'))
+const services = compose.services
+
+describe('docker-compose.yml', () => {
+  const env = services.keyward.environment as Record<string, string>
+
+  test("keyward's environment passes keyward's own configuration checks", () => {
+    const config = loadConfig(env)
+    expect(config.host).toBe('0.0.0.0')
+    expect(config.redis.url).toBe('redis://redis:6379')
+  })
+
+  test('Keycloak is reached under one issuer by browser and keyward, and imports the realm keyward uses', () => {
+    const command: string[] = services.keycloak.command
+    expect(command).toContain('start-dev')
+    expect(command).toContain('--import-realm')
+    expect(command).toContain(`--hostname=${env.KEYCLOAK_URL}`)
+    const host = new URL(env.KEYCLOAK_URL!)
+    expect(services.keycloak.networks.default.aliases).toContain(host.hostname)
+    expect(command).toContain(`--http-port=${host.port}`)
+    expect(services.keycloak.ports).toContain(`127.0.0.1:${host.port}:${host.port}`)
+    const mount = services.keycloak.volumes.find((v: string) => v.includes('/opt/keycloak/data/import/'))
+    expect(existsSync(join(root, mount.split(':')[0]))).toBe(true)
+    expect(realm.realm).toBe(env.KEYCLOAK_REALM)
+  })
+
+  test("the realm's client accepts keyward's callback and post-logout URLs and its secret", () => {
+    const client = realm.clients.find((c: { clientId: string }) => c.clientId === env.OIDC_CLIENT_ID)
+    expect(client.secret).toBe(env.OIDC_CLIENT_SECRET)
+    expect(client.redirectUris).toContain(`${env.PUBLIC_URL}/auth/callback`)
+    expect(client.attributes['post.logout.redirect.uris'].split('##')).toContain(`${env.PUBLIC_URL}/*`)
+    expect(client.attributes['pkce.code.challenge.method']).toBe('S256')
+  })
+
+  test('Redis keeps its data across restarts (AOF) and keyward waits for healthy dependencies', () => {
+    expect(services.redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']))
+    expect(services.keyward.depends_on).toEqual({ redis: { condition: 'service_healthy' }, keycloak: { condition: 'service_healthy' } })
+    expect(services.keyward.ports).toContain(`127.0.0.1:${env.PORT}:${env.PORT}`)
+  })
+
+  test('the Dockerfile ships what the compose file points at', () => {
+    const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
+    expect(dockerfile).toContain('COPY demo ./demo')
+    expect(env.STATIC_DIR).toBe('/app/demo')
+    expect(dockerfile).toMatch(/CMD \["node", "dist\/main.js"\]/)
+  })
+})

@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto'
+import { ConfigError, loadConfig } from '../../src/config/load'
+
+const valid = {
+  PUBLIC_URL: 'https://app.example.com',
+  KEYCLOAK_URL: 'https://sso.example.com/',
+  KEYCLOAK_REALM: 'acme',
+  OIDC_CLIENT_ID: 'acme-web',
+  OIDC_CLIENT_SECRET: 'very-secret-client-secret',
+  SESSION_SECRET: 'x'.repeat(32),
+  TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+}
+
+function problems(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems
+    throw err
+  }
+  return []
+}
+
+describe('loadConfig', () => {
+  test('a production configuration: https, __Host- cookie, issuer from URL and realm', () => {
+    const config = loadConfig(valid)
+    expect(config.keycloak.issuer.href).toBe('https://sso.example.com/realms/acme')
+    expect(config.apps).toHaveLength(1)
+    expect(config.apps[0]).toMatchObject({
+      id: 'web',
+      clientId: 'acme-web',
+      scopes: 'openid profile email',
+      cookie: { name: '__Host-keyward', secure: true, sameSite: 'lax' },
+    })
+    expect([...config.apps[0]!.allowedOrigins]).toEqual(['https://app.example.com'])
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'kw:' })
+    expect(config.trustProxy).toBe(false)
+  })
+
+  test('local http development drops the __Host- prefix and Secure', () => {
+    const config = loadConfig({ ...valid, PUBLIC_URL: 'http://localhost:3000', KEYCLOAK_URL: 'http://127.0.0.1:8180', DEV_ALLOW_HTTP: 'true' })
+    expect(config.apps[0]!.cookie).toEqual({ name: 'keyward', secure: false, sameSite: 'lax' })
+  })
+
+  test('every missing variable is named, with what a right value looks like', () => {
+    const found = problems({})
+    for (const name of ['PUBLIC_URL', 'KEYCLOAK_URL', 'KEYCLOAK_REALM', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'SESSION_SECRET', 'TOKEN_ENCRYPTION_KEYS']) {
+      expect(found).toContainEqual(expect.stringMatching(new RegExp(`^${name}: .+\\(not set\\)$`)))
+    }
+  })
+
+  test('wrong values are named and shown, secrets are not shown', () => {
+    const found = problems({ ...valid, PUBLIC_URL: 'app.example.com', PORT: 'eighty', SESSION_SECRET: 'short', TOKEN_ENCRYPTION_KEYS: 'k1:abc' })
+    expect(found).toContainEqual(expect.stringContaining('PUBLIC_URL: an absolute URL such as https://app.example.com (got "app.example.com")'))
+    expect(found).toContainEqual(expect.stringContaining('PORT: a TCP port, e.g. 3000 (got "eighty")'))
+    expect(found).toContainEqual('SESSION_SECRET: comma-separated secrets of at least 32 characters each; the first signs (set)')
+    expect(found).toContainEqual(expect.stringMatching(/^TOKEN_ENCRYPTION_KEYS: .*32-byte key.*\(set\)$/))
+    expect(found.join('\n')).not.toContain('short')
+  })
+
+  test('plain http is refused for Keycloak and for a public URL that is not loopback, unless DEV_ALLOW_HTTP', () => {
+    expect(problems({ ...valid, KEYCLOAK_URL: 'http://sso.example.com' })).toEqual([
+      'KEYCLOAK_URL: must be https; plain http only with DEV_ALLOW_HTTP=true (got "http://sso.example.com")',
+    ])
+    expect(problems({ ...valid, PUBLIC_URL: 'http://app.example.com' })).toEqual([
+      'PUBLIC_URL: must be https unless it is http://localhost or http://127.0.0.1 (got "http://app.example.com")',
+    ])
+    expect(problems({ ...valid, PUBLIC_URL: 'http://app.example.com', DEV_ALLOW_HTTP: 'true' })).toEqual([])
+  })
+
+  test('PUBLIC_URL must be an origin, ALLOWED_ORIGINS a list of origins', () => {
+    expect(problems({ ...valid, PUBLIC_URL: 'https://app.example.com/bff' })).toEqual([
+      'PUBLIC_URL: an origin without a path, e.g. https://app.example.com (got "https://app.example.com/bff")',
+    ])
+    expect(problems({ ...valid, ALLOWED_ORIGINS: 'https://a.example.com, https://b.example.com/x' })).toEqual([
+      'ALLOWED_ORIGINS: comma-separated origins such as https://app.example.com (got "https://b.example.com/x")',
+    ])
+    const config = loadConfig({ ...valid, ALLOWED_ORIGINS: 'https://a.example.com' })
+    expect([...config.apps[0]!.allowedOrigins]).toEqual(['https://app.example.com', 'https://a.example.com'])
+  })
+
+  test('several secrets and keys, for rotation', () => {
+    const config = loadConfig({
+      ...valid,
+      SESSION_SECRET: `${'a'.repeat(32)},${'b'.repeat(32)}`,
+      TOKEN_ENCRYPTION_KEYS: `new:${randomBytes(32).toString('base64')},old:${randomBytes(32).toString('base64')}`,
+    })
+    expect(config.session.secrets).toHaveLength(2)
+    expect(config.tokenKeys.map((k) => k.kid)).toEqual(['new', 'old'])
+  })
+})

@@ -1,0 +1,48 @@
+import { Problem } from '../../src/errors'
+import { safeReturnTo } from '../../src/http/return-to'
+
+const app = new URL('https://app.example.com')
+
+describe('safeReturnTo keeps redirects on the app origin', () => {
+  test.each([
+    [undefined, '/'],
+    ['', '/'],
+    ['/', '/'],
+    ['/orders?page=2#top', '/orders?page=2#top'],
+    ['/a/../b', '/b'],
+    ['https://app.example.com/settings', '/settings'],
+    ['HTTPS://APP.EXAMPLE.COM/x', '/x'],
+  ])('%p → %p', (input, expected) => {
+    expect(safeReturnTo(input, app)).toBe(expected)
+  })
+
+  test('a fallback stands in for a missing value', () => {
+    expect(safeReturnTo(undefined, app, '/bye')).toBe('/bye')
+  })
+
+  test.each([
+    'https://evil.example.com/',
+    'https://app.example.com.evil.com/',
+    'http://app.example.com/', // another scheme is another origin
+    '//evil.example.com',
+    '///evil.example.com',
+    '/\\evil.example.com',
+    '\\\\evil.example.com',
+    'javascript:alert(1)',
+    'data:text/html,hi',
+    'orders',
+    '/ok\r\nSet-Cookie: x=1',
+    '/tab\there',
+    `/${'a'.repeat(2048)}`,
+    ['/a', '/b'],
+    { path: '/' },
+  ])('%p is refused', (input) => {
+    expect(() => safeReturnTo(input, app)).toThrow(Problem)
+    try {
+      safeReturnTo(input, app)
+    } catch (err) {
+      expect((err as Problem).code).toBe('invalid_return_to')
+      expect((err as Problem).status).toBe(400)
+    }
+  })
+})

@@ -1,0 +1,39 @@
+import { newTokenSession, profileClaims } from '../../src/tokens/token-session'
+
+const now = Date.UTC(2026, 10, 22, 12, 0, 0)
+const base = { id: 's1', app: 'web', kind: 'online' as const, now, fallbackTtlSeconds: 1800 }
+
+describe('newTokenSession', () => {
+  test('expiry times come from expires_in and refresh_expires_in, counted from the local receive time', () => {
+    const s = newTokenSession(
+      { accessToken: 'a', refreshToken: 'r', idToken: 'i', expiresIn: 300, refreshExpiresIn: 1800, claims: { sub: 'u1', sid: 'k1', nonce: 'n', email: 'u@x' } },
+      base,
+    )
+    expect(s).toMatchObject({
+      sub: 'u1',
+      sid: 'k1',
+      accessExpiresAt: now + 300_000,
+      refreshExpiresAt: now + 1_800_000,
+      expiresAt: now + 1_800_000,
+      version: 1,
+      claims: { sub: 'u1', email: 'u@x' },
+    })
+    expect(s.claims).not.toHaveProperty('nonce')
+  })
+
+  test('without a refresh limit from Keycloak the record lives for the configured fallback', () => {
+    const s = newTokenSession({ accessToken: 'a', refreshToken: 'r', expiresIn: 60, refreshExpiresIn: 0, claims: { sub: 'u1' } }, base)
+    expect(s.refreshExpiresAt).toBeUndefined()
+    expect(s.expiresAt).toBe(now + 1_800_000)
+    expect(s.sid).toBeUndefined()
+  })
+
+  test('a grant without an ID token subject is refused', () => {
+    expect(() => newTokenSession({ accessToken: 'a', expiresIn: 60 }, base)).toThrow(TypeError)
+  })
+
+  test('profileClaims keeps only the profile claims', () => {
+    expect(profileClaims({ sub: 's', name: 'N', at_hash: 'x', sid: 'k', azp: 'c' })).toEqual({ sub: 's', name: 'N' })
+    expect(profileClaims(undefined)).toEqual({})
+  })
+})
