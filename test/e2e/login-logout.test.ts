@@ -91,4 +91,17 @@ describe('web login, session and logout against real Keycloak and Redis', () => 
       expect(logs).not.toContain(token)
     }
   })
+
+  test('a session that ended outside keyward (its record expired) answers session_expired once and clears the cookie', async () => {
+    const browser = new Browser()
+    await browser.login(kw.url, 'bob', 'bob-password')
+    const tokenKey = (await kw.keys()).find((k) => k.includes(':tok:'))!
+    await kw.redis.del(tokenKey) // what Redis does when the TTL runs out
+    const res = await browser.request(`${kw.url}/auth/session`)
+    expect(res.status).toBe(401)
+    expect(JSON.parse(res.text)).toMatchObject({ code: 'session_expired' })
+    expect(res.headers.getSetCookie().join()).toMatch(/^keyward=;.*Expires=Thu, 01 Jan 1970/)
+    expect((await kw.keys()).filter((k) => k.includes(':sess:'))).toEqual([])
+    expect(JSON.parse((await browser.request(`${kw.url}/auth/session`)).text)).toMatchObject({ code: 'not_authenticated' })
+  })
 })

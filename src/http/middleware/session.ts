@@ -16,7 +16,6 @@ export function cookieSession(app: AppConfig, store: Store, secrets: string[]): 
     resave: false,
     saveUninitialized: false,
     rolling: false,
-    unset: 'destroy',
     cookie: sessionCookieOptions(app.cookie),
   })
   return function browserSession(req, res, next) {
