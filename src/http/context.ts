@@ -1,5 +1,6 @@
 import type { Request } from 'express'
 import type { AppConfig } from '../config/load'
+import { unavailable } from '../errors'
 import type { Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { LoginTransactionStore } from '../store/login-transactions'
@@ -29,10 +30,10 @@ declare global {
   }
 }
 
-/** express-session's callback API as promises. */
-export const regenerateSession = (req: Request) =>
-  new Promise<void>((resolve, reject) => req.session.regenerate((err: unknown) => (err ? reject(err) : resolve())))
-export const saveSession = (req: Request) =>
-  new Promise<void>((resolve, reject) => req.session.save((err: unknown) => (err ? reject(err) : resolve())))
-export const destroySession = (req: Request) =>
-  new Promise<void>((resolve, reject) => req.session.destroy((err: unknown) => (err ? reject(err) : resolve())))
+/** express-session's callback API as promises; a store failure becomes a 503 Problem. */
+function storeCall(call: (done: (err: unknown) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => call((err) => (err ? reject(unavailable('store', err)) : resolve())))
+}
+export const regenerateSession = (req: Request) => storeCall((done) => req.session.regenerate(done))
+export const saveSession = (req: Request) => storeCall((done) => req.session.save(done))
+export const destroySession = (req: Request) => storeCall((done) => req.session.destroy(done))

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express'
-import { Problem, unavailable } from '../../errors'
+import { Problem } from '../../errors'
 import { sessionCookieOptions } from '../cookies'
 import { destroySession, type AppContext } from '../context'
 
@@ -16,7 +16,7 @@ export function resolveTokenSession(ctx: AppContext): RequestHandler {
     }
     // Expired or ended elsewhere: the pointer is useless, drop it and the cookie.
     res.locals.sessionEnded = true
-    await destroySession(req).catch((err: unknown) => Promise.reject(unavailable('store', err)))
+    await destroySession(req)
     res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))
     next()
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { parseCookie } from 'cookie'
 import type { RequestHandler } from 'express'
-import { Problem, unavailable } from '../../errors'
+import { Problem } from '../../errors'
 import { newTokenSession } from '../../tokens/token-session'
 import { loginBindingCookie } from '../cookies'
 import { regenerateSession, saveSession, type AppContext } from '../context'
@@ -47,20 +47,12 @@ export function callback(ctx: AppContext): RequestHandler {
       now: ctx.now(),
       fallbackTtlSeconds: ctx.fallbackTtlSeconds,
     })
-    try {
-      await regenerateSession(req)
-    } catch (err) {
-      throw unavailable('store', err)
-    }
+    await regenerateSession(req)
     session.cookieSessionId = req.sessionID
     await ctx.tokenSessions.create(session)
     req.session.tokenSessionId = session.id
     req.session.expiresAt = session.expiresAt
-    try {
-      await saveSession(req)
-    } catch (err) {
-      throw unavailable('store', err)
-    }
+    await saveSession(req)
     if (previous) {
       // A second login in the same browser replaces the first session; its record goes now.
       const old = await ctx.tokenSessions.get(previous)

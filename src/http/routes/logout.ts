@@ -1,5 +1,4 @@
 import type { RequestHandler } from 'express'
-import { unavailable } from '../../errors'
 import { errorFields } from '../../log'
 import { sessionCookieOptions } from '../cookies'
 import { destroySession, type AppContext } from '../context'
@@ -27,7 +26,7 @@ export function logout(ctx: AppContext): RequestHandler {
       })
     }
     if (s) await ctx.tokenSessions.delete(s)
-    if (req.session) await destroySession(req).catch((err: unknown) => Promise.reject(unavailable('store', err)))
+    if (req.session) await destroySession(req)
     res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))
     const endSessionUrl = s
       ? (await ctx.oidc.endSessionUrl({ postLogoutRedirectUri: new URL(returnTo, ctx.app.publicUrl).href })).href
