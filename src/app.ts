@@ -13,10 +13,12 @@ import { callback } from './http/routes/callback'
 import { healthRoutes, type ReadinessChecks } from './http/routes/health'
 import { login } from './http/routes/login'
 import { logout } from './http/routes/logout'
+import { proxy, type ProxyDeps } from './http/routes/proxy'
 import { sessionInfo } from './http/routes/session'
 
 export interface AppDeps {
   apps: AppContext[]
+  proxy: ProxyDeps
   cookieSessionStore: Store
   sessionSecrets: string[]
   trustProxy: number | false
@@ -30,11 +32,13 @@ export interface AppDeps {
 function authRoutes(ctx: AppContext, deps: AppDeps): Router {
   const session = cookieSession(ctx.app, deps.cookieSessionStore, deps.sessionSecrets)
   const caller = resolveTokenSession(ctx)
+  const csrf = requireCsrf(ctx.app.allowedOrigins)
   return Router()
     .get('/auth/login', login(ctx))
     .get('/auth/callback', session, callback(ctx))
     .get('/auth/session', session, caller, requireTokenSession, sessionInfo)
-    .post('/auth/logout', requireCsrf(ctx.app.allowedOrigins), session, caller, logout(ctx))
+    .post('/auth/logout', csrf, session, caller, logout(ctx))
+    .all('/api/:upstream{/*path}', csrf, session, caller, requireTokenSession, proxy(ctx, deps.proxy))
 }
 
 /** With several apps, the Host header (its public URL's host) picks the app. */

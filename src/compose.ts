@@ -5,10 +5,14 @@ import type { AppContext } from './http/context'
 import { createLogger, errorFields, type Logger } from './log'
 import { createOidcClient } from './oidc/client'
 import { createCookieSessionStore } from './store/cookie-sessions'
+import { redisKeys } from './store/keys'
 import { createLoginTransactionStore } from './store/login-transactions'
 import { createRedis, pingRedis } from './store/redis'
 import { createSealer } from './store/seal'
+import { createRefreshLocks } from './store/refresh-locks'
 import { createTokenSessionStore } from './store/token-sessions'
+import { createTokenService } from './tokens/token-service'
+import { createForwarder } from './upstream/forward'
 
 export interface Composed {
   app: Express
@@ -34,16 +38,19 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
   })
   redis.on('ready', () => log.info('Redis connected'))
 
+  const keys = redisKeys(config.redis.prefix)
   const sealer = createSealer(config.tokenKeys)
-  const tokenSessions = createTokenSessionStore(redis, config.redis.prefix, sealer, now)
-  const loginTransactions = createLoginTransactionStore(redis, config.redis.prefix, config.session.loginTxTtlSeconds)
-  const cookieSessionStore = createCookieSessionStore(redis, config.redis.prefix, now)
+  const tokenSessions = createTokenSessionStore(redis, keys, sealer, now)
+  const loginTransactions = createLoginTransactionStore(redis, keys, config.session.loginTxTtlSeconds)
+  const cookieSessionStore = createCookieSessionStore(redis, keys, now)
 
   const apps: AppContext[] = config.apps.map((app) => ({
     app,
     oidc: createOidcClient(
       {
         issuer: config.keycloak.issuer,
+        keycloakUrl: config.keycloak.url,
+        backchannelUrl: config.keycloak.backchannelUrl,
         clientId: app.clientId,
         clientSecret: app.clientSecret,
         timeoutSeconds: config.keycloak.timeoutSeconds,
@@ -60,9 +67,26 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
   }))
   for (const ctx of apps) ctx.oidc.start()
 
+  const oidcByApp = new Map(apps.map((ctx) => [ctx.app.id, ctx.oidc]))
+  const tokens = createTokenService({
+    tokenSessions,
+    locks: createRefreshLocks(redis, keys, config.refresh.lockTtlMs),
+    oidcFor: (app) => {
+      const client = oidcByApp.get(app)
+      if (!client) throw new Error(`no OIDC client for app ${JSON.stringify(app)}`)
+      return client
+    },
+    refresh: config.refresh,
+    fallbackTtlSeconds: config.session.fallbackTtlSeconds,
+    log,
+    now,
+  })
+  const forwarder = createForwarder()
+
   let isDraining = false
   const app = buildApp({
     apps,
+    proxy: { upstreams: config.upstreams, tokens, forwarder },
     cookieSessionStore,
     sessionSecrets: config.session.secrets,
     trustProxy: config.trustProxy,
@@ -80,6 +104,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     },
     async dispose() {
       for (const ctx of apps) ctx.oidc.stop()
+      await forwarder.close()
       await redis.quit().catch(() => redis.disconnect())
     },
   }

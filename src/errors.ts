@@ -9,6 +9,10 @@ export type ProblemCode =
   | 'csrf_required'
   | 'origin_not_allowed'
   | 'not_found'
+  | 'unknown_upstream'
+  | 'upstream_unavailable'
+  | 'upstream_timeout'
+  | 'refresh_timeout'
   | 'keycloak_unavailable'
   | 'store_unavailable'
   | 'shutting_down'
@@ -24,6 +28,10 @@ const STATUS: Record<ProblemCode, number> = {
   csrf_required: 403,
   origin_not_allowed: 403,
   not_found: 404,
+  unknown_upstream: 404,
+  upstream_unavailable: 502,
+  upstream_timeout: 504,
+  refresh_timeout: 503,
   keycloak_unavailable: 503,
   store_unavailable: 503,
   shutting_down: 503,

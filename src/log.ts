@@ -19,10 +19,14 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 }
 
 /** The parts of an error that are safe to log: never a request, response body or token. */
+// Duck-typed, not instanceof: errors from Node's internals may come from another realm.
+const isError = (e: unknown): e is Error => typeof e === 'object' && e !== null && typeof (e as Error).message === 'string'
+
 export function errorFields(err: unknown): Record<string, unknown> {
-  if (!(err instanceof Error)) return { error: String(err) }
-  const e = err as Error & { code?: unknown; error?: unknown; error_description?: unknown; status?: unknown }
-  const cause = e.cause instanceof Error ? errorFields(e.cause) : undefined
+  if (!isError(err)) return { error: String(err) }
+  const e = err as Error & { code?: unknown; error?: unknown; status?: unknown }
+  // Only error causes: others (response bodies, callback parameters) are not for logs.
+  const cause = isError(e.cause) ? errorFields(e.cause) : undefined
   return {
     name: e.name,
     message: e.message,

@@ -20,11 +20,30 @@ export interface AppConfig {
   cookie: CookieConfig
 }
 
+export interface UpstreamConfig {
+  url: URL
+  timeoutMs: number
+}
+
+export interface RefreshConfig {
+  /** Refresh when less than this is left of the access token's lifetime… */
+  skewSeconds: number
+  /** …or less than this fraction of it, whichever is smaller (for very short tokens). */
+  skewFraction: number
+  /** How long one instance may hold a session's refresh lock; more than a Keycloak call may take. */
+  lockTtlMs: number
+  /** How long a request with an expired token waits for another instance's refresh. */
+  waitMs: number
+  pollMs: number
+}
+
 export interface Config {
   host: string
   port: number
-  keycloak: { url: URL; realm: string; issuer: URL; timeoutSeconds: number; allowHttp: boolean }
+  keycloak: { url: URL; realm: string; issuer: URL; backchannelUrl?: URL; timeoutSeconds: number; allowHttp: boolean }
   apps: AppConfig[]
+  upstreams: ReadonlyMap<string, UpstreamConfig>
+  refresh: RefreshConfig
   redis: { url: string; prefix: string }
   session: { secrets: string[]; fallbackTtlSeconds: number; loginTxTtlSeconds: number }
   tokenKeys: { kid: string; key: Buffer }[]
@@ -62,6 +81,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (keycloakUrl.protocol !== 'https:' && !e.DEV_ALLOW_HTTP) {
     problems.push(`KEYCLOAK_URL: must be https; plain http only with DEV_ALLOW_HTTP=true (got ${JSON.stringify(e.KEYCLOAK_URL)})`)
   }
+  if (e.KEYCLOAK_BACKCHANNEL_URL && new URL(e.KEYCLOAK_BACKCHANNEL_URL).protocol !== 'https:' && !e.DEV_ALLOW_HTTP) {
+    problems.push(`KEYCLOAK_BACKCHANNEL_URL: must be https; plain http only with DEV_ALLOW_HTTP=true (got ${JSON.stringify(e.KEYCLOAK_BACKCHANNEL_URL)})`)
+  }
   if (e.PUBLIC_URL.protocol !== 'https:' && !isLocalHttp(e.PUBLIC_URL) && !e.DEV_ALLOW_HTTP) {
     problems.push(`PUBLIC_URL: must be https unless it is http://localhost or http://127.0.0.1 (got ${JSON.stringify(e.PUBLIC_URL.origin)})`)
   }
@@ -70,6 +92,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     if (!URL.canParse(o) || new URL(o).origin !== o) {
       problems.push(`ALLOWED_ORIGINS: comma-separated origins such as https://app.example.com (got ${JSON.stringify(o)})`)
     }
+  }
+  if (e.REFRESH_LOCK_TTL_MS <= e.OIDC_TIMEOUT_SECONDS * 1000) {
+    problems.push(
+      `REFRESH_LOCK_TTL_MS: must exceed OIDC_TIMEOUT_SECONDS (${e.OIDC_TIMEOUT_SECONDS} s), so a refresh times out before its lock does; e.g. ${e.OIDC_TIMEOUT_SECONDS * 1000 + 5000} (got ${e.REFRESH_LOCK_TTL_MS})`,
+    )
   }
   if (problems.length) throw new ConfigError(problems)
 
@@ -95,10 +122,24 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       url: keycloakUrl,
       realm: e.KEYCLOAK_REALM,
       issuer: new URL(`${keycloakUrl.href.replace(/\/$/, '')}/realms/${encodeURIComponent(e.KEYCLOAK_REALM)}`),
+      backchannelUrl: e.KEYCLOAK_BACKCHANNEL_URL ? new URL(e.KEYCLOAK_BACKCHANNEL_URL) : undefined,
       timeoutSeconds: e.OIDC_TIMEOUT_SECONDS,
       allowHttp: e.DEV_ALLOW_HTTP,
     },
     apps: [app],
+    upstreams: new Map(
+      Object.entries(e.UPSTREAMS).map(([name, u]) => [
+        name,
+        { url: new URL(u.url), timeoutMs: ('timeoutSeconds' in u && u.timeoutSeconds ? u.timeoutSeconds : e.UPSTREAM_TIMEOUT_SECONDS) * 1000 },
+      ]),
+    ),
+    refresh: {
+      skewSeconds: e.REFRESH_SKEW_SECONDS,
+      skewFraction: e.REFRESH_SKEW_FRACTION,
+      lockTtlMs: e.REFRESH_LOCK_TTL_MS,
+      waitMs: e.REFRESH_WAIT_MS,
+      pollMs: e.REFRESH_POLL_MS,
+    },
     redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
     session: {
       secrets: e.SESSION_SECRET,

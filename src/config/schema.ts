@@ -45,6 +45,38 @@ const secrets = z
   .transform((v) => v.split(',').map((s) => s.trim()))
   .refine((list) => list.every((s) => s.length >= 32), 'comma-separated secrets of at least 32 characters each; the first signs')
 
+const millis = (fallback: number) =>
+  z.coerce
+    .number({ error: 'a whole number of milliseconds, e.g. 5000' })
+    .int('a whole number of milliseconds, e.g. 5000')
+    .positive('a whole number of milliseconds above 0, e.g. 5000')
+    .default(fallback)
+
+const upstreamName = /^[a-z0-9][a-z0-9-]{0,31}$/
+const upstreamUrl = z.url().refine((u) => /^https?:$/.test(new URL(u).protocol) && !new URL(u).search && !new URL(u).hash)
+
+/** `{"orders": "https://orders.internal/api", "billing": {"url": "…", "timeoutSeconds": 5}}` */
+const upstreams = z.string().transform((v, ctx) => {
+  const example = '{"orders":"https://orders.internal/api","billing":{"url":"https://billing.internal","timeoutSeconds":5}}'
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(v)
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `a JSON object of upstream name → base URL, e.g. ${example}` })
+    return z.NEVER
+  }
+  const entry = z.union([upstreamUrl.transform((url) => ({ url })), z.object({ url: upstreamUrl, timeoutSeconds: z.number().positive().optional() }).strict()])
+  const result = z.record(z.string().regex(upstreamName), entry).safeParse(parsed)
+  if (!result.success) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `names of lower-case letters, digits and dashes, each an http(s) URL without query or an object {url, timeoutSeconds}, e.g. ${example}`,
+    })
+    return z.NEVER
+  }
+  return result.data
+})
+
 /** Environment variables, by name; `loadConfig` turns them into a `Config`. */
 export const envSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
@@ -56,7 +88,15 @@ export const envSchema = z.object({
   OIDC_CLIENT_ID: z.string().min(1, 'the Keycloak client id, e.g. keyward-web'),
   OIDC_CLIENT_SECRET: z.string().min(1, "the Keycloak client's secret (Credentials tab)"),
   OIDC_SCOPES: z.string().default('openid profile email'),
+  KEYCLOAK_BACKCHANNEL_URL: z.url({ error: 'the base URL keyward itself uses to reach Keycloak, e.g. http://keycloak:8080' }).optional(),
   OIDC_TIMEOUT_SECONDS: seconds(10),
+  UPSTREAMS: upstreams.default({}),
+  UPSTREAM_TIMEOUT_SECONDS: seconds(30),
+  REFRESH_SKEW_SECONDS: seconds(30),
+  REFRESH_SKEW_FRACTION: z.coerce.number({ error: 'a fraction of the token lifespan, e.g. 0.25' }).gt(0).lt(1).default(0.25),
+  REFRESH_LOCK_TTL_MS: millis(15_000),
+  REFRESH_WAIT_MS: millis(5_000),
+  REFRESH_POLL_MS: millis(25),
   ALLOWED_ORIGINS: z.string().default(''),
   POST_LOGOUT_PATH: z.string().startsWith('/', 'a path on PUBLIC_URL, e.g. /').default('/'),
   DEV_ALLOW_HTTP: bool.default(false),

@@ -12,11 +12,22 @@ export function classifyError(err: unknown): Failure {
   if (err instanceof ResponseBodyError) {
     return err.status >= 500 ? { kind: 'transient' } : { kind: 'rejected', error: err.error, status: err.status }
   }
-  if (err instanceof TypeError && err.message === 'fetch failed') return { kind: 'transient' }
   if (err instanceof ClientError) {
     if (err.code === 'OAUTH_TIMEOUT' || err.code === 'OAUTH_ABORT') return { kind: 'transient' }
     if (err.cause instanceof Response && err.cause.status >= 500) return { kind: 'transient' }
   }
-  if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) return { kind: 'transient' }
-  return { kind: 'invalid' }
+  return networkFailure(err) ? { kind: 'transient' } : { kind: 'invalid' }
+}
+
+/**
+ * fetch's own failures, anywhere in the cause chain (openid-client wraps some of them). Matched by
+ * name, not instanceof: they may come from another realm (Node's internals, a test sandbox).
+ */
+function networkFailure(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { name, message } = e as { name?: unknown; message?: unknown }
+    if (name === 'TypeError' && message === 'fetch failed') return true
+    if (name === 'TimeoutError' || name === 'AbortError') return true
+  }
+  return false
 }

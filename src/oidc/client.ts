@@ -6,12 +6,19 @@ import { classifyError } from './classify-error'
 
 export interface OidcClientOptions {
   issuer: URL
+  /** Keycloak's public base URL, as in the issuer… */
+  keycloakUrl: URL
+  /** …and, when set, the base URL keyward itself calls instead (a private network address). */
+  backchannelUrl?: URL
   clientId: string
   clientSecret: string
   timeoutSeconds: number
   /** Plain-http Keycloak, for local development and tests only. */
   allowHttp: boolean
 }
+
+/** A refresh either worked, or Keycloak refused it for good (the session is over), or it threw (transient). */
+export type RefreshResult = { ok: true; grant: TokenGrant } | { ok: false; error: string }
 
 export interface LoginRequest {
   url: URL
@@ -31,9 +38,17 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
   let stopped = false
   const clientAuth = oidc.ClientSecretBasic(options.clientSecret)
 
+  // Every call keyward makes to Keycloak goes through here: with a back-channel URL, the public base
+  // is swapped for the private one, while the issuer (and so every token check) stays the public one.
+  const publicBase = options.keycloakUrl.href.replace(/\/?$/, '/')
+  const privateBase = options.backchannelUrl?.href.replace(/\/?$/, '/')
+  const keycloakFetch: oidc.CustomFetch = (url, init) =>
+    fetch(privateBase && url.startsWith(publicBase) ? privateBase + url.slice(publicBase.length) : url, init as RequestInit)
+
   function discover(): Promise<oidc.Configuration> {
     pending ??= oidc
       .discovery(options.issuer, options.clientId, undefined, clientAuth, {
+        [oidc.customFetch]: keycloakFetch,
         timeout: options.timeoutSeconds,
         execute: options.allowHttp ? [oidc.allowInsecureRequests] : [],
       })
@@ -138,10 +153,11 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       const basic = Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`).toString('base64')
       let res: Response
       try {
-        res = await fetch(endpoint, {
+        res = await keycloakFetch(endpoint, {
           method: 'POST',
           headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
           body: new URLSearchParams({ refresh_token: refreshToken }),
+          redirect: 'manual',
           signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
         })
       } catch (err) {
@@ -151,6 +167,24 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       if (res.status >= 500) throw unavailable('keycloak', new Error(`Keycloak logout answered ${res.status}`))
       if (res.status === 401) throw new Error('Keycloak refused keyward’s client credentials at logout')
       return res.ok
+    },
+
+    /**
+     * The refresh grant. `invalid_grant` and `invalid_client` are Keycloak's final word on the session;
+     * an unreachable or failing Keycloak throws a 503 Problem and the session is kept.
+     */
+    async refresh(refreshToken: string): Promise<RefreshResult> {
+      const cfg = await configuration()
+      try {
+        return { ok: true, grant: toGrant(await oidc.refreshTokenGrant(cfg, refreshToken)) }
+      } catch (err) {
+        const failure = classifyError(err)
+        if (failure.kind === 'transient') throw unavailable('keycloak', err)
+        if (failure.kind === 'rejected' && (failure.error === 'invalid_grant' || failure.error === 'invalid_client')) {
+          return { ok: false, error: failure.error }
+        }
+        throw err
+      }
     },
 
     /** RFC 7009 revocation; Keycloak answers 200 for tokens it no longer knows. */

@@ -1,6 +1,7 @@
 import { RedisStore } from 'connect-redis'
 import type { SessionData } from 'express-session'
 import type { Redis } from 'ioredis'
+import type { RedisKeys } from './keys'
 
 declare module 'express-session' {
   interface SessionData {
@@ -15,10 +16,10 @@ declare module 'express-session' {
  * express-session's store: holds only a pointer to the token session. Touch is off, so reading a
  * session costs no Redis write; the record expires with its token session.
  */
-export function createCookieSessionStore(redis: Redis, prefix: string, now: () => number = Date.now): RedisStore {
+export function createCookieSessionStore(redis: Redis, keys: RedisKeys, now: () => number = Date.now): RedisStore {
   return new RedisStore({
     client: redis,
-    prefix: `${prefix}sess:`,
+    prefix: keys.cookieSessionPrefix,
     disableTouch: true,
     ttl: (sess: SessionData) => Math.max(1, Math.ceil((sess.expiresAt - now()) / 1000)),
   })

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import type { RedisKeys } from './keys'
 import { guarded, luaScript } from './redis'
 
 /** What the login route remembers until Keycloak sends the browser back. */
@@ -25,8 +26,8 @@ return d`)
 const hash = (binding: string) => createHash('sha256').update(binding).digest('base64url')
 
 /** One-time login transactions, keyed by `state` and bound to a browser cookie value. */
-export function createLoginTransactionStore(redis: Redis, prefix: string, ttlSeconds: number) {
-  const key = (state: string) => `${prefix}tx:{${state}}`
+export function createLoginTransactionStore(redis: Redis, keys: RedisKeys, ttlSeconds: number) {
+  const key = keys.loginTransaction
   return {
     async create(state: string, binding: string, tx: LoginTransaction): Promise<void> {
       await guarded(

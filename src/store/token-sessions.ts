@@ -1,12 +1,22 @@
 import type { Redis } from 'ioredis'
 import type { TokenSession, TokenSet } from '../tokens/token-session'
 import { guarded, luaScript } from './redis'
+import type { RedisKeys } from './keys'
 import type { Sealer } from './seal'
 
 // An index set lives as long as its longest-lived member; PTTL is -1/-2 for no TTL/no key.
 const INDEX_ADD = luaScript(`
 redis.call('SADD', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`)
+
+// Writes a refreshed session only if the record is still at the version it was read at, so a slow
+// writer can never put an older refresh token back over a newer one. (A holder whose lock expired
+// meanwhile still writes when the version matches: its tokens are then the newest Keycloak issued.)
+const REPLACE = luaScript(`
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'm', ARGV[3], 't', ARGV[4])
+redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 return 1`)
 
 type Meta = Omit<TokenSession, 'tokens' | 'version'>
@@ -16,13 +26,26 @@ type Meta = Omit<TokenSession, 'tokens' | 'version'>
  * expires when Keycloak stops honouring its refresh token, plus index sets by `sub` and `sid`.
  * Tokens are written only here, never through express-session's read-modify-write.
  */
-export function createTokenSessionStore(redis: Redis, prefix: string, sealer: Sealer, now: () => number = Date.now) {
-  const key = (id: string) => `${prefix}tok:{${id}}`
-  const subIndex = (sub: string) => `${prefix}idx:sub:${sub}`
-  const sidIndex = (sid: string) => `${prefix}idx:sid:${sid}`
+export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: Sealer, now: () => number = Date.now) {
+  const key = keys.tokenSession
 
   function indexKeys(s: Pick<TokenSession, 'sub' | 'sid'>): string[] {
-    return s.sid ? [subIndex(s.sub), sidIndex(s.sid)] : [subIndex(s.sub)]
+    return s.sid ? [keys.subIndex(s.sub), keys.sidIndex(s.sid)] : [keys.subIndex(s.sub)]
+  }
+
+  function fields(session: TokenSession) {
+    const { tokens, version, ...meta } = session
+    return { v: version, m: JSON.stringify(meta), t: sealer.seal(JSON.stringify(tokens), session.id) }
+  }
+
+  /** Index sets and the browser's cookie session live as long as the token session they lead to. */
+  async function extendNeighbours(session: TokenSession, ttlMs: number): Promise<void> {
+    await guarded(
+      Promise.all([
+        ...indexKeys(session).map((k) => INDEX_ADD(redis, [k], [session.id, ttlMs])),
+        ...(session.cookieSessionId ? [redis.pexpireat(keys.cookieSession(session.cookieSessionId), session.expiresAt)] : []),
+      ]),
+    )
   }
 
   return {
@@ -30,17 +53,19 @@ export function createTokenSessionStore(redis: Redis, prefix: string, sealer: Se
     async create(session: TokenSession): Promise<void> {
       const ttlMs = session.expiresAt - now()
       if (ttlMs <= 0) return
-      const { tokens, version, ...meta } = session
-      await guarded(
-        redis
-          .multi()
-          .hset(key(session.id), { v: version, m: JSON.stringify(meta), t: sealer.seal(JSON.stringify(tokens), session.id) })
-          .pexpireat(key(session.id), session.expiresAt)
-          .exec(),
-      )
+      await guarded(redis.multi().hset(key(session.id), fields(session)).pexpireat(key(session.id), session.expiresAt).exec())
       // Indexes are separate keys (other slots in Redis Cluster), so they are written after the record;
       // readers treat a member whose record is gone as absent.
-      await guarded(Promise.all(indexKeys(session).map((k) => INDEX_ADD(redis, [k], [session.id, ttlMs]))))
+      await extendNeighbours(session, ttlMs)
+    },
+
+    /** Compare-and-set of a refreshed session on its version; false when the record moved on. */
+    async replace(next: TokenSession, expectedVersion: number): Promise<boolean> {
+      const f = fields(next)
+      const written = await guarded(REPLACE(redis, [key(next.id)], [expectedVersion, f.v, f.m, f.t, next.expiresAt]))
+      if (written !== 1) return false
+      await extendNeighbours(next, next.expiresAt - now())
+      return true
     },
 
     /** The session, or undefined when it expired, was deleted, or was sealed with a key since retired. */
@@ -56,9 +81,15 @@ export function createTokenSessionStore(redis: Redis, prefix: string, sealer: Se
       return { ...(JSON.parse(h.m) as Meta), version: Number(h.v), tokens }
     },
 
-    async delete(session: Pick<TokenSession, 'id' | 'sub' | 'sid'>): Promise<void> {
+    /** Removes the session, its index entries and the cookie session pointing at it. */
+    async delete(session: Pick<TokenSession, 'id' | 'sub' | 'sid' | 'cookieSessionId'>): Promise<void> {
       await guarded(redis.del(key(session.id)))
-      await guarded(Promise.all(indexKeys(session).map((k) => redis.srem(k, session.id))))
+      await guarded(
+        Promise.all([
+          ...indexKeys(session).map((k) => redis.srem(k, session.id)),
+          ...(session.cookieSessionId ? [redis.del(keys.cookieSession(session.cookieSessionId))] : []),
+        ]),
+      )
     },
   }
 }

@@ -78,3 +78,25 @@ export function newTokenSession(
     tokens: { accessToken: grant.accessToken, refreshToken: grant.refreshToken, idToken: grant.idToken },
   }
 }
+
+/**
+ * The session after a refresh: new tokens (Keycloak may omit an unchanged one), new expiry times,
+ * the next version. The record's lifetime slides to the new `refresh_expires_in`.
+ */
+export function refreshedTokenSession(current: TokenSession, grant: TokenGrant, now: number, fallbackTtlSeconds: number): TokenSession {
+  const refreshExpiresAt = grant.refreshExpiresIn ? now + grant.refreshExpiresIn * 1000 : undefined
+  return {
+    ...current,
+    claims: grant.claims ? profileClaims(grant.claims) : current.claims,
+    accessExpiresAt: now + grant.expiresIn * 1000,
+    refreshExpiresAt,
+    expiresAt: refreshExpiresAt ?? now + fallbackTtlSeconds * 1000,
+    refreshedAt: now,
+    version: current.version + 1,
+    tokens: {
+      accessToken: grant.accessToken,
+      refreshToken: grant.refreshToken ?? current.tokens.refreshToken,
+      idToken: grant.idToken ?? current.tokens.idToken,
+    },
+  }
+}

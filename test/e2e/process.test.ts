@@ -1,24 +1,11 @@
-import { spawn } from 'node:child_process'
-import { join } from 'node:path'
 import { Browser } from '../support/browser'
+import { spawnKeyward } from '../support/keyward-process'
 import { startKeyward, testEnv, waitUntil } from '../support/keyward'
 import { freePort } from '../support/redis-server'
 
-const root = join(__dirname, '../..')
-
-/** keyward as its own process, the way `npm start` runs it (from source, through tsx). */
-function runKeyward(env: Record<string, string>) {
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), ['src/main.ts'], { cwd: root, env: { PATH: process.env.PATH, ...env } })
-  let output = ''
-  child.stdout.on('data', (d) => (output += d))
-  child.stderr.on('data', (d) => (output += d))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return { child, exited, output: () => output }
-}
-
 describe('keyward as a process', () => {
   test('a wrong configuration stops it at start with exit code 2, naming each variable', async () => {
-    const { exited, output } = runKeyward({ PUBLIC_URL: 'not a url', KEYCLOAK_REALM: 'keyward' })
+    const { exited, output } = spawnKeyward({ PUBLIC_URL: 'not a url', KEYCLOAK_REALM: 'keyward' })
     expect(await exited).toBe(2)
     expect(output()).toContain('Invalid configuration')
     expect(output()).toContain('PUBLIC_URL: an absolute URL such as https://app.example.com (got "not a url")')
@@ -29,7 +16,7 @@ describe('keyward as a process', () => {
   test('it serves, then on SIGTERM drains and exits 0', async () => {
     const port = await freePort()
     const url = `http://127.0.0.1:${port}`
-    const { child, exited, output } = runKeyward(testEnv({ PUBLIC_URL: url, PORT: String(port), LOG_LEVEL: 'info' }))
+    const { child, exited, output, kill } = spawnKeyward(testEnv({ PUBLIC_URL: url, PORT: String(port), LOG_LEVEL: 'info' }))
     try {
       await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 20_000)
       const login = await new Browser().request(`${url}/auth/login`)
@@ -38,7 +25,7 @@ describe('keyward as a process', () => {
       expect(await exited).toBe(0)
       expect(output()).toContain('"msg":"shutting down"')
     } finally {
-      child.kill('SIGKILL')
+      await kill()
     }
   })
 

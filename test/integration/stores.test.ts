@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { createCookieSessionStore } from '../../src/store/cookie-sessions'
+import { redisKeys } from '../../src/store/keys'
 import { createLoginTransactionStore } from '../../src/store/login-transactions'
 import { createSealer } from '../../src/store/seal'
 import { createTokenSessionStore } from '../../src/store/token-sessions'
@@ -19,7 +20,7 @@ afterAll(async () => {
 const tx = { app: 'web', codeVerifier: 'v'.repeat(43), nonce: 'n', returnTo: '/x' }
 
 describe('login transactions in Redis', () => {
-  const store = createLoginTransactionStore(redis, prefix, 600)
+  const store = createLoginTransactionStore(redis, redisKeys(prefix), 600)
 
   test('are stored with their TTL and consumed exactly once, even by parallel callbacks', async () => {
     await store.create('state-1', 'binding-1', tx)
@@ -49,7 +50,7 @@ describe('login transactions in Redis', () => {
 
 describe('token sessions in Redis', () => {
   const key1 = { kid: 'k1', key: randomBytes(32) }
-  const store = createTokenSessionStore(redis, prefix, createSealer([key1]))
+  const store = createTokenSessionStore(redis, redisKeys(prefix), createSealer([key1]))
   const session = (id: string, ttlMs: number, sid = 'kc-sid'): TokenSession => ({
     id,
     app: 'web',
@@ -105,9 +106,9 @@ describe('token sessions in Redis', () => {
 
   test('a session sealed with a retired key reads as absent', async () => {
     await store.create(session('s4', 60_000))
-    const rotated = createTokenSessionStore(redis, prefix, createSealer([{ kid: 'k2', key: randomBytes(32) }]))
+    const rotated = createTokenSessionStore(redis, redisKeys(prefix), createSealer([{ kid: 'k2', key: randomBytes(32) }]))
     expect(await rotated.get('s4')).toBeUndefined()
-    const both = createTokenSessionStore(redis, prefix, createSealer([{ kid: 'k2', key: randomBytes(32) }, key1]))
+    const both = createTokenSessionStore(redis, redisKeys(prefix), createSealer([{ kid: 'k2', key: randomBytes(32) }, key1]))
     expect((await both.get('s4'))?.tokens.refreshToken).toBe('refresh-secret')
     await store.delete(session('s4', 60_000))
   })
@@ -115,7 +116,7 @@ describe('token sessions in Redis', () => {
 
 describe('cookie sessions in Redis', () => {
   test('the record expires with its token session and is never touched', async () => {
-    const store = createCookieSessionStore(redis, prefix)
+    const store = createCookieSessionStore(redis, redisKeys(prefix))
     expect(store.disableTouch).toBe(true)
     const expiresAt = Date.now() + 900_000
     await new Promise<void>((resolve, reject) =>

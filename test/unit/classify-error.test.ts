@@ -21,6 +21,8 @@ describe('classifyError', () => {
       classifyError(Object.assign(new ClientError('unexpected HTTP response status code', { cause: new Response('', { status: 502 }) }), { code: 'OAUTH_RESPONSE_IS_NOT_CONFORM' })),
     ).toEqual({ kind: 'transient' })
     expect(classifyError(new DOMException('timed out', 'TimeoutError'))).toEqual({ kind: 'transient' })
+    // openid-client wraps a failed custom fetch; the cause chain still tells.
+    expect(classifyError(new ClientError('something went wrong', { cause: new TypeError('fetch failed') }))).toEqual({ kind: 'transient' })
   })
 
   test('an answer that fails validation, or a bug, is neither', () => {

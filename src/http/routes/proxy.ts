@@ -1,0 +1,76 @@
+import { pipeline } from 'node:stream/promises'
+import { parseCookie, stringifyCookie } from 'cookie'
+import type { Request, RequestHandler } from 'express'
+import type { UpstreamConfig } from '../../config/load'
+import { Problem } from '../../errors'
+import type { TokenService } from '../../tokens/token-service'
+import type { Forwarder } from '../../upstream/forward'
+import { loginBindingCookie, sessionCookieOptions } from '../cookies'
+import type { AppContext } from '../context'
+
+export interface ProxyDeps {
+  upstreams: ReadonlyMap<string, UpstreamConfig>
+  tokens: TokenService
+  forwarder: Forwarder
+}
+
+// Replaying a request needs its body again, so only bodiless idempotent requests are retried.
+const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
+const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
+
+/** `/api/<upstream>/<rest>` → the rest, still encoded, with its query; refuses dot segments. */
+function pathBelow(req: Request, upstream: string): string {
+  const raw = req.originalUrl.slice(`/api/${upstream}`.length)
+  const [path = '', query] = raw.split(/\?(.*)/s, 2)
+  const segments = path.split('/')
+  if (segments.some((s) => /^(\.|%2e){1,2}$/i.test(s)) || /%2f|%5c|\\/i.test(path)) {
+    throw new Problem('invalid_request', 'The API path may not contain dot segments or encoded slashes.')
+  }
+  return query === undefined ? path : `${path}?${query}`
+}
+
+/**
+ * ANY /api/<upstream>/<path> — forwards to a configured upstream with the session's access token.
+ * An upstream's own 401 gets one forced refresh and one retry, for bodiless idempotent requests.
+ */
+export function proxy(ctx: AppContext, deps: ProxyDeps): RequestHandler {
+  const keywardCookies = new Set([ctx.app.cookie.name, loginBindingCookie(ctx.app.cookie, 0).name])
+  return async function forwardToUpstream(req, res) {
+    const name = String(req.params.upstream)
+    const upstream = deps.upstreams.get(name)
+    if (!upstream) throw new Problem('unknown_upstream', `No upstream is called ${JSON.stringify(name.slice(0, 64))}.`)
+    const pathAndQuery = pathBelow(req, name)
+    const others = Object.entries(parseCookie(req.headers.cookie ?? '')).filter(([k]) => !keywardCookies.has(k))
+    const call = (accessToken: string) =>
+      deps.forwarder.send(upstream, {
+        method: req.method,
+        pathAndQuery,
+        headers: req.headers,
+        cookie: others.length ? stringifyCookie(Object.fromEntries(others) as Record<string, string>) : undefined,
+        body: hasBody(req) ? req : undefined,
+        accessToken,
+        forwardedFor: { ip: req.ip ?? '', proto: req.protocol, host: req.host },
+      })
+
+    let session = res.locals.tokenSession!
+    try {
+      let answer = await call(await deps.tokens.accessToken(session))
+      if (answer.statusCode === 401 && RETRYABLE.has(req.method) && !hasBody(req)) {
+        await answer.body.dump()
+        session = await deps.tokens.forceRefresh(session)
+        answer = await call(session.tokens.accessToken)
+      }
+      res.status(answer.statusCode).set(deps.forwarder.responseHeaders(answer.headers))
+      await pipeline(answer.body, res)
+    } catch (err) {
+      if (err instanceof Problem && err.code === 'session_expired') {
+        res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))
+      }
+      if (res.headersSent) {
+        res.destroy(err as Error) // the body broke off midway: the client must see a cut, not a short body
+        return
+      }
+      throw err
+    }
+  }
+}

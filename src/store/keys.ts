@@ -1,0 +1,18 @@
+/**
+ * Every Redis key keyward writes, in one place. `{…}` is a Redis Cluster hash tag: a token session,
+ * its refresh lock and its login transaction each live in one slot, so scripts may touch them together.
+ */
+export function redisKeys(prefix: string) {
+  return {
+    loginTransaction: (state: string) => `${prefix}tx:{${state}}`,
+    tokenSession: (id: string) => `${prefix}tok:{${id}}`,
+    refreshLock: (id: string) => `${prefix}lock:{${id}}`,
+    subIndex: (sub: string) => `${prefix}idx:sub:${sub}`,
+    sidIndex: (sid: string) => `${prefix}idx:sid:${sid}`,
+    /** connect-redis adds the express-session id to this prefix. */
+    cookieSessionPrefix: `${prefix}sess:`,
+    cookieSession: (id: string) => `${prefix}sess:${id}`,
+  }
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>

@@ -1,0 +1,103 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { RefreshConfig } from '../config/load'
+import { Problem } from '../errors'
+import { errorFields, type Logger } from '../log'
+import type { OidcClient } from '../oidc/client'
+import type { RefreshLocks } from '../store/refresh-locks'
+import type { TokenSessionStore } from '../store/token-sessions'
+import { freshness } from './freshness'
+import { singleFlight } from './single-flight'
+import { refreshedTokenSession, type TokenSession } from './token-session'
+
+export interface TokenServiceDeps {
+  tokenSessions: TokenSessionStore
+  locks: RefreshLocks
+  /** The OIDC client of the app a session belongs to: each session refreshes as its own client. */
+  oidcFor: (app: string) => OidcClient
+  refresh: RefreshConfig
+  fallbackTtlSeconds: number
+  log: Logger
+  now: () => number
+}
+
+const ended = () => new Problem('session_expired', 'Keycloak ended this session; log in again.')
+
+/**
+ * Keeps access tokens fresh, refreshing each token session at most once at a time across every
+ * process: one pending refresh per session in a process (single flight), one across processes (a
+ * Redis lock), and a version compare-and-set on the write. This is what keeps Keycloak's refresh
+ * token rotation from seeing a token twice and ending the session.
+ */
+export function createTokenService(deps: TokenServiceDeps) {
+  const flights = singleFlight<TokenSession>()
+
+  /** Refreshes unless someone already did; runs with the session's Redis lock held. */
+  async function refreshWithLock(seen: TokenSession, force: boolean): Promise<TokenSession> {
+    // Another instance may have refreshed between our read and our lock: read again.
+    const current = await deps.tokenSessions.get(seen.id)
+    if (!current) throw ended()
+    if (current.version !== seen.version) return current
+    if (!force && freshness(current, deps.now(), deps.refresh) === 'fresh') return current
+    const refreshToken = current.tokens.refreshToken
+    const result = refreshToken ? await deps.oidcFor(current.app).refresh(refreshToken) : { ok: false as const, error: 'no_refresh_token' }
+    if (!result.ok) {
+      await deps.tokenSessions.delete(current)
+      deps.log.info({ app: current.app, sub: current.sub, reason: result.error }, 'Keycloak ended the session at refresh')
+      throw ended()
+    }
+    const next = refreshedTokenSession(current, result.grant, deps.now(), deps.fallbackTtlSeconds)
+    if (await deps.tokenSessions.replace(next, current.version)) return next
+    return (await deps.tokenSessions.get(seen.id)) ?? Promise.reject(ended())
+  }
+
+  /** Takes the lock, or waits (bounded) for whoever holds it to store a newer version. */
+  async function refreshAcrossInstances(seen: TokenSession, force: boolean): Promise<TokenSession> {
+    const deadline = deps.now() + deps.refresh.waitMs
+    for (;;) {
+      const fence = await deps.locks.acquire(seen.id)
+      if (fence) {
+        try {
+          return await refreshWithLock(seen, force)
+        } finally {
+          // If this fails the lock simply expires; the refresh itself already succeeded or failed.
+          await deps.locks.release(seen.id, fence).catch(() => undefined)
+        }
+      }
+      await sleep(deps.refresh.pollMs)
+      const current = await deps.tokenSessions.get(seen.id)
+      if (!current) throw ended()
+      if (current.version !== seen.version) return current
+      if (deps.now() >= deadline) {
+        throw new Problem('refresh_timeout', 'The session is being refreshed elsewhere; retry shortly.', { retryAfterSeconds: 1 })
+      }
+    }
+  }
+
+  const refresh = (session: TokenSession, force: boolean) =>
+    flights.run(force ? `${session.id}!` : session.id, () => refreshAcrossInstances(session, force))
+
+  return {
+    /**
+     * An access token good for an upstream call. Fresh: as stored. Inside the refresh window: as
+     * stored, with a refresh started in the background. Expired: after the refresh.
+     */
+    async accessToken(session: TokenSession): Promise<string> {
+      switch (freshness(session, deps.now(), deps.refresh)) {
+        case 'fresh':
+          return session.tokens.accessToken
+        case 'stale':
+          refresh(session, false).catch((err: unknown) => {
+            deps.log.warn({ app: session.app, sub: session.sub, error: errorFields(err) }, 'background refresh failed')
+          })
+          return session.tokens.accessToken
+        case 'expired':
+          return (await refresh(session, false)).tokens.accessToken
+      }
+    },
+
+    /** Refreshes even a fresh token (an upstream refused it), unless another refresh got there first. */
+    forceRefresh: (session: TokenSession): Promise<TokenSession> => refresh(session, true),
+  }
+}
+
+export type TokenService = ReturnType<typeof createTokenService>

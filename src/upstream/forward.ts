@@ -1,0 +1,76 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { Agent, errors, request, type Dispatcher } from 'undici'
+import type { UpstreamConfig } from '../config/load'
+import { Problem } from '../errors'
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) and what keyward owns: never passed along.
+const DROP_REQUEST = new Set([
+  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer',
+  'transfer-encoding', 'upgrade', 'host', 'authorization', 'cookie', 'x-csrf', 'forwarded',
+  'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto',
+])
+// An upstream behind a BFF has no business setting cookies on the app's origin (it could overwrite
+// keyward's own).
+const DROP_RESPONSE = new Set([
+  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie',
+])
+
+export interface OutgoingCall {
+  method: string
+  /** The path below the upstream's base URL, still percent-encoded, with its query string. */
+  pathAndQuery: string
+  headers: IncomingHttpHeaders
+  /** The caller's cookies minus keyward's own. */
+  cookie?: string
+  body?: NodeJS.ReadableStream
+  accessToken: string
+  forwardedFor: { ip: string; proto: string; host: string }
+}
+
+/** Streams calls to the configured upstreams over a keep-alive pool; nowhere else is reachable. */
+export function createForwarder() {
+  const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
+
+  return {
+    async send(upstream: UpstreamConfig, call: OutgoingCall): Promise<Dispatcher.ResponseData> {
+      const headers: Record<string, string | string[]> = {}
+      for (const [name, value] of Object.entries(call.headers)) {
+        if (value !== undefined && !DROP_REQUEST.has(name)) headers[name] = value
+      }
+      headers.authorization = `Bearer ${call.accessToken}`
+      if (call.cookie) headers.cookie = call.cookie
+      headers['x-forwarded-for'] = call.forwardedFor.ip
+      headers['x-forwarded-proto'] = call.forwardedFor.proto
+      headers['x-forwarded-host'] = call.forwardedFor.host
+      const base = upstream.url.href.replace(/\/$/, '')
+      try {
+        return await request(`${base}${call.pathAndQuery}`, {
+          method: call.method as Dispatcher.HttpMethod,
+          headers,
+          body: call.body as Dispatcher.DispatchOptions['body'],
+          dispatcher: agent,
+          headersTimeout: upstream.timeoutMs,
+          bodyTimeout: upstream.timeoutMs,
+        })
+      } catch (err) {
+        if (err instanceof errors.HeadersTimeoutError || err instanceof errors.ConnectTimeoutError) {
+          throw new Problem('upstream_timeout', 'The upstream did not answer in time.', { cause: err })
+        }
+        throw new Problem('upstream_unavailable', 'The upstream could not be reached.', { cause: err })
+      }
+    },
+
+    /** Response headers fit to pass to the client. */
+    responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+      const out: Record<string, string | string[]> = {}
+      for (const [name, value] of Object.entries(headers)) {
+        if (value !== undefined && !DROP_RESPONSE.has(name)) out[name] = value
+      }
+      return out
+    },
+
+    close: () => agent.close(),
+  }
+}
+
+export type Forwarder = ReturnType<typeof createForwarder>

@@ -1,0 +1,154 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { request as httpRequest } from 'node:http'
+import { Browser } from '../support/browser'
+import { KeycloakAdmin } from '../support/keycloak-admin'
+import { startKeyward, type RunningKeyward } from '../support/keyward'
+import { findJwts } from '../support/leaks'
+import { freePort } from '../support/redis-server'
+import { Upstream } from '../support/upstream'
+
+const admin = new KeycloakAdmin()
+const api = { 'x-csrf': '1' }
+
+/** A GET whose path goes out byte for byte (fetch would resolve dot segments first). */
+function rawGet(base: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const { hostname, port } = new URL(base)
+    const req = httpRequest({ hostname, port, path, headers }, (res) => {
+      let body = ''
+      res.on('data', (d) => (body += d)).on('end', () => resolve({ status: res.statusCode!, body }))
+    })
+    req.on('error', reject).end()
+  })
+}
+
+describe('the API proxy', () => {
+  let upstream: Upstream
+  let slow: Upstream
+  let kw: RunningKeyward
+  const browser = new Browser()
+  let sid: string
+
+  beforeAll(async () => {
+    upstream = await Upstream.start()
+    slow = await Upstream.start()
+    slow.delayMs = 3000
+    kw = await startKeyward({
+      UPSTREAMS: JSON.stringify({
+        orders: `${upstream.url}/v1`,
+        slow: { url: slow.url, timeoutSeconds: 1 },
+        gone: `http://127.0.0.1:${await freePort()}`,
+      }),
+    })
+    await browser.login(kw.url, 'alice', 'alice-password')
+    const key = (await kw.keys()).find((k) => k.includes(':tok:'))!
+    sid = JSON.parse((await kw.redis.hget(key, 'm'))!).sid
+  })
+  afterAll(async () => {
+    await kw.close()
+    await upstream.close()
+    await slow.close()
+  })
+
+  test("forwards with the session's access token, and only what belongs to the upstream", async () => {
+    const res = await browser.request(`${kw.url}/api/orders/items/a%20b?x=1&y=%2F`, {
+      headers: { ...api, authorization: 'Bearer caller-supplied', cookie: 'theme=dark', 'x-request-id': 'r-1', origin: kw.url },
+    })
+    expect(res.status).toBe(200)
+    const seen = JSON.parse(res.text)
+    expect(seen).toMatchObject({ sub: expect.any(String), azp: 'keyward-web', method: 'GET', url: '/v1/items/a%20b?x=1&y=%2F' })
+    expect(seen.headers['x-request-id']).toBe('r-1')
+    expect(seen.headers['x-forwarded-proto']).toBe('http')
+    expect(seen.headers['x-csrf']).toBeUndefined()
+    // keyward's cookies stay behind; the caller's own Authorization never reaches the upstream.
+    expect(upstream.seen.at(-1)!.headers.authorization).toMatch(/^Bearer eyJ/)
+    expect(upstream.seen.at(-1)!.headers.cookie).toBeUndefined()
+    // The upstream's Set-Cookie does not reach the browser; its other headers do.
+    expect(res.headers.get('set-cookie')).toBeNull()
+    expect(res.headers.get('x-upstream')).toBe('yes')
+  })
+
+  test('the caller’s other cookies are forwarded, keyward’s are not', async () => {
+    const cookie = `${await browser.jar.getCookieString(kw.url)}; theme=dark`
+    const res = await fetch(`${kw.url}/api/orders/x`, { headers: { ...api, cookie } })
+    expect(res.status).toBe(200)
+    expect(upstream.seen.at(-1)!.headers.cookie).toBe('theme=dark')
+  })
+
+  test('request and response bodies stream through unchanged', async () => {
+    const body = randomBytes(3 * 1024 * 1024)
+    const res = await browser.request(`${kw.url}/api/orders/upload`, {
+      method: 'POST',
+      headers: { ...api, 'content-type': 'application/octet-stream' },
+      body,
+    })
+    expect(res.status).toBe(200)
+    expect(JSON.parse(res.text)).toMatchObject({ method: 'POST', bodyLength: body.length, bodySha256: createHash('sha256').update(body).digest('hex') })
+
+    const big = await fetch(`${kw.url}/api/orders/big`, { headers: { ...api, cookie: await browser.jar.getCookieString(kw.url) } })
+    expect(big.status).toBe(200)
+    expect((await big.arrayBuffer()).byteLength).toBe(64 * 64 * 1024)
+  })
+
+  test('an upstream 401 on a GET gets one forced refresh and one retry; Keycloak sees one refresh', async () => {
+    const before = (await admin.events('alice', 'REFRESH_TOKEN')).filter((e) => e.sessionId === sid).length
+    const firstJti = new Set<unknown>()
+    upstream.rejectToken = (claims) => {
+      if (firstJti.size === 0) firstJti.add(claims.jti)
+      return firstJti.has(claims.jti)
+    }
+    try {
+      const res = await browser.request(`${kw.url}/api/orders/retry`, { headers: api })
+      expect(res.status).toBe(200)
+      expect(upstream.seen.slice(-2).map((s) => s.url)).toEqual(['/v1/retry', '/v1/retry'])
+      const after = (await admin.events('alice', 'REFRESH_TOKEN')).filter((e) => e.sessionId === sid).length
+      expect(after - before).toBe(1)
+      // A POST is not replayed: the upstream's 401 goes back to the caller as it is.
+      upstream.rejectToken = () => true
+      const post = await browser.request(`${kw.url}/api/orders/retry`, { method: 'POST', headers: api, body: 'x' })
+      expect(post.status).toBe(401)
+      expect((await admin.events('alice', 'REFRESH_TOKEN')).filter((e) => e.sessionId === sid).length).toBe(after)
+    } finally {
+      upstream.rejectToken = () => false
+    }
+  })
+
+  test.each([
+    ['an unknown upstream', '/api/nope/x', api, 404, 'unknown_upstream'],
+    ['a dot segment', '/api/orders/../../admin', api, 400, 'invalid_request'],
+    ['an encoded dot segment', '/api/orders/%2e%2e/admin', api, 400, 'invalid_request'],
+    ['an encoded slash', '/api/orders/a%2F..%2Fadmin', api, 400, 'invalid_request'],
+    ['a missing CSRF header', '/api/orders/x', {}, 403, 'csrf_required'],
+    ['a foreign origin', '/api/orders/x', { ...api, origin: 'https://evil.example' }, 403, 'origin_not_allowed'],
+  ])('%s is refused before anything is forwarded', async (_what, path, headers, status, code) => {
+    const count = upstream.seen.length
+    const res = await rawGet(kw.url, path, { ...headers, cookie: await browser.jar.getCookieString(kw.url) })
+    expect(res.status).toBe(status)
+    expect(JSON.parse(res.body)).toMatchObject({ code })
+    expect(upstream.seen.length).toBe(count)
+  })
+
+  test('without a session the proxy answers 401 and forwards nothing', async () => {
+    const count = upstream.seen.length
+    const res = await fetch(`${kw.url}/api/orders/x`, { headers: api })
+    expect(res.status).toBe(401)
+    expect(await res.json()).toMatchObject({ code: 'not_authenticated' })
+    expect(upstream.seen.length).toBe(count)
+  })
+
+  test('an unreachable upstream is a 502, a slow one a 504 after its own timeout', async () => {
+    const gone = await browser.request(`${kw.url}/api/gone/x`, { headers: api })
+    expect(gone.status).toBe(502)
+    expect(JSON.parse(gone.text)).toMatchObject({ code: 'upstream_unavailable' })
+    const started = Date.now()
+    const late = await browser.request(`${kw.url}/api/slow/x`, { headers: api })
+    expect(late.status).toBe(504)
+    expect(JSON.parse(late.text)).toMatchObject({ code: 'upstream_timeout' })
+    expect(Date.now() - started).toBeLessThan(2500)
+  })
+
+  test('no token ever reached the browser', () => {
+    expect(findJwts(browser.transcriptFor(kw.url))).toEqual([])
+    expect(findJwts(kw.logs.join(''))).toEqual([])
+  })
+})

@@ -1,0 +1,120 @@
+import { KeycloakAdmin } from '../support/keycloak-admin'
+import { startKeyward, type RunningKeyward } from '../support/keyward'
+import { RedisServer } from '../support/redis-server'
+import { api, loggedIn, refreshCount, SHORT_CLIENT, storedSession, untilExpired, waitUntil } from '../support/refresh-fixture'
+import { TcpProxy } from '../support/tcp-proxy'
+import { Upstream } from '../support/upstream'
+import { keycloakUrl } from '../support/keyward'
+
+const admin = new KeycloakAdmin()
+
+describe('transparent refresh (10-second access tokens, rotation on, no reuse)', () => {
+  let upstream: Upstream
+  beforeAll(async () => {
+    upstream = await Upstream.start()
+  })
+  afterAll(() => upstream.close())
+  const env = () => ({ ...SHORT_CLIENT, UPSTREAMS: JSON.stringify({ echo: upstream.url }) })
+
+  describe('with one keyward', () => {
+    let kw: RunningKeyward
+    beforeEach(async () => {
+      kw = await startKeyward(env())
+    })
+    afterEach(() => kw.close())
+
+    test('an expired token is refreshed once before the call; expiry times and the record TTL move on', async () => {
+      const { browser, session } = await loggedIn(kw)
+      const before = JSON.parse((await browser.request(`${kw.url}/auth/session`)).text)
+      await untilExpired(session)
+
+      const res = await browser.request(`${kw.url}/api/echo/me`, { headers: api })
+      expect(res.status).toBe(200)
+      const after = (await storedSession(kw))!
+      expect(after.version).toBe(2)
+      expect(after.accessExpiresAt).toBeGreaterThan(session.accessExpiresAt)
+      expect(after.expiresAt).toBeGreaterThan(session.expiresAt) // the record's lifetime slid
+      const pttl = await kw.redis.pttl(after.key)
+      expect(Math.abs(after.expiresAt - Date.now() - pttl)).toBeLessThan(1000)
+      const info = JSON.parse((await browser.request(`${kw.url}/auth/session`)).text)
+      expect(Date.parse(info.accessTokenExpiresAt)).toBeGreaterThan(Date.parse(before.accessTokenExpiresAt))
+      expect(Date.parse(info.refreshedAt)).toBeGreaterThan(Date.parse(before.refreshedAt))
+      expect(await refreshCount(admin, 'alice', session.sid)).toBe(1)
+      // The upstream got a token Keycloak issued at the refresh, not the expired one.
+      expect(upstream.seen.at(-1)!.claims!.exp! * 1000).toBeGreaterThan(Date.now())
+    })
+
+    test('inside the refresh window the call goes out at once with the current token, and a refresh follows', async () => {
+      const { browser, session } = await loggedIn(kw)
+      // 10 s tokens: the window is a quarter of the lifetime, the last 2.5 s.
+      await new Promise((r) => setTimeout(r, Math.max(0, session.accessExpiresAt - Date.now() - 1800)))
+      const res = await browser.request(`${kw.url}/api/echo/me`, { headers: api })
+      expect(res.status).toBe(200)
+      const sent = upstream.seen.at(-1)!.claims!
+      expect(sent.exp! * 1000).toBe(session.accessExpiresAt - (session.accessExpiresAt % 1000)) // the stored token
+      await waitUntil(async () => (await storedSession(kw))!.version === 2, 5000)
+      expect(await refreshCount(admin, 'alice', session.sid)).toBe(1)
+    })
+
+    test('a session ended in Keycloak ends here at the next refresh: 401 session_expired, records gone', async () => {
+      const { browser, session } = await loggedIn(kw)
+      await admin.call('DELETE', `/sessions/${session.sid}`)
+      await untilExpired(session)
+      const res = await browser.request(`${kw.url}/api/echo/me`, { headers: api })
+      expect(res.status).toBe(401)
+      expect(JSON.parse(res.text)).toMatchObject({ code: 'session_expired' })
+      expect(res.headers.getSetCookie().join()).toMatch(/^keyward=;/)
+      expect(await kw.keys()).toEqual([])
+      expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(401)
+    })
+  })
+
+  test('Keycloak unreachable while a refresh is due: 503 with Retry-After, session kept; reachable again: the next call works', async () => {
+    const toKeycloak = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(keycloakUrl()).port) })
+    const kw = await startKeyward({ ...env(), KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url, OIDC_TIMEOUT_SECONDS: '2' })
+    try {
+      const { browser, session } = await loggedIn(kw)
+      await untilExpired(session)
+      toKeycloak.mode = 'refuse'
+      toKeycloak.cut()
+      const down = await browser.request(`${kw.url}/api/echo/me`, { headers: api })
+      expect(down.status).toBe(503)
+      expect(down.headers.get('retry-after')).toBe('2')
+      expect(JSON.parse(down.text)).toMatchObject({ code: 'keycloak_unavailable' })
+      expect((await storedSession(kw))!.version).toBe(1)
+
+      toKeycloak.mode = 'forward'
+      const up = await browser.request(`${kw.url}/api/echo/me`, { headers: api })
+      expect(up.status).toBe(200)
+      expect((await storedSession(kw))!.version).toBe(2)
+      expect(await refreshCount(admin, 'alice', session.sid)).toBe(1)
+    } finally {
+      await kw.close()
+      await toKeycloak.close()
+    }
+  })
+
+  test('Redis stopped and started again: fast 503s, no crash, and the session works again without restarting keyward', async () => {
+    const redis = await RedisServer.create(['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'])
+    await redis.start()
+    const kw = await startKeyward({ ...env(), REDIS_URL: redis.url })
+    try {
+      const { browser } = await loggedIn(kw)
+      expect((await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status).toBe(200)
+      await redis.stop()
+      for (let i = 0; i < 5; i++) {
+        const started = Date.now()
+        const res = await browser.request(`${kw.url}/api/echo/me`, { headers: api })
+        expect(res.status).toBe(503)
+        expect(JSON.parse(res.text)).toMatchObject({ code: 'store_unavailable' })
+        expect(Date.now() - started).toBeLessThan(2500)
+      }
+      expect((await fetch(`${kw.url}/healthz`)).status).toBe(200)
+      await redis.start()
+      await waitUntil(async () => (await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status === 200, 5000)
+    } finally {
+      await kw.close()
+      await redis.stop()
+    }
+  })
+})

@@ -1,0 +1,42 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { waitUntil } from './keyward'
+
+const root = join(__dirname, '../..')
+
+export interface KeywardProcess {
+  child: ChildProcess
+  exited: Promise<number | null>
+  output(): string
+  kill(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/** keyward as its own process, the way `npm start` runs it (from source, through tsx). */
+export function spawnKeyward(env: Record<string, string>): KeywardProcess {
+  const child = spawn(join(root, 'node_modules/.bin/tsx'), ['src/main.ts'], { cwd: root, env: { PATH: process.env.PATH, ...env } })
+  let output = ''
+  child.stdout!.on('data', (d) => (output += d))
+  child.stderr!.on('data', (d) => (output += d))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return {
+    child,
+    exited,
+    output: () => output,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
+
+/** Spawns keyward on `url`'s port and waits until /readyz says ready. */
+export async function startKeywardProcess(url: string, env: Record<string, string>): Promise<KeywardProcess> {
+  const proc = spawnKeyward({ ...env, PUBLIC_URL: env.PUBLIC_URL ?? url, PORT: new URL(url).port })
+  try {
+    await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 30_000)
+  } catch (err) {
+    await proc.kill()
+    throw new Error(`keyward at ${url} did not become ready:\n${proc.output()}`, { cause: err })
+  }
+  return proc
+}

@@ -1,0 +1,46 @@
+import { Browser } from './browser'
+import { KeycloakAdmin } from './keycloak-admin'
+import type { RunningKeyward } from './keyward'
+import { waitUntil } from './keyward'
+
+/** keyward-short issues 10-second access tokens (keycloak/keyward-realm.json). */
+export const SHORT_CLIENT = { OIDC_CLIENT_ID: 'keyward-short', OIDC_CLIENT_SECRET: 'keyward-short-dev-secret' }
+export const api = { 'x-csrf': '1' }
+
+export interface StoredSession {
+  key: string
+  id: string
+  sid: string
+  version: number
+  accessExpiresAt: number
+  expiresAt: number
+}
+
+/** The one token session under `kw`'s prefix, as Redis holds it. */
+export async function storedSession(kw: Pick<RunningKeyward, 'keys' | 'redis'>): Promise<StoredSession | undefined> {
+  const key = (await kw.keys()).find((k) => k.includes(':tok:'))
+  if (!key) return undefined
+  const h = await kw.redis.hgetall(key)
+  if (!h.m) return undefined
+  const meta = JSON.parse(h.m)
+  return { key, id: meta.id, sid: meta.sid, version: Number(h.v), accessExpiresAt: meta.accessExpiresAt, expiresAt: meta.expiresAt }
+}
+
+/** How many refreshes Keycloak itself recorded for one user session. */
+export async function refreshCount(admin: KeycloakAdmin, username: string, sid: string): Promise<number> {
+  return (await admin.events(username, 'REFRESH_TOKEN')).filter((e) => e.sessionId === sid).length
+}
+
+/** Waits until the stored access token has expired (plus a margin for clock granularity). */
+export async function untilExpired(session: StoredSession): Promise<void> {
+  await new Promise((r) => setTimeout(r, Math.max(0, session.accessExpiresAt - Date.now() + 200)))
+}
+
+export async function loggedIn(kw: RunningKeyward, username = 'alice', password = `${username}-password`) {
+  const browser = new Browser()
+  await browser.login(kw.url, username, password)
+  const session = (await storedSession(kw))!
+  return { browser, session }
+}
+
+export { waitUntil }
