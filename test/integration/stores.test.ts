@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { createCookieSessionStore } from '../../src/store/cookie-sessions'
 import { redisKeys } from '../../src/store/keys'
+import { createRefreshLocks } from '../../src/store/refresh-locks'
 import { createLoginTransactionStore } from '../../src/store/login-transactions'
 import { createSealer } from '../../src/store/seal'
 import { createTokenSessionStore } from '../../src/store/token-sessions'
@@ -127,5 +128,68 @@ describe('cookie sessions in Redis', () => {
     expect(ttl).toBeLessThanOrEqual(900)
     expect(JSON.parse((await redis.get(`${prefix}sess:cookie-2`))!)).toMatchObject({ tokenSessionId: 't', expiresAt })
     await redis.del(`${prefix}sess:cookie-2`)
+  })
+})
+
+describe('refresh locks in Redis', () => {
+  const locks = createRefreshLocks(redis, redisKeys(prefix), 500)
+
+  test('one holder at a time, with a TTL, released only with its own fencing value', async () => {
+    const fence = await locks.acquire('s9')
+    expect(fence).toEqual(expect.any(String))
+    expect(await locks.acquire('s9')).toBeUndefined()
+    const pttl = await redis.pttl(`${prefix}lock:{s9}`)
+    expect(pttl).toBeGreaterThan(0)
+    expect(pttl).toBeLessThanOrEqual(500)
+    await locks.release('s9', 'someone-else')
+    expect(await locks.acquire('s9')).toBeUndefined()
+    await locks.release('s9', fence!)
+    const next = await locks.acquire('s9')
+    expect(next).toEqual(expect.any(String))
+    expect(next).not.toBe(fence)
+    await locks.release('s9', next!)
+  })
+
+  test('a lock left by a dead holder frees itself after its TTL', async () => {
+    expect(await locks.acquire('s10')).toEqual(expect.any(String))
+    await new Promise((r) => setTimeout(r, 600))
+    expect(await locks.acquire('s10')).toEqual(expect.any(String))
+    await redis.del(`${prefix}lock:{s10}`)
+  })
+
+  test('parallel acquirers: exactly one wins', async () => {
+    const fences = await Promise.all(Array.from({ length: 20 }, () => locks.acquire('s11')))
+    expect(fences.filter(Boolean)).toHaveLength(1)
+    await redis.del(`${prefix}lock:{s11}`)
+  })
+})
+
+describe('refreshed token sessions: compare-and-set on the version', () => {
+  const store = createTokenSessionStore(redis, redisKeys(prefix), createSealer([{ kid: 'k1', key: randomBytes(32) }]))
+  const base: TokenSession = {
+    id: 'cas', app: 'web', kind: 'online', sub: 'user-2', sid: 'kc-cas', claims: {}, cookieSessionId: 'cookie-cas',
+    accessExpiresAt: Date.now() + 60_000, refreshExpiresAt: Date.now() + 60_000, expiresAt: Date.now() + 60_000,
+    createdAt: Date.now(), refreshedAt: Date.now(), version: 1, tokens: { accessToken: 'a1', refreshToken: 'r1' },
+  }
+
+  test('the first writer of version 2 wins; a slow writer that read version 1 cannot put its tokens back', async () => {
+    await store.create(base)
+    await redis.set(`${prefix}sess:cookie-cas`, '{}', 'PX', 60_000)
+    const winner = { ...base, version: 2, expiresAt: Date.now() + 600_000, tokens: { accessToken: 'a2', refreshToken: 'r2' } }
+    const loser = { ...base, version: 2, tokens: { accessToken: 'stale', refreshToken: 'stale' } }
+    expect(await store.replace(winner, 1)).toBe(true)
+    expect(await store.replace(loser, 1)).toBe(false)
+    expect((await store.get('cas'))!.tokens).toEqual({ accessToken: 'a2', refreshToken: 'r2' })
+    // The record, its indexes and the cookie session slide to the new expiry.
+    for (const key of [`${prefix}tok:{cas}`, `${prefix}idx:sub:user-2`, `${prefix}idx:sid:kc-cas`, `${prefix}sess:cookie-cas`]) {
+      expect(await redis.pttl(key)).toBeGreaterThan(590_000)
+    }
+    await store.delete(winner)
+    expect(await keys()).toEqual([])
+  })
+
+  test('a session that is gone is not brought back by a late write', async () => {
+    expect(await store.replace({ ...base, id: 'gone-cas', version: 2 }, 1)).toBe(false)
+    expect(await keys()).toEqual([])
   })
 })

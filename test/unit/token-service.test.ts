@@ -1,0 +1,117 @@
+import { Problem } from '../../src/errors'
+import { createLogger } from '../../src/log'
+import type { OidcClient, RefreshResult } from '../../src/oidc/client'
+import type { RefreshLocks } from '../../src/store/refresh-locks'
+import type { TokenSessionStore } from '../../src/store/token-sessions'
+import { createTokenService } from '../../src/tokens/token-service'
+import type { TokenSession } from '../../src/tokens/token-session'
+
+// Pure policy with in-memory fakes; the same behaviour against real Keycloak and Redis is in
+// test/e2e/refresh*.test.ts.
+function world(now: () => number) {
+  const records = new Map<string, TokenSession>()
+  const locks = new Map<string, string>()
+  let fences = 0
+  const store = {
+    get: async (id: string) => (records.has(id) ? structuredClone(records.get(id)!) : undefined),
+    replace: async (next: TokenSession, expected: number) => {
+      if (records.get(next.id)?.version !== expected) return false
+      records.set(next.id, structuredClone(next))
+      return true
+    },
+    delete: async (s: Pick<TokenSession, 'id'>) => void records.delete(s.id),
+  } as unknown as TokenSessionStore
+  const lockFake: RefreshLocks = {
+    acquire: async (id) => (locks.has(id) ? undefined : (locks.set(id, String(++fences)), String(fences))),
+    release: async (id, fence) => void (locks.get(id) === fence && locks.delete(id)),
+  }
+  let refreshes = 0
+  let answer: () => Promise<RefreshResult> = async () => ({
+    ok: true,
+    grant: { accessToken: `access-${refreshes}`, refreshToken: `refresh-${refreshes}`, expiresIn: 300, refreshExpiresIn: 1800 },
+  })
+  const oidc = {
+    refresh: async () => {
+      refreshes++
+      await new Promise((r) => setTimeout(r, 20))
+      return answer()
+    },
+  } as unknown as OidcClient
+  const service = () =>
+    createTokenService({
+      tokenSessions: store,
+      locks: lockFake,
+      oidcFor: () => oidc,
+      refresh: { skewSeconds: 30, skewFraction: 0.25, lockTtlMs: 1000, waitMs: 200, pollMs: 5 },
+      fallbackTtlSeconds: 1800,
+      log: createLogger('silent'),
+      now,
+    })
+  const session: TokenSession = {
+    id: 's1', app: 'web', kind: 'online', sub: 'u', sid: 'k', claims: {},
+    accessExpiresAt: now() - 1, refreshExpiresAt: now() + 60_000, expiresAt: now() + 60_000,
+    createdAt: now() - 300_000, refreshedAt: now() - 300_000, version: 1,
+    tokens: { accessToken: 'access-0', refreshToken: 'refresh-0' },
+  }
+  records.set('s1', structuredClone(session))
+  return { records, locks, service, session, refreshes: () => refreshes, answerWith: (f: typeof answer) => (answer = f) }
+}
+
+describe('token service', () => {
+  test('an expired token: many callers on two instances, one refresh, everyone gets the new token', async () => {
+    const w = world(Date.now)
+    const [a, b] = [w.service(), w.service()]
+    const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).accessToken(w.session)))
+    expect(new Set(tokens)).toEqual(new Set(['access-1']))
+    expect(w.refreshes()).toBe(1)
+    expect(w.records.get('s1')!.version).toBe(2)
+    expect(w.locks.size).toBe(0)
+  })
+
+  test('a fresh token is served without refreshing; a stale one is served while a refresh runs behind', async () => {
+    const w = world(Date.now)
+    const fresh = { ...w.session, accessExpiresAt: Date.now() + 200_000 }
+    expect(await w.service().accessToken(fresh)).toBe('access-0')
+    expect(w.refreshes()).toBe(0)
+    const stale = { ...w.session, accessExpiresAt: Date.now() + 10_000 }
+    w.records.set('s1', structuredClone(stale))
+    expect(await w.service().accessToken(stale)).toBe('access-0')
+    await new Promise((r) => setTimeout(r, 60))
+    expect(w.refreshes()).toBe(1)
+    expect(w.records.get('s1')!.tokens.accessToken).toBe('access-1')
+  })
+
+  test("Keycloak's refusal ends the session: record deleted, session_expired", async () => {
+    const w = world(Date.now)
+    w.answerWith(async () => ({ ok: false, error: 'invalid_grant' }))
+    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ code: 'session_expired', status: 401 })
+    expect(w.records.has('s1')).toBe(false)
+  })
+
+  test('a transient failure keeps the session untouched', async () => {
+    const w = world(Date.now)
+    w.answerWith(async () => Promise.reject(new Problem('keycloak_unavailable', 'down', { retryAfterSeconds: 2 })))
+    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ code: 'keycloak_unavailable' })
+    expect(w.records.get('s1')).toEqual(w.session)
+    expect(w.locks.size).toBe(0)
+  })
+
+  test('a lock held by someone who never finishes: waiters give up after the wait budget with refresh_timeout', async () => {
+    const w = world(Date.now)
+    w.locks.set('s1', 'dead-holder')
+    const started = Date.now()
+    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ code: 'refresh_timeout', status: 503 })
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200)
+    expect(w.refreshes()).toBe(0)
+  })
+
+  test('a forced refresh refreshes a fresh token, unless another refresh already moved the version', async () => {
+    const w = world(Date.now)
+    const fresh = { ...w.session, accessExpiresAt: Date.now() + 200_000 }
+    w.records.set('s1', structuredClone(fresh))
+    const svc = w.service()
+    expect((await svc.forceRefresh(fresh)).tokens.accessToken).toBe('access-1')
+    expect((await svc.forceRefresh(fresh)).version).toBe(2) // saw version 1, record is at 2: no second refresh
+    expect(w.refreshes()).toBe(1)
+  })
+})
