@@ -7,6 +7,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // test/serial stops the shared Keycloak: scripts/test.sh runs it alone, after everything else.
+  testPathIgnorePatterns: process.env.KEYWARD_SERIAL === '1' ? [] : ['/test/serial/'],
   transform: { '^.+\\.(ts|js)$': ['ts-jest', { tsconfig: { allowJs: true } }] },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   globalSetup: '<rootDir>/test/support/global-setup.ts',

@@ -15,6 +15,13 @@ async function showSession() {
   $('authenticated').hidden = false
 }
 
+$('call').addEventListener('click', async () => {
+  // Every /api call carries the CSRF header; the cookie goes along by itself, the token never does.
+  const res = await fetch('/api/keycloak/userinfo', { headers: { 'X-CSRF': '1' }, credentials: 'same-origin' })
+  $('api').textContent = `${res.status} ${res.statusText}\n${JSON.stringify(await res.json(), null, 2)}`
+  $('api').hidden = false
+})
+
 $('logout').addEventListener('click', async () => {
   const res = await fetch('/auth/logout', { method: 'POST', headers: { 'X-CSRF': '1' }, credentials: 'same-origin' })
   const body = await res.json()

@@ -36,6 +36,7 @@ set +a
 npm run build --silent
 export PUBLIC_URL=http://localhost:3000 PORT=3000 HOST=127.0.0.1 KEYCLOAK_URL="$keycloak_url" KEYCLOAK_REALM=keyward \
   OIDC_CLIENT_ID=keyward-web OIDC_CLIENT_SECRET=keyward-web-dev-secret DEV_ALLOW_HTTP=true STATIC_DIR=demo \
+  UPSTREAMS="{\"keycloak\":\"$keycloak_url/realms/keyward/protocol/openid-connect\"}" \
   LOG_LEVEL=${LOG_LEVEL:-info}
 cat <<MSG
 

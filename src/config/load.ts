@@ -64,7 +64,8 @@ export class ConfigError extends Error {
 
 /** Reads and checks the environment; throws a `ConfigError` naming every wrong variable and a right value. */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
-  const parsed = envSchema.safeParse(env)
+  // An empty variable (`NAME=` in an env file) counts as unset.
+  const parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')))
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((issue) => {

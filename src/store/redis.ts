@@ -13,6 +13,8 @@ export function createRedis(url: string): Redis {
     connectTimeout: 2000,
     commandTimeout: 2000,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+    // Commands issued in the same tick by concurrent requests share one write to the socket.
+    enableAutoPipelining: true,
   })
 }
 

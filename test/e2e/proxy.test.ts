@@ -118,6 +118,7 @@ describe('the API proxy', () => {
     ['a dot segment', '/api/orders/../../admin', api, 400, 'invalid_request'],
     ['an encoded dot segment', '/api/orders/%2e%2e/admin', api, 400, 'invalid_request'],
     ['an encoded slash', '/api/orders/a%2F..%2Fadmin', api, 400, 'invalid_request'],
+    ['an encoded upstream name', '/api/ord%65rs/x', api, 400, 'invalid_request'],
     ['a missing CSRF header', '/api/orders/x', {}, 403, 'csrf_required'],
     ['a foreign origin', '/api/orders/x', { ...api, origin: 'https://evil.example' }, 403, 'origin_not_allowed'],
   ])('%s is refused before anything is forwarded', async (_what, path, headers, status, code) => {

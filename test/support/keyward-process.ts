@@ -11,9 +11,13 @@ export interface KeywardProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-/** keyward as its own process, the way `npm start` runs it (from source, through tsx). */
-export function spawnKeyward(env: Record<string, string>): KeywardProcess {
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), ['src/main.ts'], { cwd: root, env: { PATH: process.env.PATH, ...env } })
+/**
+ * keyward as its own process: from source through tsx, or `built` from dist/ the way `npm start`
+ * runs it (benchmarks; needs `npm run build` first).
+ */
+export function spawnKeyward(env: Record<string, string>, options: { built?: boolean } = {}): KeywardProcess {
+  const [command, args] = options.built ? [process.execPath, ['dist/main.js']] : [join(root, 'node_modules/.bin/tsx'), ['src/main.ts']]
+  const child = spawn(command, args, { cwd: root, env: { PATH: process.env.PATH, ...env } })
   let output = ''
   child.stdout!.on('data', (d) => (output += d))
   child.stderr!.on('data', (d) => (output += d))
@@ -30,8 +34,8 @@ export function spawnKeyward(env: Record<string, string>): KeywardProcess {
 }
 
 /** Spawns keyward on `url`'s port and waits until /readyz says ready. */
-export async function startKeywardProcess(url: string, env: Record<string, string>): Promise<KeywardProcess> {
-  const proc = spawnKeyward({ ...env, PUBLIC_URL: env.PUBLIC_URL ?? url, PORT: new URL(url).port })
+export async function startKeywardProcess(url: string, env: Record<string, string>, options: { built?: boolean } = {}): Promise<KeywardProcess> {
+  const proc = spawnKeyward({ ...env, PUBLIC_URL: env.PUBLIC_URL ?? url, PORT: new URL(url).port }, options)
   try {
     await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 30_000)
   } catch (err) {

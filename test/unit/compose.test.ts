@@ -19,15 +19,16 @@ describe('docker-compose.yml', () => {
     expect(config.redis.url).toBe('redis://redis:6379')
   })
 
-  test('Keycloak is reached under one issuer by browser and keyward, and imports the realm keyward uses', () => {
+  test('Keycloak has one issuer, public to the browser; keyward reaches it inside the network; the realm is imported', () => {
     const command: string[] = services.keycloak.command
     expect(command).toContain('start-dev')
     expect(command).toContain('--import-realm')
     expect(command).toContain(`--hostname=${env.KEYCLOAK_URL}`)
-    const host = new URL(env.KEYCLOAK_URL!)
-    expect(services.keycloak.networks.default.aliases).toContain(host.hostname)
-    expect(command).toContain(`--http-port=${host.port}`)
-    expect(services.keycloak.ports).toContain(`127.0.0.1:${host.port}:${host.port}`)
+    const pub = new URL(env.KEYCLOAK_URL!)
+    expect(services.keycloak.ports).toContain(`127.0.0.1:${pub.port}:${pub.port}`)
+    const inside = new URL(env.KEYCLOAK_BACKCHANNEL_URL!)
+    expect(inside.hostname).toBe('keycloak') // the service name
+    expect(command).toContain(`--http-port=${inside.port}`)
     const mount = services.keycloak.volumes.find((v: string) => v.includes('/opt/keycloak/data/import/'))
     expect(existsSync(join(root, mount.split(':')[0]))).toBe(true)
     expect(realm.realm).toBe(env.KEYCLOAK_REALM)

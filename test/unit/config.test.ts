@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseEnv } from 'node:util'
 import { ConfigError, loadConfig } from '../../src/config/load'
 
 const valid = {
@@ -87,5 +90,24 @@ describe('loadConfig', () => {
     })
     expect(config.session.secrets).toHaveLength(2)
     expect(config.tokenKeys.map((k) => k.kid)).toEqual(['new', 'old'])
+  })
+
+  test('.env.example is a working configuration once its secrets are filled in', () => {
+    const example = parseEnv(readFileSync(join(__dirname, '../../.env.example'), 'utf8'))
+    const config = loadConfig({ ...example, SESSION_SECRET: 'x'.repeat(32), TOKEN_ENCRYPTION_KEYS: valid.TOKEN_ENCRYPTION_KEYS })
+    expect([...config.upstreams.keys()]).toEqual(['orders', 'billing'])
+    expect(config.upstreams.get('billing')!.timeoutMs).toBe(5000)
+    expect(config.upstreams.get('orders')!.timeoutMs).toBe(30_000)
+    expect(config.keycloak.backchannelUrl).toBeUndefined()
+  })
+
+  test('UPSTREAMS and the refresh lock are checked', () => {
+    expect(problems({ ...valid, UPSTREAMS: 'orders=http://x' })[0]).toMatch(/^UPSTREAMS: a JSON object of upstream name → base URL/)
+    expect(problems({ ...valid, UPSTREAMS: '{"Orders!":"http://x"}' })[0]).toMatch(/^UPSTREAMS: names of lower-case letters/)
+    expect(problems({ ...valid, UPSTREAMS: '{"orders":"ftp://x"}' })[0]).toMatch(/^UPSTREAMS: /)
+    expect(problems({ ...valid, REFRESH_LOCK_TTL_MS: '5000' })).toEqual([
+      'REFRESH_LOCK_TTL_MS: must exceed OIDC_TIMEOUT_SECONDS (10 s), so a refresh times out before its lock does; e.g. 15000 (got 5000)',
+    ])
+    expect(problems({ ...valid, REFRESH_SKEW_FRACTION: '1.5' })[0]).toMatch(/^REFRESH_SKEW_FRACTION: /)
   })
 })

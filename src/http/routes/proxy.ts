@@ -20,7 +20,11 @@ const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined
 
 /** `/api/<upstream>/<rest>` → the rest, still encoded, with its query; refuses dot segments. */
 function pathBelow(req: Request, upstream: string): string {
-  const raw = req.originalUrl.slice(`/api/${upstream}`.length)
+  const prefix = `/api/${upstream}`
+  if (!req.originalUrl.startsWith(prefix) || !/^($|[/?])/.test(req.originalUrl.slice(prefix.length))) {
+    throw new Problem('invalid_request', 'Name the upstream plainly: /api/<upstream>/<path>.')
+  }
+  const raw = req.originalUrl.slice(prefix.length)
   const [path = '', query] = raw.split(/\?(.*)/s, 2)
   const segments = path.split('/')
   if (segments.some((s) => /^(\.|%2e){1,2}$/i.test(s)) || /%2f|%5c|\\/i.test(path)) {
@@ -66,8 +70,9 @@ export function proxy(ctx: AppContext, deps: ProxyDeps): RequestHandler {
       if (err instanceof Problem && err.code === 'session_expired') {
         res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))
       }
-      if (res.headersSent) {
-        res.destroy(err as Error) // the body broke off midway: the client must see a cut, not a short body
+      if (res.headersSent || req.socket.destroyed) {
+        // The body broke off midway, or the client left: a cut, not a short body or an error page.
+        res.destroy()
         return
       }
       throw err

@@ -1,0 +1,77 @@
+/**
+ * The fresh-token hot path: throughput and latency of a proxied GET through keyward, against the
+ * same upstream reached directly and through a plain Node reverse proxy with no auth, plus Redis
+ * commands per proxied request. Run with `npm run bench` (it builds keyward first).
+ */
+import { createServer } from 'node:http'
+import { pipeline } from 'node:stream/promises'
+import { Agent, request } from 'undici'
+import { startKeywardProcess } from '../test/support/keyward-process'
+import { testEnv } from '../test/support/keyward'
+import { freePort } from '../test/support/redis-server'
+import { commandStats, echoUpstream, keycloak, load, login, machine, privateRedis } from './lib'
+
+const READS = new Set(['get', 'hgetall', 'mget', 'exists', 'smembers', 'evalsha', 'eval'])
+
+async function plainProxy(target: string): Promise<string> {
+  const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
+  const server = createServer((req, res) => {
+    request(`${target}${req.url}`, { method: req.method as 'GET', headers: req.headers, dispatcher: agent })
+      .then((answer) => {
+        res.writeHead(answer.statusCode, answer.headers as Record<string, string>)
+        return pipeline(answer.body, res)
+      })
+      .catch(() => res.destroy()) // the load generator hangs up at the end of a run
+  })
+  const port = await freePort()
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${port}`
+}
+
+async function main() {
+  keycloak()
+  const redis = await privateRedis()
+  const upstream = await echoUpstream()
+  const proxied = await plainProxy(upstream.url)
+  const url = `http://127.0.0.1:${await freePort()}`
+  const kw = await startKeywardProcess(url, testEnv({ UPSTREAMS: JSON.stringify({ echo: upstream.url }), LOG_LEVEL: 'warn' }), { built: true })
+  try {
+    const cookie = await login(url)
+    const headers = { cookie, 'x-csrf': '1' }
+    const duration = Number(process.env.BENCH_SECONDS ?? 10)
+
+    await load({ url: `${url}/api/echo/items`, headers, duration: 2 }) // warm-up: JIT, pools
+    const direct = await load({ url: `${upstream.url}/items`, duration })
+    const plain = await load({ url: `${proxied}/items`, duration })
+    await redis.client.config('RESETSTAT')
+    const keyward = await load({ url: `${url}/api/echo/items`, headers, duration })
+    const stats = await commandStats(redis.client)
+    delete stats.config
+    delete stats.info
+    const reads = Object.entries(stats).filter(([c]) => READS.has(c)).reduce((n, [, v]) => n + v, 0)
+    const writes = Object.entries(stats).filter(([c]) => !READS.has(c)).reduce((n, [, v]) => n + v, 0)
+
+    const rows = [
+      ['upstream directly', direct],
+      ['plain Node proxy, no auth', plain],
+      ['keyward (cookie → session → token → upstream)', keyward],
+    ] as const
+    console.log(`\n${machine()}; 50 connections, ${duration} s each, load generator on the same machine\n`)
+    console.log('| target | req/s | p50 ms | p99 ms | errors | non-2xx |\n|---|---|---|---|---|---|')
+    for (const [name, r] of rows) console.log(`| ${name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`)
+    console.log(`\nkeyward / direct throughput: ${(keyward.rps / direct.rps).toFixed(2)}; keyward / plain proxy: ${(keyward.rps / plain.rps).toFixed(2)}`)
+    console.log(`Redis commands per proxied request: ${JSON.stringify(Object.fromEntries(Object.entries(stats).map(([c, n]) => [c, +(n / keyward.requests).toFixed(3)])))}`)
+    console.log(`reads per request: ${(reads / keyward.requests).toFixed(3)}, writes per request: ${(writes / keyward.requests).toFixed(3)}`)
+  } finally {
+    await kw.kill('SIGTERM')
+    upstream.server.close()
+    redis.client.disconnect()
+    await redis.server.stop()
+    process.exit(0)
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

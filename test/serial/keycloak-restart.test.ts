@@ -1,0 +1,40 @@
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { KeycloakAdmin } from '../support/keycloak-admin'
+import { keycloakProcessGroup } from '../support/keycloak-process'
+import { startKeyward } from '../support/keyward'
+import { api, loggedIn, refreshCount, SHORT_CLIENT, storedSession, untilExpired } from '../support/refresh-fixture'
+import { Upstream } from '../support/upstream'
+
+// Stops the real Keycloak, so it runs on its own after the parallel suites (scripts/test.sh).
+const script = join(__dirname, '../../scripts/keycloak.sh')
+const ownKeycloak = keycloakProcessGroup() ? test : test.skip
+
+describe('Keycloak itself stopped and started again', () => {
+  ownKeycloak('a refresh due while Keycloak is down answers 503 and keeps the session; after the restart the next call works', async () => {
+    const upstream = await Upstream.start()
+    const kw = await startKeyward({ ...SHORT_CLIENT, UPSTREAMS: JSON.stringify({ echo: upstream.url }), OIDC_TIMEOUT_SECONDS: '3' })
+    try {
+      const { browser, session } = await loggedIn(kw)
+      execFileSync('bash', [script, 'stop'], { stdio: 'inherit' })
+      await untilExpired(session)
+
+      const down = await browser.request(`${kw.url}/api/echo/me`, { headers: api })
+      expect(down.status).toBe(503)
+      expect(JSON.parse(down.text)).toMatchObject({ code: 'keycloak_unavailable' })
+      expect(down.headers.get('retry-after')).toBe('2')
+      expect((await storedSession(kw))!.version).toBe(1)
+      expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(200)
+
+      // Keycloak keeps user sessions in its database (dev-file), so the session outlives the restart.
+      execFileSync('bash', [script, 'start'], { stdio: ['ignore', 'ignore', 'inherit'] })
+      const up = await browser.request(`${kw.url}/api/echo/me`, { headers: api })
+      expect(up.status).toBe(200)
+      expect((await storedSession(kw))!.version).toBe(2)
+      expect(await refreshCount(new KeycloakAdmin(), 'alice', session.sid)).toBe(1)
+    } finally {
+      await kw.close()
+      await upstream.close()
+    }
+  })
+})
