@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import { Browser } from '../test/support/browser'
+import { testEnv } from '../test/support/keyward'
+import { startKeywardProcess } from '../test/support/keyward-process'
 import { freePort, RedisServer } from '../test/support/redis-server'
 
 const root = join(__dirname, '..')
@@ -76,3 +78,37 @@ export async function commandStats(redis: Redis): Promise<Record<string, number>
 
 export const machine = () =>
   `${process.version}, ${require('node:os').cpus().length} cores (${require('node:os').cpus()[0].model.trim()}), ${new Date().toISOString()}`
+
+/**
+ * What both benchmarks run against: Keycloak, a private Redis, the echo upstream as "echo", and
+ * keyward from dist/ as its own process. `run` gets them; everything is stopped afterwards.
+ */
+export async function withStack(
+  overrides: Record<string, string>,
+  run: (stack: { url: string; env: Record<string, string>; upstream: string; redis: Redis }) => Promise<void>,
+): Promise<void> {
+  keycloak()
+  const redis = await privateRedis()
+  const upstream = await echoUpstream()
+  const url = `http://127.0.0.1:${await freePort()}`
+  const env = testEnv({ UPSTREAMS: JSON.stringify({ echo: upstream.url }), LOG_LEVEL: 'warn', ...overrides })
+  const kw = await startKeywardProcess(url, env, { built: true })
+  try {
+    await run({ url, env, upstream: upstream.url, redis: redis.client })
+  } finally {
+    await kw.kill('SIGTERM')
+    upstream.server.close()
+    redis.client.disconnect()
+    await redis.server.stop()
+  }
+}
+
+export function main(run: () => Promise<void>): void {
+  run().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err)
+      process.exit(1)
+    },
+  )
+}

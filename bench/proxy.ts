@@ -6,10 +6,8 @@
 import { createServer } from 'node:http'
 import { pipeline } from 'node:stream/promises'
 import { Agent, request } from 'undici'
-import { startKeywardProcess } from '../test/support/keyward-process'
-import { testEnv } from '../test/support/keyward'
 import { freePort } from '../test/support/redis-server'
-import { commandStats, echoUpstream, keycloak, load, login, machine, privateRedis } from './lib'
+import { commandStats, load, login, machine, main, withStack } from './lib'
 
 const READS = new Set(['get', 'hgetall', 'mget', 'exists', 'smembers', 'evalsha', 'eval'])
 
@@ -28,24 +26,19 @@ async function plainProxy(target: string): Promise<string> {
   return `http://127.0.0.1:${port}`
 }
 
-async function main() {
-  keycloak()
-  const redis = await privateRedis()
-  const upstream = await echoUpstream()
-  const proxied = await plainProxy(upstream.url)
-  const url = `http://127.0.0.1:${await freePort()}`
-  const kw = await startKeywardProcess(url, testEnv({ UPSTREAMS: JSON.stringify({ echo: upstream.url }), LOG_LEVEL: 'warn' }), { built: true })
-  try {
+main(() =>
+  withStack({}, async ({ url, upstream, redis }) => {
+    const proxied = await plainProxy(upstream)
     const cookie = await login(url)
     const headers = { cookie, 'x-csrf': '1' }
     const duration = Number(process.env.BENCH_SECONDS ?? 10)
 
     await load({ url: `${url}/api/echo/items`, headers, duration: 2 }) // warm-up: JIT, pools
-    const direct = await load({ url: `${upstream.url}/items`, duration })
+    const direct = await load({ url: `${upstream}/items`, duration })
     const plain = await load({ url: `${proxied}/items`, duration })
-    await redis.client.config('RESETSTAT')
+    await redis.config('RESETSTAT')
     const keyward = await load({ url: `${url}/api/echo/items`, headers, duration })
-    const stats = await commandStats(redis.client)
+    const stats = await commandStats(redis)
     delete stats.config
     delete stats.info
     const reads = Object.entries(stats).filter(([c]) => READS.has(c)).reduce((n, [, v]) => n + v, 0)
@@ -62,16 +55,5 @@ async function main() {
     console.log(`\nkeyward / direct throughput: ${(keyward.rps / direct.rps).toFixed(2)}; keyward / plain proxy: ${(keyward.rps / plain.rps).toFixed(2)}`)
     console.log(`Redis commands per proxied request: ${JSON.stringify(Object.fromEntries(Object.entries(stats).map(([c, n]) => [c, +(n / keyward.requests).toFixed(3)])))}`)
     console.log(`reads per request: ${(reads / keyward.requests).toFixed(3)}, writes per request: ${(writes / keyward.requests).toFixed(3)}`)
-  } finally {
-    await kw.kill('SIGTERM')
-    upstream.server.close()
-    redis.client.disconnect()
-    await redis.server.stop()
-    process.exit(0)
-  }
-}
-
-main().catch((err) => {
-  console.error(err)
-  process.exit(1)
-})
+  }),
+)

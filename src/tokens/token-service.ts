@@ -47,7 +47,10 @@ export function createTokenService(deps: TokenServiceDeps) {
     }
     const next = refreshedTokenSession(current, result.grant, deps.now(), deps.fallbackTtlSeconds)
     if (await deps.tokenSessions.replace(next, current.version)) return next
-    return (await deps.tokenSessions.get(seen.id)) ?? Promise.reject(ended())
+    // Another writer got there first (only possible once our lock had expired): theirs is newer.
+    const stored = await deps.tokenSessions.get(seen.id)
+    if (!stored) throw ended()
+    return stored
   }
 
   /** Takes the lock, or waits (bounded) for whoever holds it to store a newer version. */

@@ -71,32 +71,42 @@ describe('refresh across keyward processes', () => {
     expect(await refreshCount(admin, 'alice', session.sid)).toBe(2)
   })
 
-  test('a process SIGKILLed while holding the refresh lock: the other one completes the refresh once the lock TTL ran out', async () => {
-    const admin = new KeycloakAdmin()
+  /**
+   * Two processes on `realm`: "doomed" reaches Keycloak through a proxy the test controls, "survivor"
+   * directly. Alice logs in through the survivor; returns once her access token has expired.
+   */
+  async function doomedAndSurvivor(realm: string, client: Record<string, string>) {
+    const admin = new KeycloakAdmin(realm)
     const toKeycloak = await proxyToKeycloak()
     const timings = { REFRESH_LOCK_TTL_MS: '4000', OIDC_TIMEOUT_SECONDS: '3', REFRESH_WAIT_MS: '500' }
-    const { urls, store, prefix } = await cluster('keyward', SHORT_CLIENT, [{ ...timings, KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url }, timings])
+    const { urls, store, prefix } = await cluster(realm, client, [{ ...timings, KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url }, timings])
     const [doomed, survivor] = urls as [string, string]
     const browser = new Browser()
     await browser.login(survivor, 'alice', 'alice-password')
     const cookie = await browser.jar.getCookieString(survivor)
     const session = (await storedSession(store))!
     await untilExpired(session)
+    const call = (url: string) => fetch(`${url}/api/echo/x`, { headers: { ...api, cookie } })
+    return { admin, toKeycloak, doomed, survivor, call, store, prefix, session }
+  }
+
+  test('a process SIGKILLed while holding the refresh lock: the other one completes the refresh once the lock TTL ran out', async () => {
+    const { admin, toKeycloak, doomed, survivor, call, store, prefix, session } = await doomedAndSurvivor('keyward', SHORT_CLIENT)
 
     // The doomed process takes the lock and sends its refresh into a proxy that never delivers it.
     toKeycloak.mode = 'hold'
     toKeycloak.cut()
-    void fetch(`${doomed}/api/echo/x`, { headers: { ...api, cookie } }).catch(() => undefined)
+    void call(doomed).catch(() => undefined)
     await waitUntil(async () => (await redis.exists(`${prefix}lock:{${session.id}}`)) === 1, 5000, 20)
     const killedAt = Date.now()
     await running[0]!.kill('SIGKILL')
 
-    const blocked = await fetch(`${survivor}/api/echo/x`, { headers: { ...api, cookie } })
+    const blocked = await call(survivor)
     expect(blocked.status).toBe(503)
     expect(await blocked.json()).toMatchObject({ code: 'refresh_timeout' })
     expect(blocked.headers.get('retry-after')).toBe('1')
 
-    await waitUntil(async () => (await fetch(`${survivor}/api/echo/x`, { headers: { ...api, cookie } })).status === 200, 10_000, 250)
+    await waitUntil(async () => (await call(survivor)).status === 200, 10_000, 250)
     expect(Date.now() - killedAt).toBeGreaterThanOrEqual(3000) // not before the dead holder's lock expired
     expect((await storedSession(store))!.version).toBe(2)
     expect(await refreshCount(admin, 'alice', session.sid)).toBe(1) // the dead process's refresh never reached Keycloak
@@ -107,27 +117,17 @@ describe('refresh across keyward processes', () => {
    * What follows depends on the realm's refreshTokenMaxReuse, and is what the README documents.
    */
   async function rotatedThenDied(realm: string, client: Record<string, string>) {
-    const admin = new KeycloakAdmin(realm)
-    const toKeycloak = await proxyToKeycloak()
-    const timings = { REFRESH_LOCK_TTL_MS: '4000', OIDC_TIMEOUT_SECONDS: '3', REFRESH_WAIT_MS: '500' }
-    const { urls, store } = await cluster(realm, client, [{ ...timings, KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url }, timings])
-    const [doomed, survivor] = urls as [string, string]
-    const browser = new Browser()
-    await browser.login(survivor, 'alice', 'alice-password')
-    const cookie = await browser.jar.getCookieString(survivor)
-    const session = (await storedSession(store))!
-    await untilExpired(session)
-
+    const { admin, toKeycloak, doomed, survivor, call, store, session } = await doomedAndSurvivor(realm, client)
     toKeycloak.mode = 'swallow' // Keycloak gets the refresh and answers; the answer is lost
     toKeycloak.cut()
-    void fetch(`${doomed}/api/echo/x`, { headers: { ...api, cookie } }).catch(() => undefined)
+    void call(doomed).catch(() => undefined)
     await waitUntil(async () => (await refreshCount(admin, 'alice', session.sid)) === 1, 5000)
     await running[0]!.kill('SIGKILL')
     expect((await storedSession(store))!.version).toBe(1) // still the token Keycloak just rotated away
 
     let answer: Response
     await waitUntil(async () => {
-      answer = await fetch(`${survivor}/api/echo/x`, { headers: { ...api, cookie } })
+      answer = await call(survivor)
       return answer.status !== 503
     }, 10_000, 250)
     return { answer: answer!, store, admin, session }
