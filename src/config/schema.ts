@@ -9,12 +9,13 @@ const bool = z
   .enum(['true', 'false', '1', '0'], { error: 'use true or false' })
   .transform((v) => v === 'true' || v === '1')
 
-const seconds = (fallback: number) =>
-  z.coerce
-    .number({ error: 'a whole number of seconds, e.g. 600' })
-    .int('a whole number of seconds, e.g. 600')
-    .positive('a whole number of seconds above 0, e.g. 600')
-    .default(fallback)
+/** A positive whole number of `unit`, with an example in every message. */
+const count = (unit: string, example: number) => (fallback: number) => {
+  const message = `a whole number of ${unit} above 0, e.g. ${example}`
+  return z.coerce.number({ error: message }).int(message).positive(message).default(fallback)
+}
+const seconds = count('seconds', 600)
+const millis = count('milliseconds', 5000)
 
 const origin = z.url({ error: 'an absolute URL such as https://app.example.com' }).transform((v, ctx) => {
   const url = new URL(v)
@@ -44,13 +45,6 @@ const secrets = z
   .string()
   .transform((v) => v.split(',').map((s) => s.trim()))
   .refine((list) => list.every((s) => s.length >= 32), 'comma-separated secrets of at least 32 characters each; the first signs')
-
-const millis = (fallback: number) =>
-  z.coerce
-    .number({ error: 'a whole number of milliseconds, e.g. 5000' })
-    .int('a whole number of milliseconds, e.g. 5000')
-    .positive('a whole number of milliseconds above 0, e.g. 5000')
-    .default(fallback)
 
 const upstreamName = /^[a-z0-9][a-z0-9-]{0,31}$/
 const upstreamUrl = z.url().refine((u) => /^https?:$/.test(new URL(u).protocol) && !new URL(u).search && !new URL(u).hash)
