@@ -14,6 +14,7 @@ import { healthRoutes, type ReadinessChecks } from './http/routes/health'
 import { login } from './http/routes/login'
 import { logout } from './http/routes/logout'
 import { proxy, type ProxyDeps } from './http/routes/proxy'
+import { revoke } from './http/routes/revoke'
 import { sessionInfo } from './http/routes/session'
 
 export interface AppDeps {
@@ -38,6 +39,7 @@ function authRoutes(ctx: AppContext, deps: AppDeps): Router {
     .get('/auth/callback', session, callback(ctx))
     .get('/auth/session', session, caller, requireTokenSession, sessionInfo)
     .post('/auth/logout', csrf, session, caller, logout(ctx))
+    .post('/auth/revoke', csrf, session, caller, requireTokenSession, revoke(ctx))
     .all('/api/:upstream{/*path}', csrf, session, caller, requireTokenSession, proxy(ctx, deps.proxy))
 }
 

@@ -61,7 +61,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     tokenSessions,
     loginTransactions,
     loginTxTtlSeconds: config.session.loginTxTtlSeconds,
-    fallbackTtlSeconds: config.session.fallbackTtlSeconds,
+    lifetimes: config.session.lifetimes,
     log,
     now,
   }))
@@ -77,7 +77,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
       return client
     },
     refresh: config.refresh,
-    fallbackTtlSeconds: config.session.fallbackTtlSeconds,
+    lifetimes: config.session.lifetimes,
     log,
     now,
   })

@@ -1,3 +1,4 @@
+import type { Lifetimes } from '../tokens/token-session'
 import { envSchema, isLocalHttp, type Env } from './schema'
 
 export interface CookieConfig {
@@ -45,7 +46,7 @@ export interface Config {
   upstreams: ReadonlyMap<string, UpstreamConfig>
   refresh: RefreshConfig
   redis: { url: string; prefix: string }
-  session: { secrets: string[]; fallbackTtlSeconds: number; loginTxTtlSeconds: number }
+  session: { secrets: string[]; lifetimes: Lifetimes; loginTxTtlSeconds: number }
   tokenKeys: { kid: string; key: Buffer }[]
   trustProxy: number | false
   staticDir?: string
@@ -144,7 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
     session: {
       secrets: e.SESSION_SECRET,
-      fallbackTtlSeconds: e.SESSION_FALLBACK_TTL_SECONDS,
+      lifetimes: { onlineFallbackSeconds: e.SESSION_FALLBACK_TTL_SECONDS, offlineIdleSeconds: e.OFFLINE_SESSION_IDLE_SECONDS },
       loginTxTtlSeconds: e.LOGIN_TX_TTL_SECONDS,
     },
     tokenKeys: e.TOKEN_ENCRYPTION_KEYS,

@@ -102,6 +102,7 @@ export const envSchema = z.object({
   COOKIE_SAMESITE: z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax'),
   LOGIN_TX_TTL_SECONDS: seconds(600),
   SESSION_FALLBACK_TTL_SECONDS: seconds(1800),
+  OFFLINE_SESSION_IDLE_SECONDS: seconds(2_592_000),
   TRUST_PROXY: z
     .string()
     .regex(/^(false|\d+)$/, 'false, or the number of proxy hops in front of keyward, e.g. 1')

@@ -5,7 +5,7 @@ import type { Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { LoginTransactionStore } from '../store/login-transactions'
 import type { TokenSessionStore } from '../store/token-sessions'
-import type { TokenSession } from '../tokens/token-session'
+import type { Lifetimes, TokenSession } from '../tokens/token-session'
 
 /** What one app's routes need; built once per app by the composition root. */
 export interface AppContext {
@@ -14,7 +14,7 @@ export interface AppContext {
   tokenSessions: TokenSessionStore
   loginTransactions: LoginTransactionStore
   loginTxTtlSeconds: number
-  fallbackTtlSeconds: number
+  lifetimes: Lifetimes
   log: Logger
   now: () => number
 }

@@ -75,6 +75,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       expiresIn: res.expires_in ?? 60,
       refreshExpiresIn: typeof refreshExpiresIn === 'number' ? refreshExpiresIn : undefined,
       claims: res.claims() as Record<string, unknown> | undefined,
+      scope: res.scope,
     }
   }
 

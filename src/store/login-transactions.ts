@@ -9,6 +9,8 @@ export interface LoginTransaction {
   codeVerifier: string
   nonce: string
   returnTo: string
+  /** Asked for an offline token (`offline_access`): a session that outlives logout of the browser. */
+  offline: boolean
 }
 
 export type ConsumeResult = { ok: true; tx: LoginTransaction } | { ok: false; reason: 'unknown' | 'not_bound' }

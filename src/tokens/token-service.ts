@@ -7,7 +7,7 @@ import type { RefreshLocks } from '../store/refresh-locks'
 import type { TokenSessionStore } from '../store/token-sessions'
 import { freshness } from './freshness'
 import { singleFlight } from './single-flight'
-import { refreshedTokenSession, type TokenSession } from './token-session'
+import { refreshedTokenSession, type Lifetimes, type TokenSession } from './token-session'
 
 export interface TokenServiceDeps {
   tokenSessions: TokenSessionStore
@@ -15,7 +15,7 @@ export interface TokenServiceDeps {
   /** The OIDC client of the app a session belongs to: each session refreshes as its own client. */
   oidcFor: (app: string) => OidcClient
   refresh: RefreshConfig
-  fallbackTtlSeconds: number
+  lifetimes: Lifetimes
   log: Logger
   now: () => number
 }
@@ -45,7 +45,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       deps.log.info({ app: current.app, sub: current.sub, reason: result.error }, 'Keycloak ended the session at refresh')
       throw ended()
     }
-    const next = refreshedTokenSession(current, result.grant, deps.now(), deps.fallbackTtlSeconds)
+    const next = refreshedTokenSession(current, result.grant, deps.now(), deps.lifetimes)
     if (await deps.tokenSessions.replace(next, current.version)) return next
     // Another writer got there first (only possible once our lock had expired): theirs is newer.
     const stored = await deps.tokenSessions.get(seen.id)

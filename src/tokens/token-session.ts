@@ -9,6 +9,22 @@ export interface TokenGrant {
   refreshExpiresIn?: number
   /** Verified ID token claims, when an ID token came with the grant. */
   claims?: Record<string, unknown>
+  /** The scopes Keycloak granted. */
+  scope?: string
+}
+
+/** How long a record lives when Keycloak gives no refresh limit (unlimited offline tokens). */
+export interface Lifetimes {
+  onlineFallbackSeconds: number
+  /** Keycloak's Offline Session Idle: an unused offline token dies after this long. */
+  offlineIdleSeconds: number
+}
+
+/** Whether Keycloak granted an offline token (`offline_access` in the granted scope). */
+export const grantsOffline = (grant: TokenGrant): boolean => (grant.scope ?? '').split(' ').includes('offline_access')
+
+function recordExpiry(kind: TokenSession['kind'], refreshExpiresAt: number | undefined, now: number, lifetimes: Lifetimes): number {
+  return refreshExpiresAt ?? now + (kind === 'offline' ? lifetimes.offlineIdleSeconds : lifetimes.onlineFallbackSeconds) * 1000
 }
 
 export interface TokenSet {
@@ -30,7 +46,7 @@ export interface TokenSession {
   accessExpiresAt: number
   /** When Keycloak stops honouring the refresh token; absent when it set no limit. */
   refreshExpiresAt?: number
-  /** When the record must be gone from Redis: `refreshExpiresAt`, or the configured fallback. */
+  /** When the record must be gone from Redis: `refreshExpiresAt`, else Offline Session Idle or the online fallback. */
   expiresAt: number
   createdAt: number
   refreshedAt: number
@@ -56,7 +72,7 @@ export function profileClaims(claims: Record<string, unknown> | undefined): Reco
  */
 export function newTokenSession(
   grant: TokenGrant,
-  fields: { id: string; app: string; kind: 'online' | 'offline'; now: number; fallbackTtlSeconds: number },
+  fields: { id: string; app: string; kind: 'online' | 'offline'; now: number; lifetimes: Lifetimes },
 ): TokenSession {
   const sub = grant.claims?.sub
   if (typeof sub !== 'string') throw new TypeError('the code grant returned no ID token subject')
@@ -71,7 +87,7 @@ export function newTokenSession(
     claims: profileClaims(grant.claims),
     accessExpiresAt: fields.now + grant.expiresIn * 1000,
     refreshExpiresAt,
-    expiresAt: refreshExpiresAt ?? fields.now + fields.fallbackTtlSeconds * 1000,
+    expiresAt: recordExpiry(fields.kind, refreshExpiresAt, fields.now, fields.lifetimes),
     createdAt: fields.now,
     refreshedAt: fields.now,
     version: 1,
@@ -83,14 +99,14 @@ export function newTokenSession(
  * The session after a refresh: new tokens (Keycloak may omit an unchanged one), new expiry times,
  * the next version. The record's lifetime slides to the new `refresh_expires_in`.
  */
-export function refreshedTokenSession(current: TokenSession, grant: TokenGrant, now: number, fallbackTtlSeconds: number): TokenSession {
+export function refreshedTokenSession(current: TokenSession, grant: TokenGrant, now: number, lifetimes: Lifetimes): TokenSession {
   const refreshExpiresAt = grant.refreshExpiresIn ? now + grant.refreshExpiresIn * 1000 : undefined
   return {
     ...current,
     claims: grant.claims ? profileClaims(grant.claims) : current.claims,
     accessExpiresAt: now + grant.expiresIn * 1000,
     refreshExpiresAt,
-    expiresAt: refreshExpiresAt ?? now + fallbackTtlSeconds * 1000,
+    expiresAt: recordExpiry(current.kind, refreshExpiresAt, now, lifetimes),
     refreshedAt: now,
     version: current.version + 1,
     tokens: {

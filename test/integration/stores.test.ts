@@ -18,7 +18,7 @@ afterAll(async () => {
   redis.disconnect()
 })
 
-const tx = { app: 'web', codeVerifier: 'v'.repeat(43), nonce: 'n', returnTo: '/x' }
+const tx = { app: 'web', codeVerifier: 'v'.repeat(43), nonce: 'n', returnTo: '/x', offline: false }
 
 describe('login transactions in Redis', () => {
   const store = createLoginTransactionStore(redis, redisKeys(prefix), 600)

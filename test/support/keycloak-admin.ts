@@ -49,8 +49,11 @@ export class KeycloakAdmin {
     return this.call('GET', `/users/${await this.userId(username)}/sessions`)
   }
 
-  async logoutUser(username: string): Promise<void> {
-    await this.call('POST', `/users/${await this.userId(username)}/logout`)
+  /** The user's offline sessions for one client. */
+  async offlineSessions(username: string, clientId: string): Promise<{ id: string }[]> {
+    const [client] = await this.call<{ id: string }[]>('GET', `/clients?clientId=${encodeURIComponent(clientId)}`)
+    if (!client) throw new Error(`no client ${clientId}`)
+    return this.call('GET', `/users/${await this.userId(username)}/offline-sessions/${client.id}`)
   }
 
   /** Events Keycloak recorded for a user, newest first. */

@@ -43,7 +43,7 @@ function world(now: () => number) {
       locks: lockFake,
       oidcFor: () => oidc,
       refresh: { skewSeconds: 30, skewFraction: 0.25, lockTtlMs: 1000, waitMs: 200, pollMs: 5 },
-      fallbackTtlSeconds: 1800,
+      lifetimes: { onlineFallbackSeconds: 1800, offlineIdleSeconds: 2_592_000 },
       log: createLogger('silent'),
       now,
     })

@@ -1,7 +1,8 @@
 import { newTokenSession, profileClaims } from '../../src/tokens/token-session'
 
 const now = Date.UTC(2026, 10, 22, 12, 0, 0)
-const base = { id: 's1', app: 'web', kind: 'online' as const, now, fallbackTtlSeconds: 1800 }
+const lifetimes = { onlineFallbackSeconds: 1800, offlineIdleSeconds: 2_592_000 }
+const base = { id: 's1', app: 'web', kind: 'online' as const, now, lifetimes }
 
 describe('newTokenSession', () => {
   test('expiry times come from expires_in and refresh_expires_in, counted from the local receive time', () => {

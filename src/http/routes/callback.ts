@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { parseCookie } from 'cookie'
 import type { RequestHandler } from 'express'
 import { Problem } from '../../errors'
-import { newTokenSession } from '../../tokens/token-session'
+import { grantsOffline, newTokenSession } from '../../tokens/token-session'
 import { loginBindingCookie } from '../cookies'
 import { regenerateSession, saveSession, type AppContext } from '../context'
 import { callbackUrl } from './login'
@@ -43,15 +43,18 @@ export function callback(ctx: AppContext): RequestHandler {
     const session = newTokenSession(grant, {
       id: randomBytes(32).toString('base64url'),
       app: ctx.app.id,
-      kind: 'online',
+      // Asked for and granted: a user without the offline_access role gets an online session.
+      kind: tx.offline && grantsOffline(grant) ? 'offline' : 'online',
       now: ctx.now(),
-      fallbackTtlSeconds: ctx.fallbackTtlSeconds,
+      lifetimes: ctx.lifetimes,
     })
     await regenerateSession(req)
     session.cookieSessionId = req.sessionID
     await ctx.tokenSessions.create(session)
     req.session.tokenSessionId = session.id
     req.session.expiresAt = session.expiresAt
+    // An offline session's cookie outlives the browser; an online one ends with it.
+    if (session.kind === 'offline') req.session.cookie.maxAge = session.expiresAt - ctx.now()
     await saveSession(req)
     if (previous) {
       // A second login in the same browser replaces the first session; its record goes now.

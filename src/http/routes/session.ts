@@ -12,6 +12,7 @@ export const sessionInfo: RequestHandler = function describeSession(_req, res) {
     user: s.claims,
     accessTokenExpiresAt: iso(s.accessExpiresAt),
     refreshTokenExpiresAt: iso(s.refreshExpiresAt),
+    sessionExpiresAt: iso(s.expiresAt),
     createdAt: iso(s.createdAt),
     refreshedAt: iso(s.refreshedAt),
   })

@@ -1,0 +1,98 @@
+import { Browser } from '../support/browser'
+import { KeycloakAdmin } from '../support/keycloak-admin'
+import { startKeyward, type RunningKeyward } from '../support/keyward'
+import { api, refreshCount, SHORT_CLIENT, storedSession, untilExpired } from '../support/refresh-fixture'
+import { Upstream } from '../support/upstream'
+
+const admin = new KeycloakAdmin()
+const csrf = { 'x-csrf': '1' }
+
+describe('offline tokens for web logins ("remember me") and POST /auth/revoke', () => {
+  let upstream: Upstream
+  let kw: RunningKeyward
+  beforeAll(async () => {
+    upstream = await Upstream.start()
+  })
+  afterAll(() => upstream.close())
+  beforeEach(async () => {
+    kw = await startKeyward({ ...SHORT_CLIENT, UPSTREAMS: JSON.stringify({ echo: upstream.url }) })
+  })
+  afterEach(() => kw.close())
+
+  const offlineIds = async () => (await admin.offlineSessions('bob', 'keyward-short')).map((s) => s.id)
+
+  test('offline=1 gives an offline session: its kind and expiries show, it lives by Offline Session Idle, its cookie persists', async () => {
+    const browser = new Browser()
+    const hops = await browser.login(kw.url, 'bob', 'bob-password', '/auth/login?offline=1&returnTo=/')
+    const session = (await storedSession(kw))!
+    expect(await offlineIds()).toContain(session.sid)
+
+    const info = JSON.parse((await browser.request(`${kw.url}/auth/session`)).text)
+    expect(info).toMatchObject({ kind: 'offline', refreshTokenExpiresAt: null }) // Keycloak sets no limit on it
+    const thirtyDays = 30 * 24 * 3600 * 1000
+    expect(Math.abs(Date.parse(info.sessionExpiresAt) - Date.now() - thirtyDays)).toBeLessThan(60_000)
+    expect(await kw.redis.ttl(session.key)).toBeGreaterThan(thirtyDays / 1000 - 60)
+    const setCookie = hops.find((h) => h.url.startsWith(`${kw.url}/auth/callback`))!.headers.getSetCookie().join()
+    expect(setCookie).toMatch(/keyward=[^;]+;.*Expires=/)
+
+    // The offline token refreshes like any other, and stays offline.
+    await untilExpired(session)
+    expect((await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status).toBe(200)
+    expect(await refreshCount(admin, 'bob', session.sid)).toBe(1)
+    expect(JSON.parse((await browser.request(`${kw.url}/auth/session`)).text).kind).toBe('offline')
+
+    // Revocation is the way an offline token ends: Keycloak's offline session goes, and so does keyward's.
+    const out = await browser.request(`${kw.url}/auth/revoke`, { method: 'POST', headers: csrf })
+    expect(out.status).toBe(200)
+    expect(JSON.parse(out.text)).toEqual({ revoked: true })
+    expect(await offlineIds()).not.toContain(session.sid)
+    expect(await kw.keys()).toEqual([])
+    expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(401)
+  })
+
+  test('an online session has a browser-session cookie and no offline session at Keycloak; revoking it ends its client session', async () => {
+    const browser = new Browser()
+    const hops = await browser.login(kw.url, 'bob', 'bob-password')
+    const session = (await storedSession(kw))!
+    const setCookie = hops.find((h) => h.url.startsWith(`${kw.url}/auth/callback`))!.headers.getSetCookie().find((c) => c.startsWith('keyward='))!
+    expect(setCookie).not.toMatch(/Expires=|Max-Age=/)
+    expect(JSON.parse((await browser.request(`${kw.url}/auth/session`)).text)).toMatchObject({ kind: 'online', refreshTokenExpiresAt: expect.any(String) })
+    expect(await offlineIds()).not.toContain(session.sid)
+
+    expect((await browser.request(`${kw.url}/auth/revoke`, { method: 'POST', headers: csrf })).status).toBe(200)
+    // Keycloak dropped the only client session, and with it the user session.
+    expect((await admin.userSessions('bob')).map((s) => s.id)).not.toContain(session.sid)
+    expect(await kw.keys()).toEqual([])
+  })
+
+  test('revoke without the CSRF header, or without a session, changes nothing', async () => {
+    const browser = new Browser()
+    await browser.login(kw.url, 'bob', 'bob-password', '/auth/login?offline=1')
+    const session = (await storedSession(kw))!
+    const keys = await kw.keys()
+    const refused = await browser.request(`${kw.url}/auth/revoke`, { method: 'POST' })
+    expect(refused.status).toBe(403)
+    expect(JSON.parse(refused.text)).toMatchObject({ code: 'csrf_required' })
+    const anonymous = await fetch(`${kw.url}/auth/revoke`, { method: 'POST', headers: csrf })
+    expect(anonymous.status).toBe(401)
+    expect(await kw.keys()).toEqual(keys)
+    expect(await offlineIds()).toContain(session.sid)
+    await browser.request(`${kw.url}/auth/revoke`, { method: 'POST', headers: csrf })
+  })
+
+  test.each(['yes', '0', 'true'])('login with offline=%s is refused', async (value) => {
+    const res = await fetch(`${kw.url}/auth/login?offline=${value}`, { redirect: 'manual' })
+    expect(res.status).toBe(400)
+    expect(await res.json()).toMatchObject({ code: 'invalid_request' })
+    expect(await kw.keys()).toEqual([])
+  })
+
+  test('logout of an offline session ends the offline session at Keycloak too', async () => {
+    const browser = new Browser()
+    await browser.login(kw.url, 'bob', 'bob-password', '/auth/login?offline=1')
+    const session = (await storedSession(kw))!
+    expect((await browser.request(`${kw.url}/auth/logout`, { method: 'POST', headers: csrf })).status).toBe(200)
+    expect(await offlineIds()).not.toContain(session.sid)
+    expect(await kw.keys()).toEqual([])
+  })
+})
