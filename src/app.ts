@@ -8,13 +8,16 @@ import { errorHandler, notFound } from './http/middleware/error-handler'
 import { requestLog } from './http/middleware/request-log'
 import { securityHeaders } from './http/middleware/security-headers'
 import { cookieSession } from './http/middleware/session'
-import { requireTokenSession, resolveTokenSession } from './http/middleware/token-session'
+import { requireTokenSession } from './http/middleware/token-session'
 import { callback } from './http/routes/callback'
 import { healthRoutes, type ReadinessChecks } from './http/routes/health'
 import { login } from './http/routes/login'
 import { logout } from './http/routes/logout'
 import { proxy, type ProxyDeps } from './http/routes/proxy'
 import { revoke } from './http/routes/revoke'
+import { sessionRoutes } from './http/routes/sessions'
+import { token } from './http/routes/token'
+import { authenticate } from './http/middleware/authenticate'
 import { sessionInfo } from './http/routes/session'
 
 export interface AppDeps {
@@ -32,15 +35,19 @@ export interface AppDeps {
 /** The routes of one app (one origin, one Keycloak client). */
 function authRoutes(ctx: AppContext, deps: AppDeps): Router {
   const session = cookieSession(ctx.app, deps.cookieSessionStore, deps.sessionSecrets)
-  const caller = resolveTokenSession(ctx)
   const csrf = requireCsrf(ctx.app.allowedOrigins)
+  // Bearer (mobile) callers skip both: no ambient credential, no CSRF; no cookie, no cookie session.
+  const reading = authenticate(ctx, [session])
+  const changing = authenticate(ctx, [csrf, session])
   return Router()
     .get('/auth/login', login(ctx))
     .get('/auth/callback', session, callback(ctx))
-    .get('/auth/session', session, caller, requireTokenSession, sessionInfo)
-    .post('/auth/logout', csrf, session, caller, logout(ctx))
-    .post('/auth/revoke', csrf, session, caller, requireTokenSession, revoke(ctx))
-    .all('/api/:upstream{/*path}', csrf, session, caller, requireTokenSession, proxy(ctx, deps.proxy))
+    .post('/auth/token', ...token(ctx))
+    .get('/auth/session', reading, requireTokenSession, sessionInfo)
+    .post('/auth/logout', changing, logout(ctx))
+    .post('/auth/revoke', changing, requireTokenSession, revoke(ctx))
+    .use(sessionRoutes(ctx, { reading: [reading, requireTokenSession], changing: [changing, requireTokenSession] }))
+    .all('/api/:upstream{/*path}', changing, requireTokenSession, proxy(ctx, deps.proxy))
 }
 
 /** With several apps, the Host header (its public URL's host) picks the app. */

@@ -7,6 +7,7 @@ import { createOidcClient } from './oidc/client'
 import { createCookieSessionStore } from './store/cookie-sessions'
 import { redisKeys } from './store/keys'
 import { createLoginTransactionStore } from './store/login-transactions'
+import { createMobileCodeStore } from './store/mobile-codes'
 import { createRedis, pingRedis } from './store/redis'
 import { createSealer } from './store/seal'
 import { createRefreshLocks } from './store/refresh-locks'
@@ -44,38 +45,48 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
   const loginTransactions = createLoginTransactionStore(redis, keys, config.session.loginTxTtlSeconds)
   const cookieSessionStore = createCookieSessionStore(redis, keys, now)
 
+  const mobileCodes = createMobileCodeStore(redis, keys, sealer, config.session.mobileCodeTtlSeconds)
+
+  const oidcByApp = new Map(
+    config.apps.map((app) => [
+      app.id,
+      createOidcClient(
+        {
+          issuer: config.keycloak.issuer,
+          keycloakUrl: config.keycloak.url,
+          backchannelUrl: config.keycloak.backchannelUrl,
+          clientId: app.clientId,
+          clientSecret: app.clientSecret,
+          timeoutSeconds: config.keycloak.timeoutSeconds,
+          allowHttp: config.keycloak.allowHttp,
+        },
+        log.child({ app: app.id }),
+      ),
+    ]),
+  )
+  const oidcFor = (app: string) => {
+    const client = oidcByApp.get(app)
+    if (!client) throw new Error(`no OIDC client for app ${JSON.stringify(app)}`)
+    return client
+  }
+  for (const client of oidcByApp.values()) client.start()
+
   const apps: AppContext[] = config.apps.map((app) => ({
     app,
-    oidc: createOidcClient(
-      {
-        issuer: config.keycloak.issuer,
-        keycloakUrl: config.keycloak.url,
-        backchannelUrl: config.keycloak.backchannelUrl,
-        clientId: app.clientId,
-        clientSecret: app.clientSecret,
-        timeoutSeconds: config.keycloak.timeoutSeconds,
-        allowHttp: config.keycloak.allowHttp,
-      },
-      log.child({ app: app.id }),
-    ),
+    oidc: oidcFor(app.id),
+    oidcFor,
     tokenSessions,
     loginTransactions,
+    mobileCodes,
     loginTxTtlSeconds: config.session.loginTxTtlSeconds,
     lifetimes: config.session.lifetimes,
     log,
     now,
   }))
-  for (const ctx of apps) ctx.oidc.start()
-
-  const oidcByApp = new Map(apps.map((ctx) => [ctx.app.id, ctx.oidc]))
   const tokens = createTokenService({
     tokenSessions,
     locks: createRefreshLocks(redis, keys, config.refresh.lockTtlMs),
-    oidcFor: (app) => {
-      const client = oidcByApp.get(app)
-      if (!client) throw new Error(`no OIDC client for app ${JSON.stringify(app)}`)
-      return client
-    },
+    oidcFor,
     refresh: config.refresh,
     lifetimes: config.session.lifetimes,
     log,
@@ -91,7 +102,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     sessionSecrets: config.session.secrets,
     trustProxy: config.trustProxy,
     staticDir: config.staticDir,
-    readiness: { redis: () => pingRedis(redis), keycloak: () => apps.every((ctx) => ctx.oidc.isReady()) },
+    readiness: { redis: () => pingRedis(redis), keycloak: () => [...oidcByApp.values()].every((client) => client.isReady()) },
     isDraining: () => isDraining,
     log,
   })
@@ -103,7 +114,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
       isDraining = true
     },
     async dispose() {
-      for (const ctx of apps) ctx.oidc.stop()
+      for (const client of oidcByApp.values()) client.stop()
       await forwarder.close()
       await redis.quit().catch(() => redis.disconnect())
     },

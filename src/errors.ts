@@ -3,6 +3,8 @@ export type ProblemCode =
   | 'invalid_request'
   | 'invalid_return_to'
   | 'invalid_state'
+  | 'invalid_grant'
+  | 'invalid_token'
   | 'login_failed'
   | 'not_authenticated'
   | 'session_expired'
@@ -22,6 +24,8 @@ const STATUS: Record<ProblemCode, number> = {
   invalid_request: 400,
   invalid_return_to: 400,
   invalid_state: 400,
+  invalid_grant: 400,
+  invalid_token: 401,
   login_failed: 400,
   not_authenticated: 401,
   session_expired: 401,

@@ -19,6 +19,8 @@ export interface AppConfig {
   scopes: string
   postLogoutPath: string
   cookie: CookieConfig
+  /** Where a mobile login may send its one-time code: exact URIs (custom scheme or https). */
+  mobileRedirectUris: ReadonlySet<string>
 }
 
 export interface UpstreamConfig {
@@ -46,7 +48,7 @@ export interface Config {
   upstreams: ReadonlyMap<string, UpstreamConfig>
   refresh: RefreshConfig
   redis: { url: string; prefix: string }
-  session: { secrets: string[]; lifetimes: Lifetimes; loginTxTtlSeconds: number }
+  session: { secrets: string[]; lifetimes: Lifetimes; loginTxTtlSeconds: number; mobileCodeTtlSeconds: number }
   tokenKeys: { kid: string; key: Buffer }[]
   trustProxy: number | false
   staticDir?: string
@@ -95,6 +97,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       problems.push(`ALLOWED_ORIGINS: comma-separated origins such as https://app.example.com (got ${JSON.stringify(o)})`)
     }
   }
+  const mobileRedirectUris = e.MOBILE_REDIRECT_URIS.split(',').map((u) => u.trim()).filter(Boolean)
+  for (const u of mobileRedirectUris) {
+    const url = URL.canParse(u) ? new URL(u) : undefined
+    if (!url || url.hash || ['javascript:', 'data:', 'file:'].includes(url.protocol) || (url.protocol === 'http:' && !isLocalHttp(url))) {
+      problems.push(`MOBILE_REDIRECT_URIS: comma-separated app URIs such as com.example.app:/auth or https://app.example.com/mobile (got ${JSON.stringify(u)})`)
+    }
+  }
   if (e.REFRESH_LOCK_TTL_MS <= e.OIDC_TIMEOUT_SECONDS * 1000) {
     problems.push(
       `REFRESH_LOCK_TTL_MS: must exceed OIDC_TIMEOUT_SECONDS (${e.OIDC_TIMEOUT_SECONDS} s), so a refresh times out before its lock does; e.g. ${e.OIDC_TIMEOUT_SECONDS * 1000 + 5000} (got ${e.REFRESH_LOCK_TTL_MS})`,
@@ -116,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       secure,
       sameSite: e.COOKIE_SAMESITE,
     },
+    mobileRedirectUris: new Set(mobileRedirectUris),
   }
   return {
     host: e.HOST,
@@ -147,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       secrets: e.SESSION_SECRET,
       lifetimes: { onlineFallbackSeconds: e.SESSION_FALLBACK_TTL_SECONDS, offlineIdleSeconds: e.OFFLINE_SESSION_IDLE_SECONDS },
       loginTxTtlSeconds: e.LOGIN_TX_TTL_SECONDS,
+      mobileCodeTtlSeconds: e.MOBILE_CODE_TTL_SECONDS,
     },
     tokenKeys: e.TOKEN_ENCRYPTION_KEYS,
     trustProxy: e.TRUST_PROXY === 'false' ? false : Number(e.TRUST_PROXY),

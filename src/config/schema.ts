@@ -92,6 +92,8 @@ export const envSchema = z.object({
   REFRESH_WAIT_MS: millis(5_000),
   REFRESH_POLL_MS: millis(25),
   ALLOWED_ORIGINS: z.string().default(''),
+  MOBILE_REDIRECT_URIS: z.string().default(''),
+  MOBILE_CODE_TTL_SECONDS: seconds(60).refine((s) => s <= 60, 'at most 60 seconds, e.g. 60'),
   POST_LOGOUT_PATH: z.string().startsWith('/', 'a path on PUBLIC_URL, e.g. /').default('/'),
   DEV_ALLOW_HTTP: bool.default(false),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),

@@ -4,6 +4,7 @@ import { unavailable } from '../errors'
 import type { Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { LoginTransactionStore } from '../store/login-transactions'
+import type { MobileCodeStore } from '../store/mobile-codes'
 import type { TokenSessionStore } from '../store/token-sessions'
 import type { Lifetimes, TokenSession } from '../tokens/token-session'
 
@@ -13,6 +14,9 @@ export interface AppContext {
   oidc: OidcClient
   tokenSessions: TokenSessionStore
   loginTransactions: LoginTransactionStore
+  mobileCodes: MobileCodeStore
+  /** The OIDC client of any app, for sessions of other apps listed to the same user. */
+  oidcFor: (app: string) => OidcClient
   loginTxTtlSeconds: number
   lifetimes: Lifetimes
   log: Logger
@@ -26,6 +30,8 @@ declare global {
       tokenSession?: TokenSession
       /** The caller presented a session that no longer exists (expired or ended elsewhere). */
       sessionEnded?: boolean
+      /** The caller authenticated with a session handle (mobile), not a cookie. */
+      viaBearer?: boolean
     }
   }
 }

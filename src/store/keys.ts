@@ -7,6 +7,9 @@ export function redisKeys(prefix: string) {
     loginTransaction: (state: string) => `${prefix}tx:{${state}}`,
     tokenSession: (id: string) => `${prefix}tok:{${id}}`,
     refreshLock: (id: string) => `${prefix}lock:{${id}}`,
+    /** By the SHA-256 of the code or handle: Redis never holds the value a client presents. */
+    mobileCode: (hash: string) => `${prefix}code:{${hash}}`,
+    sessionHandle: (hash: string) => `${prefix}handle:{${hash}}`,
     subIndex: (sub: string) => `${prefix}idx:sub:${sub}`,
     sidIndex: (sid: string) => `${prefix}idx:sid:${sid}`,
     /** connect-redis adds the express-session id to this prefix. */

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { digest } from '../tokens/opaque'
 import type { RedisKeys } from './keys'
 import { guarded, luaScript } from './redis'
 
@@ -11,6 +11,8 @@ export interface LoginTransaction {
   returnTo: string
   /** Asked for an offline token (`offline_access`): a session that outlives logout of the browser. */
   offline: boolean
+  /** A mobile login: where the app wants its one-time code, and the app's own PKCE challenge and state. */
+  mobile?: { redirectUri: string; codeChallenge: string; state?: string }
 }
 
 export type ConsumeResult = { ok: true; tx: LoginTransaction } | { ok: false; reason: 'unknown' | 'not_bound' }
@@ -25,19 +27,17 @@ local d = redis.call('HGET', KEYS[1], 'd')
 redis.call('DEL', KEYS[1])
 return d`)
 
-const hash = (binding: string) => createHash('sha256').update(binding).digest('base64url')
-
 /** One-time login transactions, keyed by `state` and bound to a browser cookie value. */
 export function createLoginTransactionStore(redis: Redis, keys: RedisKeys, ttlSeconds: number) {
   const key = keys.loginTransaction
   return {
     async create(state: string, binding: string, tx: LoginTransaction): Promise<void> {
       await guarded(
-        redis.multi().hset(key(state), { b: hash(binding), d: JSON.stringify(tx) }).expire(key(state), ttlSeconds).exec(),
+        redis.multi().hset(key(state), { b: digest(binding), d: JSON.stringify(tx) }).expire(key(state), ttlSeconds).exec(),
       )
     },
     async consume(state: string, binding: string): Promise<ConsumeResult> {
-      const result = await guarded(CONSUME(redis, [key(state)], [hash(binding)]))
+      const result = await guarded(CONSUME(redis, [key(state)], [digest(binding)]))
       if (result === 0) return { ok: false, reason: 'unknown' }
       if (result === 1) return { ok: false, reason: 'not_bound' }
       return { ok: true, tx: JSON.parse(String(result)) as LoginTransaction }

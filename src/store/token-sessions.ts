@@ -38,14 +38,30 @@ export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: S
     return { v: version, m: JSON.stringify(meta), t: sealer.seal(JSON.stringify(tokens), session.id) }
   }
 
-  /** Index sets and the browser's cookie session live as long as the token session they lead to. */
-  async function extendNeighbours(session: TokenSession, ttlMs: number): Promise<void> {
+  /** Index sets, the cookie session and the handle live as long as the token session they lead to. */
+  async function extendNeighbours(session: TokenSession, ttlMs: number, created: boolean): Promise<void> {
     await guarded(
       Promise.all([
         ...indexKeys(session).map((k) => INDEX_ADD(redis, [k], [session.id, ttlMs])),
         ...(session.cookieSessionId ? [redis.pexpireat(keys.cookieSession(session.cookieSessionId), session.expiresAt)] : []),
+        ...(session.handleHash
+          ? [created ? redis.set(keys.sessionHandle(session.handleHash), session.id, 'PXAT', session.expiresAt) : redis.pexpireat(keys.sessionHandle(session.handleHash), session.expiresAt)]
+          : []),
       ]),
     )
+  }
+
+  /** The session, or undefined when it expired, was deleted, or was sealed with a key since retired. */
+  async function get(id: string): Promise<TokenSession | undefined> {
+    const h = await guarded(redis.hgetall(key(id)))
+    if (!h.m || !h.t || !h.v) return undefined
+    let tokens: TokenSet
+    try {
+      tokens = JSON.parse(sealer.open(h.t, id)) as TokenSet
+    } catch {
+      return undefined // retiring a key from TOKEN_ENCRYPTION_KEYS ends the sessions it sealed
+    }
+    return { ...(JSON.parse(h.m) as Meta), version: Number(h.v), tokens }
   }
 
   return {
@@ -56,7 +72,7 @@ export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: S
       await guarded(redis.multi().hset(key(session.id), fields(session)).pexpireat(key(session.id), session.expiresAt).exec())
       // Indexes are separate keys (other slots in Redis Cluster), so they are written after the record;
       // readers treat a member whose record is gone as absent.
-      await extendNeighbours(session, ttlMs)
+      await extendNeighbours(session, ttlMs, true)
     },
 
     /** Compare-and-set of a refreshed session on its version; false when the record moved on. */
@@ -64,32 +80,36 @@ export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: S
       const f = fields(next)
       const written = await guarded(REPLACE(redis, [key(next.id)], [expectedVersion, f.v, f.m, f.t, next.expiresAt]))
       if (written !== 1) return false
-      await extendNeighbours(next, next.expiresAt - now())
+      await extendNeighbours(next, next.expiresAt - now(), false)
       return true
     },
 
-    /** The session, or undefined when it expired, was deleted, or was sealed with a key since retired. */
-    async get(id: string): Promise<TokenSession | undefined> {
-      const h = await guarded(redis.hgetall(key(id)))
-      if (!h.m || !h.t || !h.v) return undefined
-      let tokens: TokenSet
-      try {
-        tokens = JSON.parse(sealer.open(h.t, id)) as TokenSet
-      } catch {
-        return undefined // retiring a key from TOKEN_ENCRYPTION_KEYS ends the sessions it sealed
-      }
-      return { ...(JSON.parse(h.m) as Meta), version: Number(h.v), tokens }
-    },
+    get,
 
-    /** Removes the session, its index entries and the cookie session pointing at it. */
-    async delete(session: Pick<TokenSession, 'id' | 'sub' | 'sid' | 'cookieSessionId'>): Promise<void> {
+    /** Removes the session, its index entries, and the cookie session or handle pointing at it. */
+    async delete(session: Pick<TokenSession, 'id' | 'sub' | 'sid' | 'cookieSessionId' | 'handleHash'>): Promise<void> {
       await guarded(redis.del(key(session.id)))
       await guarded(
         Promise.all([
           ...indexKeys(session).map((k) => redis.srem(k, session.id)),
           ...(session.cookieSessionId ? [redis.del(keys.cookieSession(session.cookieSessionId))] : []),
+          ...(session.handleHash ? [redis.del(keys.sessionHandle(session.handleHash))] : []),
         ]),
       )
+    },
+
+    /** The session a handle (by its SHA-256) leads to. */
+    async idForHandle(handleHash: string): Promise<string | undefined> {
+      return (await guarded(redis.get(keys.sessionHandle(handleHash)))) ?? undefined
+    },
+
+    /** Every live session of a Keycloak subject; index members whose record expired are dropped. */
+    async listBySub(sub: string): Promise<TokenSession[]> {
+      const ids = await guarded(redis.smembers(keys.subIndex(sub)))
+      const found = await Promise.all(ids.map(async (id) => ({ id, session: await get(id) })))
+      const gone = found.filter((f) => !f.session).map((f) => f.id)
+      if (gone.length) await guarded(redis.srem(keys.subIndex(sub), ...gone))
+      return found.flatMap((f) => (f.session ? [f.session] : []))
     },
   }
 }

@@ -52,6 +52,10 @@ export interface TokenSession {
   refreshedAt: number
   /** The express-session id that points here (browser sessions only). */
   cookieSessionId?: string
+  /** SHA-256 of the session handle that points here (mobile sessions only). */
+  handleHash?: string
+  /** A label for "my sessions": from the app, or the browser's user agent. */
+  device?: string
   version: number
   tokens: TokenSet
 }

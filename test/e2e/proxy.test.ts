@@ -52,7 +52,7 @@ describe('the API proxy', () => {
 
   test("forwards with the session's access token, and only what belongs to the upstream", async () => {
     const res = await browser.request(`${kw.url}/api/orders/items/a%20b?x=1&y=%2F`, {
-      headers: { ...api, authorization: 'Bearer caller-supplied', cookie: 'theme=dark', 'x-request-id': 'r-1', origin: kw.url },
+      headers: { ...api, cookie: 'theme=dark', 'x-request-id': 'r-1', origin: kw.url },
     })
     expect(res.status).toBe(200)
     const seen = JSON.parse(res.text)
@@ -60,12 +60,21 @@ describe('the API proxy', () => {
     expect(seen.headers['x-request-id']).toBe('r-1')
     expect(seen.headers['x-forwarded-proto']).toBe('http')
     expect(seen.headers['x-csrf']).toBeUndefined()
-    // keyward's cookies stay behind; the caller's own Authorization never reaches the upstream.
+    // keyward's cookies stay behind; the upstream sees Keycloak's token.
     expect(upstream.seen.at(-1)!.headers.authorization).toMatch(/^Bearer eyJ/)
     expect(upstream.seen.at(-1)!.headers.cookie).toBeUndefined()
     // The upstream's Set-Cookie does not reach the browser; its other headers do.
     expect(res.headers.get('set-cookie')).toBeNull()
     expect(res.headers.get('x-upstream')).toBe('yes')
+  })
+
+  test('an Authorization header that is not a keyward session handle is refused, not passed on', async () => {
+    const count = upstream.seen.length
+    const res = await browser.request(`${kw.url}/api/orders/x`, { headers: { ...api, authorization: 'Bearer caller-supplied' } })
+    expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
+    expect(JSON.parse(res.text)).toMatchObject({ code: 'invalid_token' })
+    expect(upstream.seen.length).toBe(count)
   })
 
   test('the caller’s other cookies are forwarded, keyward’s are not', async () => {

@@ -39,7 +39,10 @@ export class Browser {
     return hop
   }
 
-  /** GETs `url` and follows redirects until a non-redirect answer; returns every hop. */
+  /**
+   * GETs `url` and follows redirects until a non-redirect answer, or a redirect away from this
+   * machine (an app's custom scheme, another host), which is left unfollowed; returns every hop.
+   */
   async follow(url: string, init: RequestInit = {}, maxHops = 10): Promise<Hop[]> {
     const hops: Hop[] = []
     let next: string | undefined = url
@@ -48,7 +51,8 @@ export class Browser {
       const res = await this.request(next, options)
       hops.push(res)
       const location = res.headers.get('location')
-      next = res.status >= 300 && res.status < 400 && location ? new URL(location, next).href : undefined
+      const target: URL | undefined = res.status >= 300 && res.status < 400 && location ? new URL(location, next) : undefined
+      next = target && /^https?:$/.test(target.protocol) && ['127.0.0.1', 'localhost'].includes(target.hostname) ? target.href : undefined
       options = {}
     }
     return hops

@@ -16,9 +16,9 @@ export interface StoredSession {
   expiresAt: number
 }
 
-/** The one token session under `kw`'s prefix, as Redis holds it. */
-export async function storedSession(kw: Pick<RunningKeyward, 'keys' | 'redis'>): Promise<StoredSession | undefined> {
-  const key = (await kw.keys()).find((k) => k.includes(':tok:'))
+/** The one token session under `kw`'s prefix (or the one not among `except`), as Redis holds it. */
+export async function storedSession(kw: Pick<RunningKeyward, 'keys' | 'redis'>, except: string[] = []): Promise<StoredSession | undefined> {
+  const key = (await kw.keys()).find((k) => k.includes(':tok:') && !except.includes(k))
   if (!key) return undefined
   const h = await kw.redis.hgetall(key)
   if (!h.m) return undefined
@@ -37,9 +37,10 @@ export async function untilExpired(session: StoredSession): Promise<void> {
 }
 
 export async function loggedIn(kw: RunningKeyward, username = 'alice', password = `${username}-password`) {
+  const before = await kw.keys()
   const browser = new Browser()
   await browser.login(kw.url, username, password)
-  const session = (await storedSession(kw))!
+  const session = (await storedSession(kw, before))!
   return { browser, session }
 }
 

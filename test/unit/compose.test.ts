@@ -44,6 +44,7 @@ describe('docker-compose.yml', () => {
 
   test('Redis keeps its data across restarts (AOF) and keyward waits for healthy dependencies', () => {
     expect(services.redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']))
+    expect(services.redis.command.join(' ')).toContain('--maxmemory-policy noeviction')
     expect(services.keyward.depends_on).toEqual({ redis: { condition: 'service_healthy' }, keycloak: { condition: 'service_healthy' } })
     expect(services.keyward.ports).toContain(`127.0.0.1:${env.PORT}:${env.PORT}`)
   })

@@ -1,17 +1,29 @@
-import { randomBytes } from 'node:crypto'
 import { parseCookie } from 'cookie'
-import type { RequestHandler } from 'express'
+import type { Request, RequestHandler, Response } from 'express'
 import { Problem } from '../../errors'
-import { grantsOffline, newTokenSession } from '../../tokens/token-session'
+import type { LoginTransaction } from '../../store/login-transactions'
+import { randomOpaque } from '../../tokens/opaque'
+import { grantsOffline, newTokenSession, type TokenSession } from '../../tokens/token-session'
 import { loginBindingCookie } from '../cookies'
 import { regenerateSession, saveSession, type AppContext } from '../context'
+import { deviceLabel } from '../device-label'
 import { callbackUrl } from './login'
 
 const single = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 && v.length <= 4096 ? v : undefined)
 
+/** Back to the app's redirect URI with `params` (and the app's own state). */
+function toApp(res: Response, mobile: NonNullable<LoginTransaction['mobile']>, params: Record<string, string>): void {
+  const url = new URL(mobile.redirectUri)
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v)
+  if (mobile.state) url.searchParams.set('state', mobile.state)
+  res.set('Cache-Control', 'no-store').redirect(302, url.href)
+}
+
 /**
- * GET /auth/callback — consumes the login transaction once, redeems the code, stores the tokens in
- * a new token session and starts a new cookie session (a fresh id: no session fixation).
+ * GET /auth/callback — consumes the login transaction once and redeems the code. A browser gets a
+ * new cookie session (a fresh id: no session fixation) pointing at a new token session. A mobile
+ * login gets a one-time code at its redirect URI instead, which `POST /auth/token` turns into a
+ * session handle.
  */
 export function callback(ctx: AppContext): RequestHandler {
   const binding = loginBindingCookie(ctx.app.cookie, ctx.loginTxTtlSeconds)
@@ -32,36 +44,48 @@ export function callback(ctx: AppContext): RequestHandler {
     }
     const tx = consumed.tx
     if (error) {
+      // Keycloak's own error codes (access_denied, …) go back to a mobile app the OAuth way.
+      if (tx.mobile) return toApp(res, tx.mobile, { error: error.slice(0, 64) })
       throw new Problem('login_failed', `Keycloak ended the login with ${JSON.stringify(error.slice(0, 64))}; start the login again.`)
     }
 
     const url = callbackUrl(ctx)
     url.search = new URL(req.originalUrl, url).search
     const grant = await ctx.oidc.codeGrant(url, { codeVerifier: tx.codeVerifier, nonce: tx.nonce, state })
-
-    const previous = req.session.tokenSessionId
     const session = newTokenSession(grant, {
-      id: randomBytes(32).toString('base64url'),
+      id: randomOpaque(),
       app: ctx.app.id,
       // Asked for and granted: a user without the offline_access role gets an online session.
       kind: tx.offline && grantsOffline(grant) ? 'offline' : 'online',
       now: ctx.now(),
       lifetimes: ctx.lifetimes,
     })
-    await regenerateSession(req)
-    session.cookieSessionId = req.sessionID
-    await ctx.tokenSessions.create(session)
-    req.session.tokenSessionId = session.id
-    req.session.expiresAt = session.expiresAt
-    // An offline session's cookie outlives the browser; an online one ends with it.
-    if (session.kind === 'offline') req.session.cookie.maxAge = session.expiresAt - ctx.now()
-    await saveSession(req)
-    if (previous) {
-      // A second login in the same browser replaces the first session; its record goes now.
-      const old = await ctx.tokenSessions.get(previous)
-      if (old) await ctx.tokenSessions.delete(old)
+    ctx.log.info({ app: ctx.app.id, sub: session.sub, kind: session.kind, client: tx.mobile ? 'mobile' : 'web' }, 'login')
+
+    if (tx.mobile) {
+      const code = randomOpaque()
+      await ctx.mobileCodes.create(code, tx.mobile, session)
+      return toApp(res, tx.mobile, { code })
     }
-    ctx.log.info({ app: ctx.app.id, sub: session.sub, kind: session.kind }, 'login')
+    await startCookieSession(ctx, req, session)
     res.set('Cache-Control', 'no-store').redirect(302, tx.returnTo)
+  }
+}
+
+async function startCookieSession(ctx: AppContext, req: Request, session: TokenSession): Promise<void> {
+  const previous = req.session.tokenSessionId
+  await regenerateSession(req)
+  session.cookieSessionId = req.sessionID
+  session.device = deviceLabel(req.get('user-agent'))
+  await ctx.tokenSessions.create(session)
+  req.session.tokenSessionId = session.id
+  req.session.expiresAt = session.expiresAt
+  // An offline session's cookie outlives the browser; an online one ends with it.
+  if (session.kind === 'offline') req.session.cookie.maxAge = session.expiresAt - ctx.now()
+  await saveSession(req)
+  if (previous) {
+    // A second login in the same browser replaces the first session; its record goes now.
+    const old = await ctx.tokenSessions.get(previous)
+    if (old) await ctx.tokenSessions.delete(old)
   }
 }

@@ -26,8 +26,10 @@ export function logout(ctx: AppContext): RequestHandler {
       })
     }
     if (s) await ctx.tokenSessions.delete(s)
-    if (req.session) await destroySession(req)
-    res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))
+    if (!res.locals.viaBearer) {
+      if (req.session) await destroySession(req)
+      res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))
+    }
     const endSessionUrl = s
       ? (await ctx.oidc.endSessionUrl({ postLogoutRedirectUri: new URL(returnTo, ctx.app.publicUrl).href })).href
       : null

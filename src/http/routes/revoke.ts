@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express'
-import { sessionCookieOptions } from '../cookies'
-import { destroySession, type AppContext } from '../context'
+import type { AppContext } from '../context'
+import { endSession } from './sessions'
 
 /**
  * POST /auth/revoke — revokes this session's refresh or offline token at Keycloak (RFC 7009) and
@@ -9,12 +9,7 @@ import { destroySession, type AppContext } from '../context'
  */
 export function revoke(ctx: AppContext): RequestHandler {
   return async function revokeSession(req, res) {
-    const s = res.locals.tokenSession!
-    if (s.tokens.refreshToken) await ctx.oidc.revoke(s.tokens.refreshToken)
-    await ctx.tokenSessions.delete(s)
-    await destroySession(req)
-    res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))
-    ctx.log.info({ app: ctx.app.id, sub: s.sub, kind: s.kind }, 'revoked')
+    await endSession(ctx, req, res, res.locals.tokenSession!)
     res.set('Cache-Control', 'no-store').json({ revoked: true })
   }
 }
