@@ -74,6 +74,19 @@ describe('mobile apps: one-time code, session handle, bearer calls, offline toke
     expect(await kw.keys()).toEqual([])
   })
 
+  test('logout with the handle ends the Keycloak session and the handle', async () => {
+    const app = new MobileApp(kw.url)
+    const token = await app.signIn('alice')
+    const session = (await storedSession(kw))!
+    expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(session.sid)
+    const out = await fetch(`${kw.url}/auth/logout`, { method: 'POST', headers: bearer(token) }) // no X-CSRF
+    expect(out.status).toBe(200)
+    expect(out.headers.get('set-cookie')).toBeNull()
+    expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(session.sid)
+    expect((await fetch(`${kw.url}/auth/session`, { headers: bearer(token) })).status).toBe(401)
+    expect(await kw.keys()).toEqual([])
+  })
+
   test('the code is single-use, short-lived, and bound to its redirect URI and verifier; wrong guesses do not burn it', async () => {
     const app = new MobileApp(kw.url)
     const code = (await app.authorize('alice')).searchParams.get('code')!
