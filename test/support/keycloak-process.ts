@@ -13,18 +13,3 @@ export function keycloakProcessGroup(): number | undefined {
     return undefined
   }
 }
-
-/**
- * Freezes Keycloak (SIGSTOP) while `during` runs: connections are accepted by the kernel but never
- * answered, the way a hung or partitioned server behaves. Other suites only see slower answers.
- */
-export async function withKeycloakFrozen<T>(during: () => Promise<T>): Promise<T> {
-  const pgid = keycloakProcessGroup()
-  if (!pgid) throw new Error('no Keycloak process started by scripts/keycloak.sh')
-  process.kill(-pgid, 'SIGSTOP')
-  try {
-    return await during()
-  } finally {
-    process.kill(-pgid, 'SIGCONT')
-  }
-}
