@@ -67,7 +67,7 @@ export function proxy(ctx: AppContext, deps: ProxyDeps): RequestHandler {
       res.status(answer.statusCode).set(deps.forwarder.responseHeaders(answer.headers))
       await pipeline(answer.body, res)
     } catch (err) {
-      if (err instanceof Problem && err.code === 'session_expired') {
+      if (err instanceof Problem && err.code === 'session_expired' && !res.locals.viaBearer) {
         res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))
       }
       if (res.headersSent || req.socket.destroyed) {
