@@ -50,6 +50,37 @@ describe('offline tokens for web logins ("remember me") and POST /auth/revoke', 
     expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(401)
   })
 
+  test('the remember-me cookie slides with the offline session: re-issued after a refresh moved it on, not on every request', async () => {
+    await kw.close()
+    // keyward keeps an unused offline session for a minute here, so one refresh moves its expiry a good part of it.
+    kw = await startKeyward({ ...SHORT_CLIENT, UPSTREAMS: JSON.stringify({ echo: upstream.url }), OFFLINE_SESSION_IDLE_SECONDS: '60' })
+    const browser = new Browser()
+    const hops = await browser.login(kw.url, 'bob', 'bob-password', '/auth/login?offline=1')
+    const cookieExpiry = (setCookies: string[]) => {
+      const c = setCookies.find((v) => v.startsWith('keyward='))
+      return c ? { value: c.split(';')[0], expires: Date.parse(/Expires=([^;]+)/.exec(c)![1]!) } : undefined
+    }
+    const first = cookieExpiry(hops.find((h) => h.url.startsWith(`${kw.url}/auth/callback`))!.headers.getSetCookie())!
+    const session = (await storedSession(kw))!
+    expect(Math.abs(first.expires - session.expiresAt)).toBeLessThan(1500)
+
+    await untilExpired(session)
+    expect((await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status).toBe(200)
+    const slid = (await storedSession(kw))!
+    expect(slid.expiresAt - session.expiresAt).toBeGreaterThan(9000)
+
+    // The next request carries the cookie again, same session id, later expiry; the cookie session's TTL follows.
+    const next = await browser.request(`${kw.url}/auth/session`)
+    const second = cookieExpiry(next.headers.getSetCookie())!
+    expect(second.value).toBe(first.value)
+    expect(Math.abs(second.expires - slid.expiresAt)).toBeLessThan(1500)
+    const cookieKey = (await kw.keys()).find((k) => k.includes(':sess:'))!
+    expect(Math.abs((await kw.redis.pttl(cookieKey)) - (slid.expiresAt - Date.now()))).toBeLessThan(1500)
+    // Caught up: later requests write nothing.
+    expect((await browser.request(`${kw.url}/auth/session`)).headers.getSetCookie()).toEqual([])
+    await browser.request(`${kw.url}/auth/revoke`, { method: 'POST', headers: csrf })
+  })
+
   test('an online session has a browser-session cookie and no offline session at Keycloak; revoking it ends its client session', async () => {
     const browser = new Browser()
     const hops = await browser.login(kw.url, 'bob', 'bob-password')

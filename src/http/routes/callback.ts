@@ -4,7 +4,7 @@ import { Problem } from '../../errors'
 import type { LoginTransaction } from '../../store/login-transactions'
 import { randomOpaque } from '../../tokens/opaque'
 import { grantsOffline, newTokenSession, type TokenSession } from '../../tokens/token-session'
-import { loginBindingCookie } from '../cookies'
+import { followTokenSession, loginBindingCookie } from '../cookies'
 import { regenerateSession, saveSession, type AppContext } from '../context'
 import { deviceLabel } from '../device-label'
 import { callbackUrl } from './login'
@@ -79,9 +79,7 @@ async function startCookieSession(ctx: AppContext, req: Request, session: TokenS
   session.device = deviceLabel(req.get('user-agent'))
   await ctx.tokenSessions.create(session)
   req.session.tokenSessionId = session.id
-  req.session.expiresAt = session.expiresAt
-  // An offline session's cookie outlives the browser; an online one ends with it.
-  if (session.kind === 'offline') req.session.cookie.maxAge = session.expiresAt - ctx.now()
+  followTokenSession(req, session, ctx.now())
   await saveSession(req)
   if (previous) {
     // A second login in the same browser replaces the first session; its record goes now.
