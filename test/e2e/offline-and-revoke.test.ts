@@ -81,6 +81,45 @@ describe('offline tokens for web logins ("remember me") and POST /auth/revoke', 
     await browser.request(`${kw.url}/auth/revoke`, { method: 'POST', headers: csrf })
   })
 
+  test('with Offline Session Max limited, the session lives by the least of idle and max, and refreshing never takes it past the max', async () => {
+    const limitedAdmin = new KeycloakAdmin('keyward-limited')
+    const limitedUpstream = await Upstream.start('keyward-limited')
+    await kw.close()
+    kw = await startKeyward({
+      KEYCLOAK_REALM: 'keyward-limited',
+      OIDC_CLIENT_ID: 'keyward-limited',
+      OIDC_CLIENT_SECRET: 'keyward-limited-dev-secret',
+      UPSTREAMS: JSON.stringify({ echo: limitedUpstream.url }),
+    })
+    try {
+      const browser = new Browser()
+      await browser.login(kw.url, 'alice', 'alice-password', '/auth/login?offline=1')
+      const session = (await storedSession(kw))!
+      expect((await limitedAdmin.offlineSessions('alice', 'keyward-limited')).map((s) => s.id)).toContain(session.sid)
+      const info = JSON.parse((await browser.request(`${kw.url}/auth/session`)).text)
+      // Keycloak says how long the offline token lives (the realm's max: an hour), so keyward's own idle setting is not used.
+      expect(info.kind).toBe('offline')
+      const hour = 3600_000
+      expect(Math.abs(Date.parse(info.refreshTokenExpiresAt) - Date.parse(info.createdAt) - hour)).toBeLessThan(2000)
+      expect(Date.parse(info.sessionExpiresAt)).toBe(Date.parse(info.refreshTokenExpiresAt))
+      expect(Math.abs((await kw.redis.pttl(session.key)) - (session.expiresAt - Date.now()))).toBeLessThan(1000)
+
+      await untilExpired(session)
+      expect((await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status).toBe(200)
+      expect(await refreshCount(limitedAdmin, 'alice', session.sid)).toBe(1)
+      const refreshed = (await storedSession(kw))!
+      expect(refreshed.version).toBe(2)
+      // Idle would slide; the max does not: the record still ends an hour after login, not an hour after the refresh.
+      expect(Math.abs(refreshed.expiresAt - session.expiresAt)).toBeLessThan(2000)
+      expect(Math.abs((await kw.redis.pttl(session.key)) - (refreshed.expiresAt - Date.now()))).toBeLessThan(1000)
+
+      expect((await browser.request(`${kw.url}/auth/revoke`, { method: 'POST', headers: csrf })).status).toBe(200)
+      expect((await limitedAdmin.offlineSessions('alice', 'keyward-limited')).map((s) => s.id)).not.toContain(session.sid)
+    } finally {
+      await limitedUpstream.close()
+    }
+  })
+
   test('an online session has a browser-session cookie and no offline session at Keycloak; revoking it ends its client session', async () => {
     const browser = new Browser()
     const hops = await browser.login(kw.url, 'bob', 'bob-password')
