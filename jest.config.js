@@ -13,6 +13,8 @@ module.exports = {
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  // Every test also checks that no token reached a response or a log line.
+  setupFilesAfterEnv: ['<rootDir>/test/support/no-token-leaks.ts'],
   testTimeout: 60_000,
   maxWorkers: 2,
 }

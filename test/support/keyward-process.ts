@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { waitUntil } from './keyward'
+import { watchKeyward } from './leaks'
 
 const root = join(__dirname, '../..')
 
@@ -21,6 +22,7 @@ export function spawnKeyward(env: Record<string, string>, options: { built?: boo
   let output = ''
   child.stdout!.on('data', (d) => (output += d))
   child.stderr!.on('data', (d) => (output += d))
+  if (env.PORT) watchKeyward(env.PORT, () => output)
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   return {
     child,

@@ -5,9 +5,10 @@ import { Redis } from 'ioredis'
 import { compose, type Composed } from '../../src/compose'
 import { loadConfig, type Config } from '../../src/config/load'
 import { createLogger } from '../../src/log'
+import { watchKeyward } from './leaks'
+import { keycloakUrl, redisUrl } from './servers'
 
-export const keycloakUrl = () => process.env.KEYWARD_TEST_KEYCLOAK_URL ?? 'http://127.0.0.1:8180'
-export const redisUrl = () => process.env.KEYWARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+export { keycloakUrl, redisUrl } from './servers'
 
 export const TEST_KEYS = `k1:${randomBytes(32).toString('base64')}`
 
@@ -68,6 +69,7 @@ export async function startKeyward(
     },
   })
   const composed = compose(config, { log: createLogger(config.logLevel, sink) })
+  watchKeyward(port, () => logs.join(''))
   server.on('request', composed.app)
   if (waitUntilReady) await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 20_000)
   const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
