@@ -31,8 +31,28 @@ const ended = () => new Problem('session_expired', 'Keycloak ended this session;
 export function createTokenService(deps: TokenServiceDeps) {
   const flights = singleFlight<TokenSession>()
 
-  /** Refreshes unless someone already did; runs with the session's Redis lock held. */
-  async function refreshWithLock(seen: TokenSession, force: boolean): Promise<TokenSession> {
+  /**
+   * Keycloak has rotated the refresh token, so the old one is spent: unless the new one is stored, the
+   * session is lost. A Redis failure here is therefore retried, with backoff, for as long as this
+   * instance holds the session's lock (`lockedUntil`), when no other instance can refresh it.
+   */
+  async function storeRotated(next: TokenSession, expectedVersion: number, lockedUntil: number): Promise<boolean> {
+    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 500)) {
+      try {
+        return await deps.tokenSessions.replace(next, expectedVersion)
+      } catch (err) {
+        const storeDown = err instanceof Problem && err.code === 'store_unavailable'
+        if (!storeDown || deps.now() + delayMs >= lockedUntil) {
+          deps.log.error({ app: next.app, sub: next.sub, error: errorFields(err) }, 'refreshed tokens could not be stored; the session ends at its next refresh unless Keycloak allows a refresh token reuse')
+          throw err
+        }
+        await sleep(delayMs)
+      }
+    }
+  }
+
+  /** Refreshes unless someone already did; runs with the session's Redis lock held until `lockedUntil`. */
+  async function refreshWithLock(seen: TokenSession, force: boolean, lockedUntil: number): Promise<TokenSession> {
     // Another instance may have refreshed between our read and our lock: read again.
     const current = await deps.tokenSessions.get(seen.id)
     if (!current) throw ended()
@@ -46,7 +66,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       throw ended()
     }
     const next = refreshedTokenSession(current, result.grant, deps.now(), deps.lifetimes)
-    if (await deps.tokenSessions.replace(next, current.version)) return next
+    if (await storeRotated(next, current.version, lockedUntil)) return next
     // Another writer got there first (only possible once our lock had expired): theirs is newer.
     const stored = await deps.tokenSessions.get(seen.id)
     if (!stored) throw ended()
@@ -59,8 +79,9 @@ export function createTokenService(deps: TokenServiceDeps) {
     for (;;) {
       const fence = await deps.locks.acquire(seen.id)
       if (fence) {
+        const lockedUntil = deps.now() + deps.refresh.lockTtlMs
         try {
-          return await refreshWithLock(seen, force)
+          return await refreshWithLock(seen, force, lockedUntil)
         } finally {
           // If this fails the lock simply expires; the refresh itself already succeeded or failed.
           await deps.locks.release(seen.id, fence).catch(() => undefined)

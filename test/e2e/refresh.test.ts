@@ -94,6 +94,42 @@ describe('transparent refresh (10-second access tokens, rotation on, no reuse)',
     }
   })
 
+  test('Redis lost just after Keycloak rotated the refresh token: the new tokens are stored once Redis is back, and the session goes on', async () => {
+    const redis = await RedisServer.create(['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'])
+    await redis.start()
+    const toRedis = await TcpProxy.start({ host: '127.0.0.1', port: redis.port })
+    const toKeycloak = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(keycloakUrl()).port) })
+    const kw = await startKeyward({ ...env(), REDIS_URL: `redis://127.0.0.1:${toRedis.port}`, KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url })
+    try {
+      const { browser, session } = await loggedIn(kw)
+      await untilExpired(session)
+      // Keycloak's answer to the refresh comes a second late; Keycloak has rotated the token by then.
+      toKeycloak.answerDelayMs = 1000
+      toKeycloak.cut()
+      const call = browser.request(`${kw.url}/api/echo/me`, { headers: api })
+      await waitUntil(async () => (await refreshCount(admin, 'alice', session.sid)) === 1, 5000, 50)
+      // Redis goes away before the answer arrives, and comes back a while after.
+      toRedis.mode = 'refuse'
+      toRedis.cut()
+      await new Promise((r) => setTimeout(r, 2000))
+      toRedis.mode = 'forward'
+
+      expect((await call).status).toBe(200)
+      expect((await storedSession(kw))!.version).toBe(2)
+      // What was stored is the token Keycloak rotated to: the next refresh uses it, and Keycloak (no reuse) accepts it.
+      toKeycloak.answerDelayMs = 0
+      await untilExpired((await storedSession(kw))!)
+      expect((await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status).toBe(200)
+      expect(await refreshCount(admin, 'alice', session.sid)).toBe(2)
+      expect((await storedSession(kw))!.version).toBe(3)
+    } finally {
+      await kw.close()
+      await toKeycloak.close()
+      await toRedis.close()
+      await redis.stop()
+    }
+  })
+
   test('Redis stopped and started again: fast 503s, no crash, and the session works again without restarting keyward', async () => {
     const redis = await RedisServer.create(['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'])
     await redis.start()

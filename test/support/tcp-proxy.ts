@@ -7,9 +7,12 @@ import { createServer, connect, type Server, type Socket } from 'node:net'
  * - `refuse`: new connections are closed at once and open ones cut (Keycloak "down");
  * - `hold`: requests are accepted but never passed on (Keycloak hangs; Keycloak never sees them);
  * - `swallow`: requests reach Keycloak, its answers are dropped (Keycloak acted, the caller never knew).
+ * In `forward` mode, `answerDelayMs` holds every answer back that long (Keycloak acted, its answer is late).
+ * It serves in front of a Redis just as well.
  */
 export class TcpProxy {
   mode: 'forward' | 'refuse' | 'hold' | 'swallow' = 'forward'
+  answerDelayMs = 0
   private readonly sockets = new Set<Socket>()
   private constructor(
     private readonly server: Server,
@@ -30,16 +33,21 @@ export class TcpProxy {
       }
       const upstream = connect(target.port, target.host)
       proxy.track(upstream)
-      const swallow = proxy.mode === 'swallow'
+      const { mode, answerDelayMs: delay } = proxy
       client.pipe(upstream)
-      if (swallow) upstream.resume()
-      else upstream.pipe(client)
+      if (mode === 'swallow') upstream.resume()
+      else if (delay === 0) upstream.pipe(client)
+      else {
+        // Equal delays fire in order, so the answer arrives whole, just late.
+        upstream.on('data', (chunk) => setTimeout(() => client.write(chunk), delay))
+        upstream.on('end', () => setTimeout(() => client.end(), delay))
+      }
       const close = () => {
         client.destroy()
         upstream.destroy()
       }
       client.on('error', close).on('close', close)
-      upstream.on('error', close).on('close', close)
+      upstream.on('error', close).on('close', () => (delay ? setTimeout(close, delay) : close()))
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     proxy = new TcpProxy(server, (server.address() as { port: number }).port)

@@ -12,9 +12,11 @@ function world(now: () => number) {
   const records = new Map<string, TokenSession>()
   const locks = new Map<string, string>()
   let fences = 0
+  let storeDownFor = 0 // replace() calls that fail as if Redis were away
   const store = {
     get: async (id: string) => (records.has(id) ? structuredClone(records.get(id)!) : undefined),
     replace: async (next: TokenSession, expected: number) => {
+      if (storeDownFor > 0 && storeDownFor--) throw new Problem('store_unavailable', 'down', { retryAfterSeconds: 2 })
       if (records.get(next.id)?.version !== expected) return false
       records.set(next.id, structuredClone(next))
       return true
@@ -54,7 +56,15 @@ function world(now: () => number) {
     tokens: { accessToken: 'access-0', refreshToken: 'refresh-0' },
   }
   records.set('s1', structuredClone(session))
-  return { records, locks, service, session, refreshes: () => refreshes, answerWith: (f: typeof answer) => (answer = f) }
+  return {
+    records,
+    locks,
+    service,
+    session,
+    refreshes: () => refreshes,
+    answerWith: (f: typeof answer) => (answer = f),
+    storeDownFor: (calls: number) => (storeDownFor = calls),
+  }
 }
 
 describe('token service', () => {
@@ -94,6 +104,26 @@ describe('token service', () => {
     await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ code: 'keycloak_unavailable' })
     expect(w.records.get('s1')).toEqual(w.session)
     expect(w.locks.size).toBe(0)
+  })
+
+  test('Redis away right after Keycloak rotated: the write is retried while the lock holds, and the new tokens land', async () => {
+    const w = world(Date.now)
+    w.storeDownFor(3)
+    expect(await w.service().accessToken(w.session)).toBe('access-1')
+    expect(w.refreshes()).toBe(1)
+    expect(w.records.get('s1')).toMatchObject({ version: 2, tokens: { refreshToken: 'refresh-1' } })
+    expect(w.locks.size).toBe(0)
+  })
+
+  test('Redis away for longer than the lock: 503 store_unavailable once the lock runs out, no second refresh', async () => {
+    const w = world(Date.now)
+    w.storeDownFor(Infinity)
+    const started = Date.now()
+    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ code: 'store_unavailable', status: 503 })
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500) // kept trying for (most of) the 1 s lock
+    expect(Date.now() - started).toBeLessThan(1500)
+    expect(w.refreshes()).toBe(1)
+    expect(w.records.get('s1')!.version).toBe(1)
   })
 
   test('a lock held by someone who never finishes: waiters give up after the wait budget with refresh_timeout', async () => {
