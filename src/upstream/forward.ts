@@ -3,7 +3,8 @@ import { Agent, errors, request, type Dispatcher } from 'undici'
 import type { UpstreamConfig } from '../config/load'
 import { Problem } from '../errors'
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) and what keyward owns: never passed along.
+// Hop-by-hop headers (RFC 9110 §7.6.1; also any a message names in its Connection header) and what
+// keyward owns: never passed along.
 const DROP_REQUEST = new Set([
   'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer',
   'transfer-encoding', 'upgrade', 'host', 'authorization', 'cookie', 'x-csrf', 'forwarded',
@@ -14,6 +15,16 @@ const DROP_REQUEST = new Set([
 const DROP_RESPONSE = new Set([
   'connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie',
 ])
+
+/** The headers fit to pass on: neither in `drop` nor named by the message's own `Connection` header. */
+function passable(headers: IncomingHttpHeaders, drop: ReadonlySet<string>): Record<string, string | string[]> {
+  const named = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((h) => h.trim()))
+  const out: Record<string, string | string[]> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !drop.has(name) && !named.has(name)) out[name] = value
+  }
+  return out
+}
 
 export interface OutgoingCall {
   method: string
@@ -33,10 +44,7 @@ export function createForwarder() {
 
   return {
     async send(upstream: UpstreamConfig, call: OutgoingCall): Promise<Dispatcher.ResponseData> {
-      const headers: Record<string, string | string[]> = {}
-      for (const [name, value] of Object.entries(call.headers)) {
-        if (value !== undefined && !DROP_REQUEST.has(name)) headers[name] = value
-      }
+      const headers = passable(call.headers, DROP_REQUEST)
       headers.authorization = `Bearer ${call.accessToken}`
       if (call.cookie) headers.cookie = call.cookie
       headers['x-forwarded-for'] = call.forwardedFor.ip
@@ -61,13 +69,7 @@ export function createForwarder() {
     },
 
     /** Response headers fit to pass to the client. */
-    responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-      const out: Record<string, string | string[]> = {}
-      for (const [name, value] of Object.entries(headers)) {
-        if (value !== undefined && !DROP_RESPONSE.has(name)) out[name] = value
-      }
-      return out
-    },
+    responseHeaders: (headers: IncomingHttpHeaders): Record<string, string | string[]> => passable(headers, DROP_RESPONSE),
 
     close: () => agent.close(),
   }

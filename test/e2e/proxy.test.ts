@@ -68,6 +68,14 @@ describe('the API proxy', () => {
     expect(res.headers.get('x-upstream')).toBe('yes')
   })
 
+  test('hop-by-hop headers, including those the request names in Connection, stay behind', async () => {
+    const cookie = await browser.jar.getCookieString(kw.url)
+    const res = await rawGet(kw.url, '/api/orders/hop', { ...api, cookie, connection: 'keep-alive, x-hop', 'x-hop': 'secret', 'x-end-to-end': 'kept' })
+    expect(res.status).toBe(200)
+    expect(JSON.parse(res.body).headers).toMatchObject({ 'x-end-to-end': 'kept' })
+    expect(JSON.parse(res.body).headers['x-hop']).toBeUndefined()
+  })
+
   test('an Authorization header that is not a keyward session handle is refused, not passed on', async () => {
     const count = upstream.seen.length
     const res = await browser.request(`${kw.url}/api/orders/x`, { headers: { ...api, authorization: 'Bearer caller-supplied' } })
