@@ -82,6 +82,14 @@ describe('production cookies, session renewal on login, and several apps', () =>
       const unknown = await request(kw.composed.app).get('/auth/login').set('Host', `evil.example:${port}`)
       expect(unknown.status).toBe(404)
 
+      // A login started on one app does not finish on another, even with its browser's binding cookie.
+      const started = await new Browser().request(`${kw.url}/auth/login`)
+      const state = new URL(started.headers.get('location')!).searchParams.get('state')!
+      const binding = started.headers.getSetCookie()[0]!.split(';')[0]!
+      const elsewhere = await fetch(`http://localhost:${port}/auth/callback?state=${state}&code=forged`, { headers: { cookie: binding } })
+      expect(elsewhere.status).toBe(400)
+      expect(await elsewhere.json()).toMatchObject({ code: 'invalid_state', detail: expect.stringContaining('another application') })
+
       // A real login through the second app lands in a session of that app and that Keycloak client.
       const browser = new Browser()
       await browser.login(`http://localhost:${port}`, 'bob', 'bob-password')

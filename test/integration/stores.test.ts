@@ -4,6 +4,7 @@ import { createCookieSessionStore } from '../../src/store/cookie-sessions'
 import { redisKeys } from '../../src/store/keys'
 import { createRefreshLocks } from '../../src/store/refresh-locks'
 import { createLoginTransactionStore } from '../../src/store/login-transactions'
+import { createMobileCodeStore } from '../../src/store/mobile-codes'
 import { createSealer } from '../../src/store/seal'
 import { createTokenSessionStore } from '../../src/store/token-sessions'
 import type { TokenSession } from '../../src/tokens/token-session'
@@ -190,6 +191,32 @@ describe('refreshed token sessions: compare-and-set on the version', () => {
 
   test('a session that is gone is not brought back by a late write', async () => {
     expect(await store.replace({ ...base, id: 'gone-cas', version: 2 }, 1)).toBe(false)
+    expect(await keys()).toEqual([])
+  })
+})
+
+describe('mobile one-time codes in Redis', () => {
+  const store = createMobileCodeStore(redis, redisKeys(prefix), createSealer([{ kid: 'k1', key: randomBytes(32) }]), 60)
+  const binding = { app: 'web', codeChallenge: 'c'.repeat(43), redirectUri: 'com.example.app:/oauth' }
+  const held = { id: 'm1', app: 'web', sub: 'user-3', tokens: { accessToken: 'access-secret', refreshToken: 'refresh-secret' } } as TokenSession
+
+  test('a code is stored by its hash for at most a minute, with the session sealed', async () => {
+    await store.create('the-code', binding, held)
+    const [key] = await keys()
+    expect(key).not.toContain('the-code')
+    expect(await redis.ttl(key!)).toBeGreaterThan(55)
+    expect(await redis.ttl(key!)).toBeLessThanOrEqual(60)
+    expect(JSON.stringify(await redis.hgetall(key!))).not.toMatch(/secret/)
+  })
+
+  test('only the right challenge, redirect URI and app redeem it, and only once; wrong ones leave it in place', async () => {
+    for (const wrong of [{ codeChallenge: 'd'.repeat(43) }, { redirectUri: 'com.example.app:/other' }, { app: 'sibling' }]) {
+      expect(await store.redeem('the-code', { ...binding, ...wrong })).toEqual({ ok: false, reason: 'mismatch' })
+    }
+    expect(await store.redeem('another-code', binding)).toEqual({ ok: false, reason: 'unknown' })
+    const redeemed = await Promise.all(Array.from({ length: 10 }, () => store.redeem('the-code', binding)))
+    expect(redeemed.filter((r) => r.ok)).toEqual([{ ok: true, session: held }])
+    expect(redeemed.filter((r) => !r.ok)).toEqual(Array(9).fill({ ok: false, reason: 'unknown' }))
     expect(await keys()).toEqual([])
   })
 })

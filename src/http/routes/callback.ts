@@ -43,6 +43,8 @@ export function callback(ctx: AppContext): RequestHandler {
       )
     }
     const tx = consumed.tx
+    // Several apps may share one Redis: a login finishes only on the app it started on.
+    if (tx.app !== ctx.app.id) throw new Problem('invalid_state', 'This login was started on another application; start the login again.')
     if (error) {
       // Keycloak's own error codes (access_denied, …) go back to a mobile app the OAuth way.
       if (tx.mobile) return toApp(res, tx.mobile, { error: error.slice(0, 64) })
@@ -64,7 +66,7 @@ export function callback(ctx: AppContext): RequestHandler {
 
     if (tx.mobile) {
       const code = randomOpaque()
-      await ctx.mobileCodes.create(code, tx.mobile, session)
+      await ctx.mobileCodes.create(code, { ...tx.mobile, app: ctx.app.id }, session)
       return toApp(res, tx.mobile, { code })
     }
     await startCookieSession(ctx, req, session)

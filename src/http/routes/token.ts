@@ -31,7 +31,7 @@ export function token(ctx: AppContext): RequestHandler[] {
       if (device !== undefined && (typeof device !== 'string' || !/^[^\p{Cc}\p{Cf}]{1,64}$/u.test(device))) {
         throw new Problem('invalid_request', 'device_name must be 1 to 64 characters, none of them control characters.')
       }
-      const redeemed = await ctx.mobileCodes.redeem(code, { codeChallenge: s256(verifier), redirectUri })
+      const redeemed = await ctx.mobileCodes.redeem(code, { app: ctx.app.id, codeChallenge: s256(verifier), redirectUri })
       if (!redeemed.ok) {
         throw new Problem('invalid_grant', 'The code is unknown, expired or used, or does not match this verifier and redirect_uri.')
       }
