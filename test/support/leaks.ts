@@ -48,7 +48,9 @@ export function trackScan(scan: Promise<unknown>): void {
 /** The leaks seen so far, taken off the record. */
 export async function takeLeaks(): Promise<string[]> {
   // A body still streaming after a few seconds (a request left hanging on purpose) is not waited for.
-  await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 3000).unref())])
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([Promise.allSettled([...pending]), new Promise((r) => (timer = setTimeout(r, 3000)))])
+  clearTimeout(timer)
   for (const log of logs) {
     const text = log.read()
     scanForTokens(`log of ${log.name}`, text.slice(log.offset))

@@ -36,7 +36,7 @@ export class Upstream {
       const body = Buffer.concat(chunks)
       const seen: SeenRequest = { method: req.method!, url: req.url!, headers: req.headers }
       upstream.seen.push(seen)
-      if (upstream.delayMs) await new Promise((r) => setTimeout(r, upstream.delayMs))
+      if (upstream.delayMs) await new Promise((r) => setTimeout(r, upstream.delayMs).unref())
       const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
       try {
         seen.claims = (await jwtVerify(token ?? '', jwks, { issuer })).payload
