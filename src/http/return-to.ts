@@ -12,7 +12,9 @@ export function safeReturnTo(value: unknown, appOrigin: URL, fallback = '/'): st
   }
   const relative = value.startsWith('/') && !value.startsWith('//')
   const target = URL.canParse(value, appOrigin) ? new URL(value, appOrigin) : undefined
-  if (!target || target.origin !== appOrigin.origin || (!relative && !/^https?:\/\//i.test(value))) {
+  // The normalised path is what a browser will read, so it is what must not start with "//":
+  // `/.//evil.example` normalises to `//evil.example`, a link to another host.
+  if (!target || target.origin !== appOrigin.origin || (!relative && !/^https?:\/\//i.test(value)) || target.pathname.startsWith('//')) {
     throw new Problem('invalid_return_to', 'returnTo must stay on this application; other origins are not allowed.')
   }
   return `${target.pathname}${target.search}${target.hash}`

@@ -111,6 +111,7 @@ describe('bad input gets a clear problem+json answer and changes nothing', () =>
     '/\\evil.example',
     'javascript:alert(1)',
     'http://127.0.0.1:1/elsewhere',
+    '/.//evil.example/x',
   ])('login with returnTo %s is refused before anything is stored', async (returnTo) => {
     await unchangedAfter(async () => {
       const res = await new Browser().request(`${kw.url}/auth/login?returnTo=${encodeURIComponent(returnTo)}`)

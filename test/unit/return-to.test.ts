@@ -27,6 +27,10 @@ describe('safeReturnTo keeps redirects on the app origin', () => {
     '//evil.example.com',
     '///evil.example.com',
     '/\\evil.example.com',
+    '/.//evil.example.com/x', // normalises to //evil.example.com/x
+    '/a/..//evil.example.com',
+    '/%2e//evil.example.com',
+    'https://app.example.com/.//evil.example.com',
     '\\\\evil.example.com',
     'javascript:alert(1)',
     'data:text/html,hi',
