@@ -42,15 +42,23 @@ export async function pingRedis(redis: Redis): Promise<boolean> {
   }
 }
 
+// Replies of a Redis that cannot take a command now: full (noeviction), loading its data after a
+// restart, a replica after a failover, a failing disk, a cluster in trouble. An outage, not a bug.
+const NOT_NOW = /^(OOM|LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MISCONF)\b/
+
+// A MULTI whose commands Redis refused as they were queued fails as a whole with EXECABORT.
+const notNow = (err: Error & { previousErrors?: Error[] }): boolean =>
+  NOT_NOW.test(err.message) || (err.message.startsWith('EXECABORT') && !!err.previousErrors?.some((e) => NOT_NOW.test(e.message)))
+
 /**
- * Runs a Redis call, turning connection trouble into a 503 Problem. A ReplyError is Redis refusing a
- * command we sent, which is a bug, so it stays a plain error (500).
+ * Runs a Redis call, turning connection trouble and a Redis that cannot serve now into a 503 Problem.
+ * Any other ReplyError is Redis refusing a command we sent, which is a bug, so it stays a plain error (500).
  */
 export async function guarded<T>(call: Promise<T>): Promise<T> {
   try {
     return await call
   } catch (err) {
-    if (err instanceof Error && err.name === 'ReplyError') throw err
+    if (err instanceof Error && err.name === 'ReplyError' && !notNow(err)) throw err
     throw unavailable('store', err)
   }
 }

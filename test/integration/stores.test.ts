@@ -9,6 +9,7 @@ import { createSealer } from '../../src/store/seal'
 import { createTokenSessionStore } from '../../src/store/token-sessions'
 import type { TokenSession } from '../../src/tokens/token-session'
 import { redisUrl } from '../support/keyward'
+import { RedisServer } from '../support/redis-server'
 
 const redis = new Redis(redisUrl())
 const prefix = `kwtest:${randomBytes(4).toString('hex')}:`
@@ -218,5 +219,36 @@ describe('mobile one-time codes in Redis', () => {
     expect(redeemed.filter((r) => r.ok)).toEqual([{ ok: true, session: held }])
     expect(redeemed.filter((r) => !r.ok)).toEqual(Array(9).fill({ ok: false, reason: 'unknown' }))
     expect(await keys()).toEqual([])
+  })
+})
+
+describe('a Redis that cannot serve now (full, loading, a replica) is an outage: 503, not a bug', () => {
+  let server: RedisServer
+  let own: Redis
+  beforeAll(async () => {
+    server = await RedisServer.create(['--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'])
+    await server.start()
+    own = new Redis(server.url)
+  })
+  afterAll(async () => {
+    own.disconnect()
+    await server.stop()
+  })
+
+  test('a full Redis refuses writes with OOM: every kind of write answers store_unavailable, reads still work', async () => {
+    const keysHere = redisKeys('kwtest:')
+    const sessions = createTokenSessionStore(own, keysHere, createSealer([{ kid: 'k1', key: randomBytes(32) }]))
+    const live = { id: 'full', app: 'web', kind: 'online', sub: 'u', claims: {}, accessExpiresAt: Date.now() + 60_000, expiresAt: Date.now() + 60_000, createdAt: Date.now(), refreshedAt: Date.now(), version: 1, tokens: { accessToken: 'a' } } as TokenSession
+    await sessions.create(live)
+    await own.config('SET', 'maxmemory', '1')
+    try {
+      const unavailable = { code: 'store_unavailable', status: 503 }
+      await expect(sessions.create({ ...live, id: 'another' })).rejects.toMatchObject(unavailable) // MULTI … EXEC
+      await expect(sessions.replace({ ...live, version: 2 }, 1)).rejects.toMatchObject(unavailable) // a script
+      await expect(createRefreshLocks(own, keysHere, 1000).acquire('full')).rejects.toMatchObject(unavailable) // a plain command
+      expect((await sessions.get('full'))!.version).toBe(1)
+    } finally {
+      await own.config('SET', 'maxmemory', '0')
+    }
   })
 })
