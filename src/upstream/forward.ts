@@ -8,6 +8,8 @@ import { Problem } from '../errors'
 const DROP_REQUEST = new Set([
   'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer',
   'transfer-encoding', 'upgrade', 'host', 'authorization', 'cookie', 'x-csrf', 'forwarded',
+  // Node has already answered the caller's 100-continue; undici refuses to send the header on.
+  'expect',
   'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto',
 ])
 // An upstream behind a BFF has no business setting cookies on the app's origin (it could overwrite

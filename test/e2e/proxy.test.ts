@@ -85,11 +85,42 @@ describe('the API proxy', () => {
     expect(upstream.seen.length).toBe(count)
   })
 
-  test('the caller’s other cookies are forwarded, keyward’s are not', async () => {
-    const cookie = `${await browser.jar.getCookieString(kw.url)}; theme=dark`
+  test('the caller’s other cookies are forwarded byte for byte, keyward’s are not', async () => {
+    const others = 'theme=dark; a=x/y+z==; c={"k":1}; my cookie=1; theme=light'
+    const cookie = `${await browser.jar.getCookieString(kw.url)}; ${others}; keyward-login=abc`
     const res = await fetch(`${kw.url}/api/orders/x`, { headers: { ...api, cookie } })
     expect(res.status).toBe(200)
-    expect(upstream.seen.at(-1)!.headers.cookie).toBe('theme=dark')
+    expect(upstream.seen.at(-1)!.headers.cookie).toBe(others)
+  })
+
+  test('an upload announced with Expect: 100-continue goes through', async () => {
+    const body = randomBytes(256 * 1024)
+    const { hostname, port } = new URL(kw.url)
+    const cookie = await browser.jar.getCookieString(kw.url)
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpRequest({
+        hostname,
+        port,
+        method: 'PUT',
+        path: '/api/orders/upload',
+        headers: { ...api, cookie, expect: '100-continue', 'content-length': body.length },
+      })
+      req.on('continue', () => req.end(body)) // the body goes only once keyward said 100 Continue
+      req.on('response', (res) => {
+        let text = ''
+        res.on('data', (d) => (text += d)).on('end', () => resolve({ status: res.statusCode!, text }))
+      })
+      req.on('error', reject)
+    })
+    expect(answer.status).toBe(200)
+    expect(JSON.parse(answer.text)).toMatchObject({ method: 'PUT', bodyLength: body.length })
+  })
+
+  test("the upstream's headers come back as they were sent: a repeated Content-Type, no charset added", async () => {
+    const res = await browser.request(`${kw.url}/api/orders/odd-headers`, { headers: api })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('text/html, text/plain')
+    expect(res.text).toBe('<p>odd</p>')
   })
 
   test('request and response bodies stream through unchanged', async () => {

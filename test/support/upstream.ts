@@ -48,6 +48,11 @@ export class Upstream {
         res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end()
         return
       }
+      if (req.url?.endsWith('/odd-headers')) {
+        // A repeated Content-Type, and a media type without a charset: both must pass through as they are.
+        res.writeHead(200, ['content-type', 'text/html', 'content-type', 'text/plain', 'x-upstream', 'yes']).end('<p>odd</p>')
+        return
+      }
       if (req.url?.endsWith('/big')) {
         res.writeHead(200, { 'content-type': 'application/octet-stream' })
         for (let i = 0; i < 64; i++) res.write(Buffer.alloc(64 * 1024, i))

@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises'
-import { parseCookie, stringifyCookie } from 'cookie'
 import type { Request, RequestHandler } from 'express'
+import type { Dispatcher } from 'undici'
 import type { UpstreamConfig } from '../../config/load'
 import { Problem } from '../../errors'
 import type { TokenService } from '../../tokens/token-service'
@@ -33,6 +33,12 @@ function pathBelow(req: Request, upstream: string): string {
   return query === undefined ? path : `${path}?${query}`
 }
 
+/** The caller's cookies minus keyward's own, passed on byte for byte (values, order, duplicates). */
+function otherCookies(header: string | undefined, keywards: ReadonlySet<string>): string | undefined {
+  const kept = (header ?? '').split(';').map((pair) => pair.trim()).filter((pair) => pair && !keywards.has(pair.split('=', 1)[0]!.trim()))
+  return kept.length ? kept.join('; ') : undefined
+}
+
 /**
  * ANY /api/<upstream>/<path> — forwards to a configured upstream with the session's access token.
  * An upstream's own 401 gets one forced refresh and one retry, for bodiless idempotent requests.
@@ -44,29 +50,33 @@ export function proxy(ctx: AppContext, deps: ProxyDeps): RequestHandler {
     const upstream = deps.upstreams.get(name)
     if (!upstream) throw new Problem('unknown_upstream', `No upstream is called ${JSON.stringify(name.slice(0, 64))}.`)
     const pathAndQuery = pathBelow(req, name)
-    const others = Object.entries(parseCookie(req.headers.cookie ?? '')).filter(([k]) => !keywardCookies.has(k))
+    const cookie = otherCookies(req.headers.cookie, keywardCookies)
     const call = (accessToken: string) =>
       deps.forwarder.send(upstream, {
         method: req.method,
         pathAndQuery,
         headers: req.headers,
-        cookie: others.length ? stringifyCookie(Object.fromEntries(others) as Record<string, string>) : undefined,
+        cookie,
         body: hasBody(req) ? req : undefined,
         accessToken,
         forwardedFor: { ip: req.ip ?? '', proto: req.protocol, host: req.host },
       })
 
     let session = res.locals.tokenSession!
+    let answer: Dispatcher.ResponseData | undefined
     try {
-      let answer = await call(await deps.tokens.accessToken(session))
+      answer = await call(await deps.tokens.accessToken(session))
       if (answer.statusCode === 401 && RETRYABLE.has(req.method) && !hasBody(req)) {
         await answer.body.dump()
         session = await deps.tokens.forceRefresh(session)
         answer = await call(session.tokens.accessToken)
       }
-      res.status(answer.statusCode).set(deps.forwarder.responseHeaders(answer.headers))
+      // writeHead, not res.set: the upstream's headers go out as they came (no charset added to a
+      // Content-Type, repeated headers kept).
+      res.writeHead(answer.statusCode, deps.forwarder.responseHeaders(answer.headers))
       await pipeline(answer.body, res)
     } catch (err) {
+      answer?.body.destroy() // never leave an upstream connection waiting on an unread body
       if (err instanceof Problem && err.code === 'session_expired' && !res.locals.viaBearer) {
         res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))
       }
