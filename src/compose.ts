@@ -20,7 +20,7 @@ export interface Composed {
   log: Logger
   /** New requests get 503 from now on (graceful shutdown). */
   startDraining(): void
-  /** Closes what `compose` opened, in reverse order. */
+  /** Lets refreshes under way finish and store their tokens, then closes what `compose` opened. */
   dispose(): Promise<void>
 }
 
@@ -115,6 +115,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     },
     async dispose() {
       for (const client of oidcByApp.values()) client.stop()
+      await tokens.idle() // each is bounded by the Keycloak timeout and the refresh lock's TTL
       await forwarder.close()
       await redis.quit().catch(() => redis.disconnect())
     },

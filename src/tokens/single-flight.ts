@@ -17,5 +17,9 @@ export function singleFlight<T>() {
     get size(): number {
       return pending.size
     },
+    /** Resolves once every call pending now has finished, however it ended. */
+    async settled(): Promise<void> {
+      await Promise.allSettled(pending.values())
+    },
   }
 }

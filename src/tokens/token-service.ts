@@ -121,6 +121,12 @@ export function createTokenService(deps: TokenServiceDeps) {
 
     /** Refreshes even a fresh token (an upstream refused it), unless another refresh got there first. */
     forceRefresh: (session: TokenSession): Promise<TokenSession> => refresh(session, true),
+
+    /**
+     * Resolves once the refreshes under way have finished. Shutdown waits for this before closing
+     * Redis: a background refresh whose rotated token is never stored would end its session.
+     */
+    idle: (): Promise<void> => flights.settled(),
   }
 }
 

@@ -1,10 +1,10 @@
+import { Redis } from 'ioredis'
 import { KeycloakAdmin } from '../support/keycloak-admin'
-import { startKeyward, type RunningKeyward } from '../support/keyward'
+import { keycloakUrl, redisUrl, startKeyward, type RunningKeyward } from '../support/keyward'
 import { RedisServer } from '../support/redis-server'
 import { api, loggedIn, refreshCount, SHORT_CLIENT, storedSession, untilExpired, waitUntil } from '../support/refresh-fixture'
 import { TcpProxy } from '../support/tcp-proxy'
 import { Upstream } from '../support/upstream'
-import { keycloakUrl } from '../support/keyward'
 
 const admin = new KeycloakAdmin()
 
@@ -127,6 +127,25 @@ describe('transparent refresh (10-second access tokens, rotation on, no reuse)',
       await toKeycloak.close()
       await toRedis.close()
       await redis.stop()
+    }
+  })
+
+  test('a background refresh still waiting for Keycloak at shutdown is finished and stored before Redis is closed', async () => {
+    const toKeycloak = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(keycloakUrl()).port) })
+    const kw = await startKeyward({ ...env(), KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url })
+    const redis = new Redis(redisUrl())
+    try {
+      const { browser, session } = await loggedIn(kw)
+      await new Promise((r) => setTimeout(r, Math.max(0, session.accessExpiresAt - Date.now() - 1800))) // inside the refresh window
+      toKeycloak.answerDelayMs = 1000
+      toKeycloak.cut()
+      expect((await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status).toBe(200) // at once, with the current token
+      await kw.close() // while the refresh waits for Keycloak's late answer
+      expect(await redis.hget(session.key, 'v')).toBe('2')
+      expect(await refreshCount(admin, 'alice', session.sid)).toBe(1)
+    } finally {
+      redis.disconnect()
+      await toKeycloak.close()
     }
   })
 
