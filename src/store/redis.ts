@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { unavailable } from '../errors'
+import { Problem, unavailable } from '../errors'
 
 /**
  * The one Redis connection. Commands fail at once while Redis is away (no offline queue, one retry),
@@ -60,6 +61,22 @@ export async function guarded<T>(call: Promise<T>): Promise<T> {
   } catch (err) {
     if (err instanceof Error && err.name === 'ReplyError' && !notNow(err)) throw err
     throw unavailable('store', err)
+  }
+}
+
+/**
+ * Runs a write that must not be lost (tokens Keycloak has just issued) until it succeeds or `until`
+ * (epoch ms) has passed, retrying with backoff (50 ms to 0.5 s) only while the store is unavailable.
+ */
+export async function retryWhileUnavailable<T>(write: () => Promise<T>, until: number, now: () => number = Date.now): Promise<T> {
+  for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 500)) {
+    try {
+      return await write()
+    } catch (err) {
+      const storeDown = err instanceof Problem && err.code === 'store_unavailable'
+      if (!storeDown || now() + delayMs >= until) throw err
+      await sleep(delayMs)
+    }
   }
 }
 

@@ -64,6 +64,15 @@ export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: S
     return { ...(JSON.parse(h.m) as Meta), version: Number(h.v), tokens }
   }
 
+  /** The live sessions an index set lists; members whose record expired are dropped from it. */
+  async function listIndexed(index: string): Promise<TokenSession[]> {
+    const ids = await guarded(redis.smembers(index))
+    const found = await Promise.all(ids.map(async (id) => ({ id, session: await get(id) })))
+    const gone = found.filter((f) => !f.session).map((f) => f.id)
+    if (gone.length) await guarded(redis.srem(index, ...gone))
+    return found.flatMap((f) => (f.session ? [f.session] : []))
+  }
+
   return {
     /** Stores a new session. Sessions whose expiry has already passed are not stored. */
     async create(session: TokenSession): Promise<void> {
@@ -103,14 +112,11 @@ export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: S
       return (await guarded(redis.get(keys.sessionHandle(handleHash)))) ?? undefined
     },
 
-    /** Every live session of a Keycloak subject; index members whose record expired are dropped. */
-    async listBySub(sub: string): Promise<TokenSession[]> {
-      const ids = await guarded(redis.smembers(keys.subIndex(sub)))
-      const found = await Promise.all(ids.map(async (id) => ({ id, session: await get(id) })))
-      const gone = found.filter((f) => !f.session).map((f) => f.id)
-      if (gone.length) await guarded(redis.srem(keys.subIndex(sub), ...gone))
-      return found.flatMap((f) => (f.session ? [f.session] : []))
-    },
+    /** Every live session of a Keycloak subject (user). */
+    listBySub: (sub: string): Promise<TokenSession[]> => listIndexed(keys.subIndex(sub)),
+
+    /** Every live session in one Keycloak user session (`sid`): several apps, devices or kinds. */
+    listBySid: (sid: string): Promise<TokenSession[]> => listIndexed(keys.sidIndex(sid)),
   }
 }
 

@@ -3,6 +3,7 @@ import type { RefreshConfig } from '../config/load'
 import { Problem } from '../errors'
 import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
+import { retryWhileUnavailable } from '../store/redis'
 import type { RefreshLocks } from '../store/refresh-locks'
 import type { TokenSessionStore } from '../store/token-sessions'
 import { freshness } from './freshness'
@@ -37,17 +38,11 @@ export function createTokenService(deps: TokenServiceDeps) {
    * instance holds the session's lock (`lockedUntil`), when no other instance can refresh it.
    */
   async function storeRotated(next: TokenSession, expectedVersion: number, lockedUntil: number): Promise<boolean> {
-    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 500)) {
-      try {
-        return await deps.tokenSessions.replace(next, expectedVersion)
-      } catch (err) {
-        const storeDown = err instanceof Problem && err.code === 'store_unavailable'
-        if (!storeDown || deps.now() + delayMs >= lockedUntil) {
-          deps.log.error({ app: next.app, sub: next.sub, error: errorFields(err) }, 'refreshed tokens could not be stored; the session ends at its next refresh unless Keycloak allows a refresh token reuse')
-          throw err
-        }
-        await sleep(delayMs)
-      }
+    try {
+      return await retryWhileUnavailable(() => deps.tokenSessions.replace(next, expectedVersion), lockedUntil, deps.now)
+    } catch (err) {
+      deps.log.error({ app: next.app, sub: next.sub, error: errorFields(err) }, 'refreshed tokens could not be stored; the session ends at its next refresh unless Keycloak allows a refresh token reuse')
+      throw err
     }
   }
 

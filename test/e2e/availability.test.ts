@@ -1,8 +1,12 @@
 import { createHmac } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { createSealer } from '../../src/store/seal'
+import { digest } from '../../src/tokens/opaque'
 import { Browser } from '../support/browser'
 import { KeycloakAdmin } from '../support/keycloak-admin'
 import { TcpProxy } from '../support/tcp-proxy'
-import { keycloakUrl, startKeyward, type RunningKeyward } from '../support/keyward'
+import { keycloakUrl, startKeyward, TEST_KEYS, type RunningKeyward } from '../support/keyward'
+import { APP_URI, bearer, MOBILE, MobileApp } from '../support/mobile-app'
 import { freePort, RedisServer } from '../support/redis-server'
 
 const admin = new KeycloakAdmin()
@@ -119,5 +123,70 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
         await toKeycloak.close()
       }
     })
+  })
+})
+
+/**
+ * The moment between Keycloak issuing a login's tokens and keyward storing them: Redis refuses writes
+ * (it is full: maxmemory with noeviction; reads and deletes still work), as a failing Redis would.
+ */
+describe('Redis refusing writes just as a login finishes', () => {
+  let redis: RedisServer
+  let kw: RunningKeyward
+  let control: Redis
+  const refuseWrites = () => control.config('SET', 'maxmemory', '1')
+  const acceptWrites = () => control.config('SET', 'maxmemory', '0')
+  beforeAll(async () => {
+    redis = await RedisServer.create(['--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'])
+    await redis.start()
+    control = new Redis(redis.url)
+    kw = await startKeyward({ REDIS_URL: redis.url, ...MOBILE })
+  })
+  afterEach(() => acceptWrites())
+  afterAll(async () => {
+    control.disconnect()
+    await kw.close()
+    await redis.stop()
+  })
+
+  test('a browser login whose session cannot be written at once is written when Redis takes writes again', async () => {
+    const browser = new Browser()
+    const hops = await browser.login(kw.url, 'alice', 'alice-password', '/auth/login?returnTo=/in', {
+      beforeSubmit: async () => {
+        await refuseWrites()
+        setTimeout(() => void acceptWrites(), 1000)
+      },
+    })
+    expect(hops.find((h) => h.url.startsWith(`${kw.url}/auth/callback`))!.headers.get('location')).toBe('/in')
+    expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(200)
+    await browser.request(`${kw.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })
+  })
+
+  test('a mobile code redeemed while Redis refuses writes: the handle is issued once Redis takes writes again', async () => {
+    const app = new MobileApp(kw.url)
+    const code = (await app.authorize('alice')).searchParams.get('code')!
+    await refuseWrites()
+    setTimeout(() => void acceptWrites(), 1000)
+    const res = await app.exchange({ code, code_verifier: app.verifier, redirect_uri: APP_URI })
+    expect(res.status).toBe(200)
+    const { session_token } = (await res.json()) as { session_token: string }
+    expect((await fetch(`${kw.url}/auth/session`, { headers: bearer(session_token) })).status).toBe(200)
+    await fetch(`${kw.url}/auth/logout`, { method: 'POST', headers: bearer(session_token) })
+  })
+
+  test('if Redis goes on refusing, the login answers 503 and its session is revoked at Keycloak, not left behind', async () => {
+    const app = new MobileApp(kw.url)
+    const code = (await app.authorize('alice')).searchParams.get('code')!
+    // The Keycloak session this code stands for, from the sealed record (the tests hold the key).
+    const key = `${kw.config.redis.prefix}code:{${digest(code)}}`
+    const sealer = createSealer([{ kid: 'k1', key: Buffer.from(TEST_KEYS.slice(3), 'base64') }])
+    const { sid } = JSON.parse(sealer.open((await control.hget(key, 'd'))!, key)) as { sid: string }
+    expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(sid)
+
+    await refuseWrites()
+    const res = await app.exchange({ code, code_verifier: app.verifier, redirect_uri: APP_URI })
+    expect(res.status).toBe(503)
+    expect(await res.json()).toMatchObject({ code: 'store_unavailable', detail: expect.stringContaining('log in again') })
+    expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(sid)
   })
 })

@@ -53,6 +53,51 @@ describe('production cookies, session renewal on login, and several apps', () =>
       // The old cookie, replayed by whoever kept it, no longer opens anything.
       const stale = await fetch(`${kw.url}/auth/session`, { headers: { cookie: `keyward=${firstCookie}` } })
       expect(stale.status).toBe(401)
+      // It was the same Keycloak session, which goes on: forgetting the old tokens did not revoke the new.
+      const sid = JSON.parse((await kw.redis.hget(secondKeys.find((k) => k.includes(':tok:'))!, 'm'))!).sid
+      expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(sid)
+    } finally {
+      await kw.close()
+    }
+  })
+
+  test('another user logging in in the same browser: the first session is revoked at Keycloak, not left behind', async () => {
+    const kw = await startKeyward()
+    try {
+      const browser = new Browser()
+      await browser.login(kw.url, 'alice', 'alice-password')
+      const sidOf = async () => JSON.parse((await kw.redis.hget((await kw.keys()).find((k) => k.includes(':tok:'))!, 'm'))!).sid as string
+      const aliceSid = await sidOf()
+      await browser.forgetKeycloakLogin(admin.base) // Keycloak asks again: Bob signs in
+      await browser.login(kw.url, 'bob', 'bob-password')
+      expect(JSON.parse((await browser.request(`${kw.url}/auth/session`)).text).user.preferred_username).toBe('bob')
+      expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(aliceSid)
+      expect((await kw.keys()).filter((k) => k.includes(':tok:'))).toHaveLength(1)
+      expect((await admin.userSessions('bob')).map((s) => s.id)).toContain(await sidOf())
+    } finally {
+      await kw.close()
+    }
+  })
+
+  test('online, then remember-me in the same browser: both are kept and listed; logging out with the offline token ends both', async () => {
+    const kw = await startKeyward()
+    try {
+      const browser = new Browser()
+      await browser.login(kw.url, 'alice', 'alice-password')
+      await browser.follow(`${kw.url}/auth/login?offline=1`) // single sign-on: no form
+      const listed = JSON.parse((await browser.request(`${kw.url}/auth/sessions`)).text).sessions as { id: string; kind: string; current: boolean }[]
+      expect(listed.map((s) => [s.kind, s.current]).sort()).toEqual([['offline', true], ['online', false]])
+      const sids = await Promise.all(listed.map(async (s) => JSON.parse((await kw.redis.hget(`${kw.config.redis.prefix}tok:{${s.id}}`, 'm'))!).sid))
+      expect(sids[0]).toBe(sids[1]) // one Keycloak user session, online and offline
+      const sid = sids[0]
+      expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(sid)
+      expect((await admin.offlineSessions('alice', 'keyward-web')).map((s) => s.id)).toContain(sid)
+
+      const out = await browser.request(`${kw.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })
+      expect(out.status).toBe(200)
+      expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(sid)
+      expect((await admin.offlineSessions('alice', 'keyward-web')).map((s) => s.id)).not.toContain(sid)
+      expect(await kw.keys()).toEqual([])
     } finally {
       await kw.close()
     }

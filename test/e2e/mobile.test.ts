@@ -224,6 +224,41 @@ describe('mobile apps: one-time code, session handle, bearer calls, offline toke
     expect((await fetch(`${kw.url}/auth/session`, { headers: bearer(alice) })).status).toBe(200) // Alice untouched
   })
 
+  /** A web session, and a mobile login in the same browser: Keycloak's single sign-on puts both in one client session. */
+  async function webAndPhoneInOneKeycloakSession(user: string) {
+    const web = new Browser()
+    await web.login(kw.url, user, `${user}-password`)
+    const phone = await new MobileApp(kw.url, web).signIn(user)
+    const sessions = ((await (await fetch(`${kw.url}/auth/sessions`, { headers: bearer(phone) })).json()) as { sessions: { id: string; client: string }[] }).sessions
+    const sid = async (id: string) => JSON.parse((await kw.redis.hget(`${kw.config.redis.prefix}tok:{${id}}`, 'm'))!).sid as string
+    const [webId, phoneId] = ['web', 'mobile'].map((c) => sessions.find((s) => s.client === c)!.id) as [string, string]
+    expect(await sid(webId)).toBe(await sid(phoneId))
+    return { web, phone, webId, phoneId, sid: await sid(webId) }
+  }
+
+  test('two devices in one Keycloak client session: revoking one leaves the other working; revoking the last ends it at Keycloak', async () => {
+    const { web, phone, webId, sid } = await webAndPhoneInOneKeycloakSession('alice')
+    expect((await fetch(`${kw.url}/auth/revoke`, { method: 'POST', headers: bearer(phone) })).status).toBe(200)
+    expect((await fetch(`${kw.url}/auth/session`, { headers: bearer(phone) })).status).toBe(401)
+    // The web session goes on, refreshes included: Keycloak's client session was not revoked under it.
+    expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(sid)
+    await untilExpired((await storedSession(kw))!)
+    expect((await web.request(`${kw.url}/api/echo/after`, { headers: { 'x-csrf': '1' } })).status).toBe(200)
+
+    const last = await web.request(`${kw.url}/auth/sessions/${webId}`, { method: 'DELETE', headers: { 'x-csrf': '1' } })
+    expect(last.status).toBe(200)
+    expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(sid)
+    expect(await kw.keys()).toEqual([])
+  })
+
+  test('logging out on the web ends the phone that shares its Keycloak session too', async () => {
+    const { web, phone, sid } = await webAndPhoneInOneKeycloakSession('bob')
+    expect((await web.request(`${kw.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })).status).toBe(200)
+    expect((await admin.userSessions('bob')).map((s) => s.id)).not.toContain(sid)
+    expect((await fetch(`${kw.url}/auth/session`, { headers: bearer(phone) })).status).toBe(401)
+    expect(await kw.keys()).toEqual([])
+  })
+
   test('an offline session survives a keyward restart and a Redis restart (AOF)', async () => {
     const redis = await RedisServer.create(['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'])
     await redis.start()

@@ -60,15 +60,26 @@ export class Browser {
 
   /**
    * Logs in through keyward: /auth/login → Keycloak's login page → posts the credentials → callback
-   * → back to returnTo. Returns the hops after the form was posted.
+   * → back to returnTo. Returns the hops after the form was posted (or, when Keycloak signs the
+   * browser in without a form, all of them). `beforeSubmit` runs once the login page is there, just
+   * before the credentials go (to stage trouble for the callback).
    */
-  async login(keywardUrl: string, username: string, password: string, loginPath = '/auth/login?returnTo=/welcome') {
+  async login(
+    keywardUrl: string,
+    username: string,
+    password: string,
+    loginPath = '/auth/login?returnTo=/welcome',
+    options: { beforeSubmit?: () => Promise<void> } = {},
+  ) {
     const toForm = await this.follow(`${keywardUrl}${loginPath}`)
     const page = toForm.at(-1)!
-    if (page.status !== 200) throw new Error(`expected Keycloak's login page, got ${page.status} at ${page.url}`)
-    const form = parse(page.text).querySelector('form#kc-form-login')
-    const action = form?.getAttribute('action')
-    if (!action) throw new Error(`no login form at ${page.url}`)
+    const action = page.status === 200 ? parse(page.text).querySelector('form#kc-form-login')?.getAttribute('action') : undefined
+    if (!action) {
+      // Keycloak knew this browser already (single sign-on): it went straight back, without a form.
+      if (toForm.some((h) => h.url.startsWith(`${keywardUrl}/auth/callback`))) return toForm
+      throw new Error(`expected Keycloak's login page, got ${page.status} at ${page.url}`)
+    }
+    await options.beforeSubmit?.()
     const body = new URLSearchParams({ username, password, credentialId: '' })
     const posted = await this.request(new URL(action.replaceAll('&amp;', '&'), page.url).href, {
       method: 'POST',
@@ -78,6 +89,13 @@ export class Browser {
     const location = posted.headers.get('location')
     if (posted.status !== 302 || !location) throw new Error(`login form answered ${posted.status}`)
     return [posted, ...(await this.follow(new URL(location, posted.url).href))]
+  }
+
+  /** Drops Keycloak's own cookies (its SSO session in this browser), keeping keyward's. */
+  async forgetKeycloakLogin(keycloakBase: string): Promise<void> {
+    for (const c of await this.jar.getCookies(`${keycloakBase}/realms/`, { allPaths: true })) {
+      if (c.path?.startsWith('/realms/')) await this.jar.store.removeCookie(c.domain!, c.path, c.key)
+    }
   }
 
   /** What every keyward response (status line aside) carried: headers, cookies and bodies. */

@@ -12,8 +12,11 @@ export const MOBILE = { MOBILE_REDIRECT_URIS: `${APP_URI},${OTHER_APP_URI}` }
  */
 export class MobileApp {
   readonly verifier = randomBytes(48).toString('base64url')
-  readonly browser = new Browser()
-  constructor(readonly keyward: string) {}
+  /** @param browser the system browser the login runs in (one that may already hold a Keycloak session) */
+  constructor(
+    readonly keyward: string,
+    readonly browser = new Browser(),
+  ) {}
 
   get challenge(): string {
     return s256(this.verifier)

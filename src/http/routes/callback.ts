@@ -1,8 +1,10 @@
 import { parseCookie } from 'cookie'
 import type { Request, RequestHandler, Response } from 'express'
 import { Problem } from '../../errors'
+import { errorFields } from '../../log'
 import type { LoginTransaction } from '../../store/login-transactions'
 import { randomOpaque } from '../../tokens/opaque'
+import { storeNewSession } from '../../tokens/new-session'
 import { grantsOffline, newTokenSession, type TokenSession } from '../../tokens/token-session'
 import { followTokenSession, loginBindingCookie } from '../cookies'
 import { regenerateSession, saveSession, type AppContext } from '../context'
@@ -65,17 +67,20 @@ export function callback(ctx: AppContext): RequestHandler {
     ctx.log.info({ app: ctx.app.id, sub: session.sub, kind: session.kind, client: tx.mobile ? 'mobile' : 'web' }, 'login')
 
     if (tx.mobile) {
+      const { mobile } = tx
       const code = randomOpaque()
-      await ctx.mobileCodes.create(code, { ...tx.mobile, app: ctx.app.id }, session)
-      return toApp(res, tx.mobile, { code })
+      await storeNewSession(session, () => ctx.mobileCodes.create(code, { ...mobile, app: ctx.app.id }, session), ctx)
+      return toApp(res, mobile, { code })
     }
-    await startCookieSession(ctx, req, session)
+    const previous = req.session.tokenSessionId
+    await storeNewSession(session, () => startCookieSession(ctx, req, session), ctx)
+    if (previous) await retirePrevious(ctx, previous, session)
     res.set('Cache-Control', 'no-store').redirect(302, tx.returnTo)
   }
 }
 
+/** A new cookie session (a fresh id: no session fixation) pointing at the new token session. */
 async function startCookieSession(ctx: AppContext, req: Request, session: TokenSession): Promise<void> {
-  const previous = req.session.tokenSessionId
   await regenerateSession(req)
   session.cookieSessionId = req.sessionID
   session.device = deviceLabel(req.get('user-agent'))
@@ -83,9 +88,30 @@ async function startCookieSession(ctx: AppContext, req: Request, session: TokenS
   req.session.tokenSessionId = session.id
   followTokenSession(req, session, ctx.now())
   await saveSession(req)
-  if (previous) {
-    // A second login in the same browser replaces the first session; its record goes now.
-    const old = await ctx.tokenSessions.get(previous)
-    if (old) await ctx.tokenSessions.delete(old)
+}
+
+/**
+ * A second login in the same browser replaces the session its cookie pointed at:
+ * - another Keycloak session (another `sid`: another user, or Keycloak had forgotten the first): it is
+ *   revoked at Keycloak and forgotten here, so nothing is left there that nobody holds;
+ * - the same Keycloak client session (same `sid` and kind: a single sign-on login again): it is only
+ *   forgotten here, because revoking its token would end the new session too;
+ * - the same `sid` but the other kind (online and offline): it is kept, no longer behind this cookie,
+ *   and listed under /auth/sessions until it is revoked or expires, because revoking one of the pair
+ *   at Keycloak could end the other. So is one whose revocation failed.
+ */
+async function retirePrevious(ctx: AppContext, previousId: string, current: TokenSession): Promise<void> {
+  const old = await ctx.tokenSessions.get(previousId).catch(() => undefined)
+  if (!old) return
+  const sameKeycloakSession = old.sid !== undefined && old.sid === current.sid
+  if (sameKeycloakSession && old.kind !== current.kind) return
+  if (!sameKeycloakSession && old.tokens.refreshToken) {
+    try {
+      await ctx.oidcFor(old.app).revoke(old.tokens.refreshToken)
+    } catch (err) {
+      ctx.log.warn({ app: old.app, sub: old.sub, error: errorFields(err) }, 'revoking the session this login replaced failed; it stays listed')
+      return
+    }
   }
+  await ctx.tokenSessions.delete(old).catch((err: unknown) => ctx.log.warn({ error: errorFields(err) }, 'forgetting the replaced session failed'))
 }

@@ -25,7 +25,15 @@ export function logout(ctx: AppContext): RequestHandler {
         ctx.log.warn({ error: errorFields(err) }, 'revocation after logout failed')
       })
     }
-    if (s) await ctx.tokenSessions.delete(s)
+    if (s) {
+      // Keycloak has ended the whole user session, so keyward's other sessions in it (other apps,
+      // devices) are over too. Logging out with an offline token also ends the online session of
+      // its sid; logging out with an online one leaves the offline session of that sid alone.
+      const alsoEnded = s.sid ? await ctx.tokenSessions.listBySid(s.sid) : []
+      for (const t of [s, ...alsoEnded.filter((o) => o.id !== s.id && (s.kind === 'offline' || o.kind === 'online'))]) {
+        await ctx.tokenSessions.delete(t)
+      }
+    }
     if (!res.locals.viaBearer) {
       if (req.session) await destroySession(req)
       res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))

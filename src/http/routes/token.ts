@@ -1,5 +1,6 @@
 import express, { type RequestHandler } from 'express'
 import { Problem } from '../../errors'
+import { storeNewSession } from '../../tokens/new-session'
 import { digest, randomOpaque, s256 } from '../../tokens/opaque'
 import type { AppContext } from '../context'
 import { deviceLabel } from '../device-label'
@@ -39,7 +40,7 @@ export function token(ctx: AppContext): RequestHandler[] {
       const handle = `${HANDLE_PREFIX}${randomOpaque()}`
       session.handleHash = digest(handle)
       session.device = typeof device === 'string' ? device : deviceLabel(req.get('user-agent'))
-      await ctx.tokenSessions.create(session)
+      await storeNewSession(session, () => ctx.tokenSessions.create(session), ctx)
       res.set('Cache-Control', 'no-store').json({ session_token: handle, expires_at: new Date(session.expiresAt).toISOString(), kind: session.kind })
     },
   ]
