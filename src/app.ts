@@ -2,6 +2,7 @@ import express, { Router, type Express, type RequestHandler } from 'express'
 import type { Store } from 'express-session'
 import type { Logger } from './log'
 import type { AppContext } from './http/context'
+import { corsForAllowedOrigins } from './http/middleware/cors'
 import { requireCsrf } from './http/middleware/csrf'
 import { draining } from './http/middleware/draining'
 import { errorHandler, notFound } from './http/middleware/error-handler'
@@ -40,6 +41,7 @@ function authRoutes(ctx: AppContext, deps: AppDeps): Router {
   const reading = authenticate(ctx, [session])
   const changing = authenticate(ctx, [csrf, session])
   return Router()
+    .use(corsForAllowedOrigins(ctx.app))
     .get('/auth/login', login(ctx))
     .get('/auth/callback', session, callback(ctx))
     .post('/auth/token', ...token(ctx))

@@ -103,6 +103,43 @@ describe('production cookies, session renewal on login, and several apps', () =>
     }
   })
 
+  test('a further allowed origin gets credentialed CORS: preflights answered, answers readable; other origins get none', async () => {
+    const trusted = 'https://admin.example.test'
+    const kw = await startKeyward({ ALLOWED_ORIGINS: trusted })
+    try {
+      const browser = new Browser()
+      await browser.login(kw.url, 'alice', 'alice-password')
+      const preflight = (origin: string) =>
+        fetch(`${kw.url}/auth/logout`, {
+          method: 'OPTIONS',
+          headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-csrf, content-type' },
+        })
+      const ok = await preflight(trusted)
+      expect(ok.status).toBe(204)
+      expect(Object.fromEntries([...ok.headers].filter(([k]) => k.startsWith('access-control-')))).toEqual({
+        'access-control-allow-origin': trusted,
+        'access-control-allow-credentials': 'true',
+        'access-control-allow-methods': 'GET, HEAD, POST, PUT, PATCH, DELETE',
+        'access-control-allow-headers': 'x-csrf, content-type',
+        'access-control-max-age': '600',
+        'access-control-expose-headers': 'Retry-After',
+      })
+      expect(ok.headers.get('vary')).toMatch(/Origin/)
+      const refused = await preflight('https://evil.example') // no CORS headers: the browser sends nothing
+      expect([...refused.headers.keys()].filter((k) => k.startsWith('access-control-'))).toEqual([])
+
+      const info = await browser.request(`${kw.url}/auth/session`, { headers: { origin: trusted } })
+      expect(info.status).toBe(200)
+      expect(info.headers.get('access-control-allow-origin')).toBe(trusted)
+      expect(info.headers.get('access-control-allow-credentials')).toBe('true')
+      const out = await browser.request(`${kw.url}/auth/logout`, { method: 'POST', headers: { origin: trusted, 'x-csrf': '1' } })
+      expect(out.status).toBe(200)
+      expect(out.headers.get('access-control-allow-origin')).toBe(trusted)
+    } finally {
+      await kw.close()
+    }
+  })
+
   test('several apps: the Host picks the app and its Keycloak client, each with its own session', async () => {
     const kw = await startKeyward({}, {
       adjust: (config) => {
