@@ -2,12 +2,14 @@ import type { Express } from 'express'
 import { buildApp } from './app'
 import type { Config } from './config/load'
 import type { AppContext } from './http/context'
+import { perClientLimit } from './http/rate-limit'
 import { createLogger, errorFields, type Logger } from './log'
 import { createOidcClient } from './oidc/client'
 import { createCookieSessionStore } from './store/cookie-sessions'
 import { redisKeys } from './store/keys'
 import { createLoginTransactionStore } from './store/login-transactions'
 import { createMobileCodeStore } from './store/mobile-codes'
+import { createRateLimits } from './store/rate-limits'
 import { createRedis, pingRedis } from './store/redis'
 import { createSealer } from './store/seal'
 import { createRefreshLocks } from './store/refresh-locks'
@@ -71,6 +73,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
   }
   for (const client of oidcByApp.values()) client.start()
 
+  const admitLogin = perClientLimit('login', config.loginsPerMinute, createRateLimits(redis, keys))
   const apps: AppContext[] = config.apps.map((app) => ({
     app,
     oidc: oidcFor(app.id),
@@ -79,6 +82,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     loginTransactions,
     mobileCodes,
     loginTxTtlSeconds: config.session.loginTxTtlSeconds,
+    admitLogin,
     lifetimes: config.session.lifetimes,
     log,
     now,

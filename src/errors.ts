@@ -12,6 +12,7 @@ export type ProblemCode =
   | 'origin_not_allowed'
   | 'not_found'
   | 'unknown_upstream'
+  | 'too_many_requests'
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'refresh_timeout'
@@ -33,6 +34,7 @@ const STATUS: Record<ProblemCode, number> = {
   origin_not_allowed: 403,
   not_found: 404,
   unknown_upstream: 404,
+  too_many_requests: 429,
   upstream_unavailable: 502,
   upstream_timeout: 504,
   refresh_timeout: 503,

@@ -49,6 +49,8 @@ export interface Config {
   refresh: RefreshConfig
   redis: { url: string; prefix: string }
   session: { secrets: string[]; lifetimes: Lifetimes; loginTxTtlSeconds: number; mobileCodeTtlSeconds: number }
+  /** Logins a client address may start per minute (each stores a transaction for a while); 0 is no limit. */
+  loginsPerMinute: number
   tokenKeys: { kid: string; key: Buffer }[]
   trustProxy: number | false
   staticDir?: string
@@ -159,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       loginTxTtlSeconds: e.LOGIN_TX_TTL_SECONDS,
       mobileCodeTtlSeconds: e.MOBILE_CODE_TTL_SECONDS,
     },
+    loginsPerMinute: e.LOGIN_RATE_LIMIT,
     tokenKeys: e.TOKEN_ENCRYPTION_KEYS,
     trustProxy: e.TRUST_PROXY === 'false' ? false : Number(e.TRUST_PROXY),
     staticDir: e.STATIC_DIR,

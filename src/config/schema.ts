@@ -103,6 +103,11 @@ export const envSchema = z.object({
   COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'a cookie name without prefix, e.g. keyward').default('keyward'),
   COOKIE_SAMESITE: z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax'),
   LOGIN_TX_TTL_SECONDS: seconds(600),
+  LOGIN_RATE_LIMIT: z.coerce
+    .number({ error: 'logins started per minute per client address, e.g. 120; 0 turns the limit off' })
+    .int('a whole number, e.g. 120')
+    .min(0, 'a whole number, e.g. 120; 0 turns the limit off')
+    .default(120),
   SESSION_FALLBACK_TTL_SECONDS: seconds(1800),
   OFFLINE_SESSION_IDLE_SECONDS: seconds(2_592_000),
   TRUST_PROXY: z

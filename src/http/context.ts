@@ -18,6 +18,8 @@ export interface AppContext {
   /** The OIDC client of any app, for sessions of other apps listed to the same user. */
   oidcFor: (app: string) => OidcClient
   loginTxTtlSeconds: number
+  /** Throws 429 when this client address starts logins faster than LOGIN_RATE_LIMIT. */
+  admitLogin: (req: Request) => Promise<void>
   lifetimes: Lifetimes
   log: Logger
   now: () => number

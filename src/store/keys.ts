@@ -7,6 +7,8 @@ export function redisKeys(prefix: string) {
     loginTransaction: (state: string) => `${prefix}tx:{${state}}`,
     tokenSession: (id: string) => `${prefix}tok:{${id}}`,
     refreshLock: (id: string) => `${prefix}lock:{${id}}`,
+    /** A fixed-window counter, e.g. `login:<client address>`. */
+    rateLimit: (name: string) => `${prefix}rl:{${name}}`,
     /** By the SHA-256 of the code or handle: Redis never holds the value a client presents. */
     mobileCode: (hash: string) => `${prefix}code:{${hash}}`,
     sessionHandle: (hash: string) => `${prefix}handle:{${hash}}`,

@@ -148,6 +148,22 @@ describe('bad input gets a clear problem+json answer and changes nothing', () =>
     })
   })
 
+  test('starting logins faster than LOGIN_RATE_LIMIT from one address is refused with 429, and stores nothing', async () => {
+    const limited = await startKeyward({ LOGIN_RATE_LIMIT: '3' })
+    try {
+      for (let i = 0; i < 3; i++) expect((await fetch(`${limited.url}/auth/login`, { redirect: 'manual' })).status).toBe(302)
+      const keys = await limited.keys()
+      expect(keys.filter((k) => k.includes(':tx:'))).toHaveLength(3)
+      const res = await new Browser().request(`${limited.url}/auth/login`)
+      expectProblem(res, 429, 'too_many_requests')
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect(Number(res.headers.get('retry-after'))).toBeLessThanOrEqual(60)
+      expect(await limited.keys()).toEqual(keys)
+    } finally {
+      await limited.close()
+    }
+  })
+
   test('unknown routes answer problem+json 404', async () => {
     expectProblem(await new Browser().request(`${kw.url}/auth/nope`), 404, 'not_found')
   })

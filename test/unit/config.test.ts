@@ -110,4 +110,11 @@ describe('loadConfig', () => {
     ])
     expect(problems({ ...valid, REFRESH_SKEW_FRACTION: '1.5' })[0]).toMatch(/^REFRESH_SKEW_FRACTION: /)
   })
+
+  test('LOGIN_RATE_LIMIT: 120 a minute unless set; 0 turns it off; anything else is named', () => {
+    expect(loadConfig(valid).loginsPerMinute).toBe(120)
+    expect(loadConfig({ ...valid, LOGIN_RATE_LIMIT: '0' }).loginsPerMinute).toBe(0)
+    expect(problems({ ...valid, LOGIN_RATE_LIMIT: '-1' })).toEqual(['LOGIN_RATE_LIMIT: a whole number, e.g. 120; 0 turns the limit off (got "-1")'])
+    expect(problems({ ...valid, LOGIN_RATE_LIMIT: 'lots' })[0]).toMatch(/^LOGIN_RATE_LIMIT: logins started per minute per client address/)
+  })
 })

@@ -52,6 +52,7 @@ export function login(ctx: AppContext): RequestHandler {
       throw new Problem('invalid_request', 'offline must be 1 (ask for an offline token) or left out.')
     }
     const offline = offlineParam === '1'
+    await ctx.admitLogin(req) // a valid request: it will store a transaction
     const scope = offline ? `${ctx.app.scopes} offline_access` : ctx.app.scopes
     const start = await ctx.oidc.startLogin({ redirectUri: callbackUrl(ctx).href, scope })
     // One binding value per browser, reused across tabs, so parallel logins do not evict each other.
