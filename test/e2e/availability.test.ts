@@ -1,11 +1,10 @@
 import { createHmac } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { createSealer } from '../../src/store/seal'
 import { digest } from '../../src/tokens/opaque'
 import { Browser } from '../support/browser'
 import { KeycloakAdmin } from '../support/keycloak-admin'
 import { TcpProxy } from '../support/tcp-proxy'
-import { keycloakUrl, startKeyward, TEST_KEYS, type RunningKeyward } from '../support/keyward'
+import { keycloakUrl, startKeyward, testSealer, type RunningKeyward } from '../support/keyward'
 import { APP_URI, bearer, MOBILE, MobileApp } from '../support/mobile-app'
 import { freePort, RedisServer } from '../support/redis-server'
 
@@ -179,8 +178,7 @@ describe('Redis refusing writes just as a login finishes', () => {
     const code = (await app.authorize('alice')).searchParams.get('code')!
     // The Keycloak session this code stands for, from the sealed record (the tests hold the key).
     const key = `${kw.config.redis.prefix}code:{${digest(code)}}`
-    const sealer = createSealer([{ kid: 'k1', key: Buffer.from(TEST_KEYS.slice(3), 'base64') }])
-    const { sid } = JSON.parse(sealer.open((await control.hget(key, 'd'))!, key)) as { sid: string }
+    const { sid } = JSON.parse(testSealer().open((await control.hget(key, 'd'))!, key)) as { sid: string }
     expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(sid)
 
     await refuseWrites()

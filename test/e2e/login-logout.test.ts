@@ -1,14 +1,13 @@
-import { createSealer } from '../../src/store/seal'
 import { Browser } from '../support/browser'
 import { KeycloakAdmin } from '../support/keycloak-admin'
 import { findJwts } from '../support/leaks'
-import { startKeyward, TEST_KEYS, type RunningKeyward } from '../support/keyward'
+import { startKeyward, testSealer, type RunningKeyward } from '../support/keyward'
 
 const admin = new KeycloakAdmin()
 
 /** The tokens keyward holds right now, opened from Redis with the test's key. */
 async function storedTokens(kw: RunningKeyward): Promise<string[]> {
-  const sealer = createSealer([{ kid: 'k1', key: Buffer.from(TEST_KEYS.slice(3), 'base64') }])
+  const sealer = testSealer()
   const out: string[] = []
   for (const key of await kw.keys()) {
     if (!key.includes(':tok:')) continue

@@ -5,12 +5,16 @@ import { Redis } from 'ioredis'
 import { compose, type Composed } from '../../src/compose'
 import { loadConfig, type Config } from '../../src/config/load'
 import { createLogger } from '../../src/log'
+import { createSealer } from '../../src/store/seal'
 import { watchKeyward } from './leaks'
 import { keycloakUrl, redisUrl } from './servers'
 
 export { keycloakUrl, redisUrl } from './servers'
 
 export const TEST_KEYS = `k1:${randomBytes(32).toString('base64')}`
+
+/** Opens what keyward sealed in Redis with TEST_KEYS, for tests that must look at the tokens themselves. */
+export const testSealer = () => createSealer([{ kid: 'k1', key: Buffer.from(TEST_KEYS.slice(3), 'base64') }])
 
 /** Environment for one keyward under test; every instance gets its own Redis key prefix. */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {

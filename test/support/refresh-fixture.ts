@@ -1,7 +1,7 @@
 import { Browser } from './browser'
 import { KeycloakAdmin } from './keycloak-admin'
 import type { RunningKeyward } from './keyward'
-import { waitUntil } from './keyward'
+import { testSealer, waitUntil } from './keyward'
 
 /** keyward-short issues 10-second access tokens (keycloak/keyward-realm.json). */
 export const SHORT_CLIENT = { OIDC_CLIENT_ID: 'keyward-short', OIDC_CLIENT_SECRET: 'keyward-short-dev-secret' }
@@ -24,6 +24,12 @@ export async function storedSession(kw: Pick<RunningKeyward, 'keys' | 'redis'>, 
   if (!h.m) return undefined
   const meta = JSON.parse(h.m)
   return { key, id: meta.id, sid: meta.sid, version: Number(h.v), accessExpiresAt: meta.accessExpiresAt, expiresAt: meta.expiresAt }
+}
+
+/** The claims of the access token a stored session holds right now (opened with the test key). */
+export async function storedAccessClaims(kw: Pick<RunningKeyward, 'redis'>, session: StoredSession): Promise<Record<string, unknown>> {
+  const { accessToken } = JSON.parse(testSealer().open((await kw.redis.hget(session.key, 't'))!, session.id)) as { accessToken: string }
+  return JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>
 }
 
 /** How many refreshes Keycloak itself recorded for one user session. */
