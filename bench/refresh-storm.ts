@@ -15,6 +15,7 @@ main(() =>
       OIDC_TIMEOUT_SECONDS: '30',
       REFRESH_LOCK_TTL_MS: '35000',
       REFRESH_WAIT_MS: '30000',
+      SHUTDOWN_GRACE_SECONDS: '40',
     },
     async ({ url, env, redis }) => {
       const admin = new KeycloakAdmin()

@@ -97,6 +97,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   for (const o of extraOrigins) {
     if (!URL.canParse(o) || new URL(o).origin !== o) {
       problems.push(`ALLOWED_ORIGINS: comma-separated origins such as https://app.example.com (got ${JSON.stringify(o)})`)
+    } else if (new URL(o).protocol !== 'https:' && !isLocalHttp(new URL(o)) && !e.DEV_ALLOW_HTTP) {
+      // These origins read answers with the user's cookie: a page served over plain http must not.
+      problems.push(`ALLOWED_ORIGINS: must be https unless on localhost or with DEV_ALLOW_HTTP=true (got ${JSON.stringify(o)})`)
     }
   }
   const mobileRedirectUris = e.MOBILE_REDIRECT_URIS.split(',').map((u) => u.trim()).filter(Boolean)
@@ -109,6 +112,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (e.REFRESH_LOCK_TTL_MS <= e.OIDC_TIMEOUT_SECONDS * 1000) {
     problems.push(
       `REFRESH_LOCK_TTL_MS: must exceed OIDC_TIMEOUT_SECONDS (${e.OIDC_TIMEOUT_SECONDS} s), so a refresh times out before its lock does; e.g. ${e.OIDC_TIMEOUT_SECONDS * 1000 + 5000} (got ${e.REFRESH_LOCK_TTL_MS})`,
+    )
+  }
+  if (e.SHUTDOWN_GRACE_SECONDS * 1000 <= e.REFRESH_LOCK_TTL_MS) {
+    problems.push(
+      `SHUTDOWN_GRACE_SECONDS: must exceed REFRESH_LOCK_TTL_MS (${e.REFRESH_LOCK_TTL_MS} ms), so a refresh under way at shutdown can store its tokens; e.g. ${Math.ceil(e.REFRESH_LOCK_TTL_MS / 1000) + 5} (got ${e.SHUTDOWN_GRACE_SECONDS})`,
     )
   }
   if (problems.length) throw new ConfigError(problems)

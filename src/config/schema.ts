@@ -116,7 +116,7 @@ export const envSchema = z.object({
     .default('false'),
   STATIC_DIR: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  SHUTDOWN_GRACE_SECONDS: seconds(10),
+  SHUTDOWN_GRACE_SECONDS: seconds(20),
 })
 
 export type Env = z.infer<typeof envSchema>

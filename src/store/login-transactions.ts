@@ -6,6 +6,8 @@ import { guarded, luaScript } from './redis'
 /** What the login route remembers until Keycloak sends the browser back. */
 export interface LoginTransaction {
   app: string
+  /** When the login started (epoch ms): a Keycloak `auth_time` since then means the user signed in now. */
+  startedAt: number
   codeVerifier: string
   nonce: string
   returnTo: string

@@ -5,7 +5,14 @@ import type { RedisKeys } from './keys'
 import { guarded, luaScript } from './redis'
 import type { Sealer } from './seal'
 
-export type RedeemResult = { ok: true; session: TokenSession } | { ok: false; reason: 'unknown' | 'mismatch' }
+/** What a code stands for: a finished login. */
+export interface MobileLogin {
+  session: TokenSession
+  /** The login created its Keycloak session (no single sign-on), see `storeNewSession`. */
+  ownKeycloakSession: boolean
+}
+
+export type RedeemResult = { ok: true; login: MobileLogin } | { ok: false; reason: 'unknown' | 'mismatch' }
 
 // Hands out the session only to the caller who shows the code's PKCE challenge (computed from its
 // verifier), redirect URI and app; a wrong guess leaves the code in place, a right one takes it for good.
@@ -30,9 +37,9 @@ export interface CodeBinding {
  */
 export function createMobileCodeStore(redis: Redis, keys: RedisKeys, sealer: Sealer, ttlSeconds: number) {
   return {
-    async create(code: string, binding: CodeBinding, session: TokenSession): Promise<void> {
+    async create(code: string, binding: CodeBinding, login: MobileLogin): Promise<void> {
       const k = keys.mobileCode(digest(code))
-      const sealed = sealer.seal(JSON.stringify(session), k)
+      const sealed = sealer.seal(JSON.stringify(login), k)
       await guarded(redis.multi().hset(k, { c: binding.codeChallenge, r: binding.redirectUri, a: binding.app, d: sealed }).expire(k, ttlSeconds).exec())
     },
 
@@ -41,7 +48,7 @@ export function createMobileCodeStore(redis: Redis, keys: RedisKeys, sealer: Sea
       const result = await guarded(REDEEM(redis, [k], [proof.codeChallenge, proof.redirectUri, proof.app]))
       if (result === 0) return { ok: false, reason: 'unknown' }
       if (result === 1) return { ok: false, reason: 'mismatch' }
-      return { ok: true, session: JSON.parse(sealer.open(String(result), k)) as TokenSession }
+      return { ok: true, login: JSON.parse(sealer.open(String(result), k)) as MobileLogin }
     },
   }
 }

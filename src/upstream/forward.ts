@@ -13,9 +13,11 @@ const DROP_REQUEST = new Set([
   'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto',
 ])
 // An upstream behind a BFF has no business setting cookies on the app's origin (it could overwrite
-// keyward's own).
+// keyward's own), nor answering for CORS, which keyward does for its allowed origins.
 const DROP_RESPONSE = new Set([
   'connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie',
+  'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-allow-methods',
+  'access-control-allow-headers', 'access-control-expose-headers', 'access-control-max-age',
 ])
 
 /** The headers fit to pass on: neither in `drop` nor named by the message's own `Connection` header. */

@@ -61,6 +61,26 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
     }
   })
 
+  test('a mobile login that fails after Keycloak sent the browser back still ends at the app, with an OAuth error', async () => {
+    const toKeycloak = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(keycloakUrl()).port) })
+    const kw = await startKeyward({ ...MOBILE, KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url, OIDC_TIMEOUT_SECONDS: '2' })
+    try {
+      const back = await new MobileApp(kw.url).authorize('alice', {
+        state: 'app-7',
+        beforeSubmit: async () => {
+          toKeycloak.mode = 'refuse' // keyward cannot redeem the code
+          toKeycloak.cut()
+        },
+      })
+      expect(`${back.protocol}${back.pathname}`).toBe(APP_URI)
+      expect(Object.fromEntries(back.searchParams)).toEqual({ error: 'temporarily_unavailable', state: 'app-7' })
+      expect(await kw.keys()).toEqual([])
+    } finally {
+      await kw.close()
+      await toKeycloak.close()
+    }
+  })
+
   describe('with its own Redis (AOF, so a restart keeps data)', () => {
     let redis: RedisServer
     let kw: RunningKeyward
@@ -173,12 +193,29 @@ describe('Redis refusing writes just as a login finishes', () => {
     await fetch(`${kw.url}/auth/logout`, { method: 'POST', headers: bearer(session_token) })
   })
 
+  test('if Redis goes on refusing a login that single sign-on put into an existing Keycloak session, that session is not revoked', async () => {
+    const web = new Browser()
+    await web.login(kw.url, 'bob', 'bob-password')
+    const phone = new MobileApp(kw.url, web)
+    const code = (await phone.authorize('bob')).searchParams.get('code')! // no form: single sign-on
+    const key = `${kw.config.redis.prefix}code:{${digest(code)}}`
+    const { sid } = (JSON.parse(testSealer().open((await control.hget(key, 'd'))!, key)) as { session: { sid: string } }).session
+    await refuseWrites()
+    const res = await phone.exchange({ code, code_verifier: phone.verifier, redirect_uri: APP_URI })
+    expect(res.status).toBe(503)
+    // Revoking the phone's token would have ended the web session's client session too: it was left alone.
+    expect((await admin.userSessions('bob')).map((s) => s.id)).toContain(sid)
+    await acceptWrites()
+    expect((await web.request(`${kw.url}/auth/session`)).status).toBe(200)
+    await web.request(`${kw.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })
+  })
+
   test('if Redis goes on refusing, the login answers 503 and its session is revoked at Keycloak, not left behind', async () => {
     const app = new MobileApp(kw.url)
     const code = (await app.authorize('alice')).searchParams.get('code')!
     // The Keycloak session this code stands for, from the sealed record (the tests hold the key).
     const key = `${kw.config.redis.prefix}code:{${digest(code)}}`
-    const { sid } = JSON.parse(testSealer().open((await control.hget(key, 'd'))!, key)) as { sid: string }
+    const { sid } = (JSON.parse(testSealer().open((await control.hget(key, 'd'))!, key)) as { session: { sid: string } }).session
     expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(sid)
 
     await refuseWrites()

@@ -259,6 +259,25 @@ describe('mobile apps: one-time code, session handle, bearer calls, offline toke
     expect(await kw.keys()).toEqual([])
   })
 
+  test('logging out on the web leaves an offline phone in the same Keycloak session alone, at Keycloak and here', async () => {
+    const web = new Browser()
+    await web.login(kw.url, 'alice', 'alice-password')
+    const before = await kw.keys()
+    const phone = await new MobileApp(kw.url, web).signIn('alice', { offline: true }) // single sign-on
+    const phoneSession = (await storedSession(kw, before))!
+    const webSid = JSON.parse((await kw.redis.hget(before.find((k) => k.includes(':tok:'))!, 'm'))!).sid
+    expect(phoneSession.sid).toBe(webSid)
+    expect(await offlineIds('alice')).toContain(webSid)
+
+    expect((await web.request(`${kw.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })).status).toBe(200)
+    expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(webSid)
+    expect(await offlineIds('alice')).toContain(webSid)
+    await untilExpired(phoneSession)
+    expect((await fetch(`${kw.url}/api/echo/still-here`, { headers: bearer(phone) })).status).toBe(200) // refreshed: alive at Keycloak
+    expect((await fetch(`${kw.url}/auth/revoke`, { method: 'POST', headers: bearer(phone) })).status).toBe(200)
+    expect(await offlineIds('alice')).not.toContain(webSid)
+  })
+
   test('an offline session survives a keyward restart and a Redis restart (AOF)', async () => {
     const redis = await RedisServer.create(['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'])
     await redis.start()

@@ -9,6 +9,7 @@ import { Upstream } from '../support/upstream'
 
 const admin = new KeycloakAdmin()
 const api = { 'x-csrf': '1' }
+const trusted = 'https://admin.example.test'
 
 /** A GET whose path goes out byte for byte (fetch would resolve dot segments first). */
 function rawGet(base: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
@@ -34,6 +35,7 @@ describe('the API proxy', () => {
     slow = await Upstream.start()
     slow.delayMs = 3000
     kw = await startKeyward({
+      ALLOWED_ORIGINS: trusted,
       UPSTREAMS: JSON.stringify({
         orders: `${upstream.url}/v1`,
         slow: { url: slow.url, timeoutSeconds: 1 },
@@ -116,11 +118,14 @@ describe('the API proxy', () => {
     expect(JSON.parse(answer.text)).toMatchObject({ method: 'PUT', bodyLength: body.length })
   })
 
-  test("the upstream's headers come back as they were sent: a repeated Content-Type, no charset added", async () => {
-    const res = await browser.request(`${kw.url}/api/orders/odd-headers`, { headers: api })
+  test("the upstream's headers come back as they were sent (a repeated Content-Type, no charset added), but CORS is keyward's", async () => {
+    const res = await browser.request(`${kw.url}/api/orders/odd-headers`, { headers: { ...api, origin: trusted } })
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toBe('text/html, text/plain')
     expect(res.text).toBe('<p>odd</p>')
+    expect(res.headers.get('access-control-allow-origin')).toBe(trusted) // not the upstream's "*"
+    expect(res.headers.get('access-control-allow-credentials')).toBe('true')
+    expect(res.headers.get('vary')).toBe('Origin, Accept-Encoding')
   })
 
   test('request and response bodies stream through unchanged', async () => {

@@ -20,7 +20,7 @@ afterAll(async () => {
   redis.disconnect()
 })
 
-const tx = { app: 'web', codeVerifier: 'v'.repeat(43), nonce: 'n', returnTo: '/x', offline: false }
+const tx = { app: 'web', startedAt: 1, codeVerifier: 'v'.repeat(43), nonce: 'n', returnTo: '/x', offline: false }
 
 describe('login transactions in Redis', () => {
   const store = createLoginTransactionStore(redis, redisKeys(prefix), 600)
@@ -199,7 +199,10 @@ describe('refreshed token sessions: compare-and-set on the version', () => {
 describe('mobile one-time codes in Redis', () => {
   const store = createMobileCodeStore(redis, redisKeys(prefix), createSealer([{ kid: 'k1', key: randomBytes(32) }]), 60)
   const binding = { app: 'web', codeChallenge: 'c'.repeat(43), redirectUri: 'com.example.app:/oauth' }
-  const held = { id: 'm1', app: 'web', sub: 'user-3', tokens: { accessToken: 'access-secret', refreshToken: 'refresh-secret' } } as TokenSession
+  const held = {
+    session: { id: 'm1', app: 'web', sub: 'user-3', tokens: { accessToken: 'access-secret', refreshToken: 'refresh-secret' } } as TokenSession,
+    ownKeycloakSession: true,
+  }
 
   test('a code is stored by its hash for at most a minute, with the session sealed', async () => {
     await store.create('the-code', binding, held)
@@ -216,7 +219,7 @@ describe('mobile one-time codes in Redis', () => {
     }
     expect(await store.redeem('another-code', binding)).toEqual({ ok: false, reason: 'unknown' })
     const redeemed = await Promise.all(Array.from({ length: 10 }, () => store.redeem('the-code', binding)))
-    expect(redeemed.filter((r) => r.ok)).toEqual([{ ok: true, session: held }])
+    expect(redeemed.filter((r) => r.ok)).toEqual([{ ok: true, login: held }])
     expect(redeemed.filter((r) => !r.ok)).toEqual(Array(9).fill({ ok: false, reason: 'unknown' }))
     expect(await keys()).toEqual([])
   })

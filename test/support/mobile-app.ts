@@ -35,8 +35,8 @@ export class MobileApp {
   }
 
   /** Logs in through the system browser; returns the redirect to the app's URI, as the app sees it. */
-  async authorize(username: string, options: { offline?: boolean; state?: string } = {}): Promise<URL> {
-    const hops = await this.browser.login(this.keyward, username, `${username}-password`, this.loginPath(options))
+  async authorize(username: string, options: { offline?: boolean; state?: string; beforeSubmit?: () => Promise<void> } = {}): Promise<URL> {
+    const hops = await this.browser.login(this.keyward, username, `${username}-password`, this.loginPath(options), options)
     const last = hops.at(-1)!
     return new URL(last.headers.get('location')!)
   }

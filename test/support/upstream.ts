@@ -50,7 +50,10 @@ export class Upstream {
       }
       if (req.url?.endsWith('/odd-headers')) {
         // A repeated Content-Type, and a media type without a charset: both must pass through as they are.
-        res.writeHead(200, ['content-type', 'text/html', 'content-type', 'text/plain', 'x-upstream', 'yes']).end('<p>odd</p>')
+        // And CORS headers of its own, which are keyward's business, not the upstream's.
+        res
+          .writeHead(200, ['content-type', 'text/html', 'content-type', 'text/plain', 'access-control-allow-origin', '*', 'vary', 'Accept-Encoding'])
+          .end('<p>odd</p>')
         return
       }
       if (req.url?.endsWith('/big')) {

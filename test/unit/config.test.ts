@@ -111,6 +111,20 @@ describe('loadConfig', () => {
     expect(problems({ ...valid, REFRESH_SKEW_FRACTION: '1.5' })[0]).toMatch(/^REFRESH_SKEW_FRACTION: /)
   })
 
+  test('ALLOWED_ORIGINS read answers with the user cookie, so they must be https (but for localhost or in development)', () => {
+    expect(problems({ ...valid, ALLOWED_ORIGINS: 'http://www.example.com' })).toEqual([
+      'ALLOWED_ORIGINS: must be https unless on localhost or with DEV_ALLOW_HTTP=true (got "http://www.example.com")',
+    ])
+    expect(loadConfig({ ...valid, ALLOWED_ORIGINS: 'http://localhost:5173' }).apps[0]!.allowedOrigins.has('http://localhost:5173')).toBe(true)
+  })
+
+  test('SHUTDOWN_GRACE_SECONDS must outlast the refresh lock', () => {
+    expect(loadConfig(valid).shutdownGraceSeconds).toBe(20)
+    expect(problems({ ...valid, SHUTDOWN_GRACE_SECONDS: '10' })).toEqual([
+      'SHUTDOWN_GRACE_SECONDS: must exceed REFRESH_LOCK_TTL_MS (15000 ms), so a refresh under way at shutdown can store its tokens; e.g. 20 (got 10)',
+    ])
+  })
+
   test('LOGIN_RATE_LIMIT: 120 a minute unless set; 0 turns it off; anything else is named', () => {
     expect(loadConfig(valid).loginsPerMinute).toBe(120)
     expect(loadConfig({ ...valid, LOGIN_RATE_LIMIT: '0' }).loginsPerMinute).toBe(0)

@@ -4,7 +4,8 @@ import { Problem } from '../../errors'
 import { errorFields } from '../../log'
 import type { LoginTransaction } from '../../store/login-transactions'
 import { randomOpaque } from '../../tokens/opaque'
-import { storeNewSession } from '../../tokens/new-session'
+import { ownKeycloakSession, storeNewSession } from '../../tokens/new-session'
+import { revokeSession } from '../../tokens/session-end'
 import { grantsOffline, newTokenSession, type TokenSession } from '../../tokens/token-session'
 import { followTokenSession, loginBindingCookie } from '../cookies'
 import { regenerateSession, saveSession, type AppContext } from '../context'
@@ -47,36 +48,46 @@ export function callback(ctx: AppContext): RequestHandler {
     const tx = consumed.tx
     // Several apps may share one Redis: a login finishes only on the app it started on.
     if (tx.app !== ctx.app.id) throw new Problem('invalid_state', 'This login was started on another application; start the login again.')
-    if (error) {
-      // Keycloak's own error codes (access_denied, …) go back to a mobile app the OAuth way.
-      if (tx.mobile) return toApp(res, tx.mobile, { error: error.slice(0, 64) })
-      throw new Problem('login_failed', `Keycloak ended the login with ${JSON.stringify(error.slice(0, 64))}; start the login again.`)
-    }
-
-    const url = callbackUrl(ctx)
-    url.search = new URL(req.originalUrl, url).search
-    const grant = await ctx.oidc.codeGrant(url, { codeVerifier: tx.codeVerifier, nonce: tx.nonce, state })
-    const session = newTokenSession(grant, {
-      id: randomOpaque(),
-      app: ctx.app.id,
-      // Asked for and granted: a user without the offline_access role gets an online session.
-      kind: tx.offline && grantsOffline(grant) ? 'offline' : 'online',
-      now: ctx.now(),
-      lifetimes: ctx.lifetimes,
-    })
-    ctx.log.info({ app: ctx.app.id, sub: session.sub, kind: session.kind, client: tx.mobile ? 'mobile' : 'web' }, 'login')
-
     if (tx.mobile) {
+      // From here on a mobile login ends at the app, the OAuth way, whatever happens: an error page in
+      // the system browser would strand it.
       const { mobile } = tx
-      const code = randomOpaque()
-      await storeNewSession(session, () => ctx.mobileCodes.create(code, { ...mobile, app: ctx.app.id }, session), ctx)
-      return toApp(res, mobile, { code })
+      try {
+        if (error) return toApp(res, mobile, { error: error.slice(0, 64) }) // Keycloak's own: access_denied, …
+        const { session, ownKeycloakSession: own } = await redeem(ctx, req, tx, state)
+        const code = randomOpaque()
+        await storeNewSession(session, own, () => ctx.mobileCodes.create(code, { ...mobile, app: ctx.app.id }, { session, ownKeycloakSession: own }), ctx)
+        return toApp(res, mobile, { code })
+      } catch (err) {
+        if (!(err instanceof Problem)) throw err
+        ctx.log.info({ app: ctx.app.id, problem: err.code, error: errorFields(err.cause) }, 'mobile login failed')
+        return toApp(res, mobile, { error: err.status === 503 ? 'temporarily_unavailable' : 'server_error' })
+      }
     }
+    if (error) throw new Problem('login_failed', `Keycloak ended the login with ${JSON.stringify(error.slice(0, 64))}; start the login again.`)
+    const { session, ownKeycloakSession: own } = await redeem(ctx, req, tx, state)
     const previous = req.session.tokenSessionId
-    await storeNewSession(session, () => startCookieSession(ctx, req, session), ctx)
+    await storeNewSession(session, own, () => startCookieSession(ctx, req, session), ctx)
     if (previous) await retirePrevious(ctx, previous, session)
     res.set('Cache-Control', 'no-store').redirect(302, tx.returnTo)
   }
+}
+
+/** The authorization code for tokens, as a new token session of this app. */
+async function redeem(ctx: AppContext, req: Request, tx: LoginTransaction, state: string) {
+  const url = callbackUrl(ctx)
+  url.search = new URL(req.originalUrl, url).search
+  const grant = await ctx.oidc.codeGrant(url, { codeVerifier: tx.codeVerifier, nonce: tx.nonce, state })
+  const session = newTokenSession(grant, {
+    id: randomOpaque(),
+    app: ctx.app.id,
+    // Asked for and granted: a user without the offline_access role gets an online session.
+    kind: tx.offline && grantsOffline(grant) ? 'offline' : 'online',
+    now: ctx.now(),
+    lifetimes: ctx.lifetimes,
+  })
+  ctx.log.info({ app: ctx.app.id, sub: session.sub, kind: session.kind, client: tx.mobile ? 'mobile' : 'web' }, 'login')
+  return { session, ownKeycloakSession: ownKeycloakSession(session, tx.startedAt) }
 }
 
 /** A new cookie session (a fresh id: no session fixation) pointing at the new token session. */
@@ -93,7 +104,8 @@ async function startCookieSession(ctx: AppContext, req: Request, session: TokenS
 /**
  * A second login in the same browser replaces the session its cookie pointed at:
  * - another Keycloak session (another `sid`: another user, or Keycloak had forgotten the first): it is
- *   revoked at Keycloak and forgotten here, so nothing is left there that nobody holds;
+ *   revoked at Keycloak (unless another device still shares it, see `revokeSession`) and forgotten
+ *   here, so nothing is left there that nobody holds;
  * - the same Keycloak client session (same `sid` and kind: a single sign-on login again): it is only
  *   forgotten here, because revoking its token would end the new session too;
  * - the same `sid` but the other kind (online and offline): it is kept, no longer behind this cookie,
@@ -105,13 +117,6 @@ async function retirePrevious(ctx: AppContext, previousId: string, current: Toke
   if (!old) return
   const sameKeycloakSession = old.sid !== undefined && old.sid === current.sid
   if (sameKeycloakSession && old.kind !== current.kind) return
-  if (!sameKeycloakSession && old.tokens.refreshToken) {
-    try {
-      await ctx.oidcFor(old.app).revoke(old.tokens.refreshToken)
-    } catch (err) {
-      ctx.log.warn({ app: old.app, sub: old.sub, error: errorFields(err) }, 'revoking the session this login replaced failed; it stays listed')
-      return
-    }
-  }
-  await ctx.tokenSessions.delete(old).catch((err: unknown) => ctx.log.warn({ error: errorFields(err) }, 'forgetting the replaced session failed'))
+  const end = sameKeycloakSession ? ctx.tokenSessions.delete(old) : revokeSession(ctx, old)
+  await end.catch((err: unknown) => ctx.log.warn({ app: old.app, sub: old.sub, error: errorFields(err) }, 'ending the session this login replaced failed; it stays listed'))
 }

@@ -60,6 +60,7 @@ export function login(ctx: AppContext): RequestHandler {
     const bindingValue = existing && /^[A-Za-z0-9_-]{43}$/.test(existing) ? existing : randomOpaque()
     await ctx.loginTransactions.create(start.state, bindingValue, {
       app: ctx.app.id,
+      startedAt: ctx.now(),
       codeVerifier: start.codeVerifier,
       nonce: start.nonce,
       returnTo,

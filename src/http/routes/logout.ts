@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express'
 import { errorFields } from '../../log'
+import { forgetEndedSession } from '../../tokens/session-end'
 import { sessionCookieOptions } from '../cookies'
 import { destroySession, type AppContext } from '../context'
 import { safeReturnTo } from '../return-to'
@@ -25,19 +26,13 @@ export function logout(ctx: AppContext): RequestHandler {
         ctx.log.warn({ error: errorFields(err) }, 'revocation after logout failed')
       })
     }
-    if (s) {
-      // Keycloak has ended the whole user session, so keyward's other sessions in it (other apps,
-      // devices) are over too. Logging out with an offline token also ends the online session of
-      // its sid; logging out with an online one leaves the offline session of that sid alone.
-      const alsoEnded = s.sid ? await ctx.tokenSessions.listBySid(s.sid) : []
-      for (const t of [s, ...alsoEnded.filter((o) => o.id !== s.id && (s.kind === 'offline' || o.kind === 'online'))]) {
-        await ctx.tokenSessions.delete(t)
-      }
-    }
+    if (s) await ctx.tokenSessions.delete(s)
     if (!res.locals.viaBearer) {
       if (req.session) await destroySession(req)
       res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))
     }
+    // The caller is logged out whatever happens now; the rest of the ended Keycloak session is tidied after.
+    if (s) await forgetEndedSession(ctx, s).catch((err: unknown) => ctx.log.warn({ error: errorFields(err) }, 'forgetting the other sessions of a logout failed'))
     const endSessionUrl = s
       ? (await ctx.oidc.endSessionUrl({ postLogoutRedirectUri: new URL(returnTo, ctx.app.publicUrl).href })).href
       : null

@@ -71,9 +71,13 @@ export function proxy(ctx: AppContext, deps: ProxyDeps): RequestHandler {
         session = await deps.tokens.forceRefresh(session)
         answer = await call(session.tokens.accessToken)
       }
-      // writeHead, not res.set: the upstream's headers go out as they came (no charset added to a
-      // Content-Type, repeated headers kept).
-      res.writeHead(answer.statusCode, deps.forwarder.responseHeaders(answer.headers))
+      // setHeader, not res.set: the upstream's headers go out as they came (no charset added to a
+      // Content-Type, repeated headers kept); its Vary joins keyward's own (Origin, for CORS).
+      for (const [name, value] of Object.entries(deps.forwarder.responseHeaders(answer.headers))) {
+        if (name === 'vary') res.vary(String(value))
+        else res.setHeader(name, value)
+      }
+      res.writeHead(answer.statusCode)
       await pipeline(answer.body, res)
     } catch (err) {
       answer?.body.destroy() // never leave an upstream connection waiting on an unread body

@@ -1,25 +1,15 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express'
 import { Problem } from '../../errors'
+import { revokeSession } from '../../tokens/session-end'
 import type { TokenSession } from '../../tokens/token-session'
 import { sessionCookieOptions } from '../cookies'
 import { destroySession, type AppContext } from '../context'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-/**
- * Ends one of the caller's sessions for good: its refresh or offline token is revoked at Keycloak
- * (as that session's own client), then its records go. The caller's own session also loses its cookie.
- *
- * keyward sessions can share one Keycloak client session (same sid, app and kind: a mobile login in a
- * browser that already had a web session of that client, or a login again in the same browser). Each
- * holds its own token chain, but Keycloak revokes the client session as a whole, so only the last of
- * them is revoked there; the others are forgotten here, and with them their tokens, which never left
- * keyward.
- */
+/** Revokes one of the caller's sessions (see `revokeSession`); the caller's own also loses its cookie. */
 export async function endSession(ctx: AppContext, req: Request, res: Response, s: TokenSession): Promise<void> {
-  const siblings = s.sid ? (await ctx.tokenSessions.listBySid(s.sid)).filter((o) => o.id !== s.id && o.app === s.app && o.kind === s.kind) : []
-  if (s.tokens.refreshToken && siblings.length === 0) await ctx.oidcFor(s.app).revoke(s.tokens.refreshToken)
-  await ctx.tokenSessions.delete(s)
+  await revokeSession(ctx, s)
   if (s.id === res.locals.tokenSession?.id && !res.locals.viaBearer) {
     if (req.session) await destroySession(req)
     res.clearCookie(ctx.app.cookie.name, sessionCookieOptions(ctx.app.cookie))

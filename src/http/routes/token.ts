@@ -36,11 +36,11 @@ export function token(ctx: AppContext): RequestHandler[] {
       if (!redeemed.ok) {
         throw new Problem('invalid_grant', 'The code is unknown, expired or used, or does not match this verifier and redirect_uri.')
       }
-      const session = redeemed.session
+      const { session, ownKeycloakSession } = redeemed.login
       const handle = `${HANDLE_PREFIX}${randomOpaque()}`
       session.handleHash = digest(handle)
       session.device = typeof device === 'string' ? device : deviceLabel(req.get('user-agent'))
-      await storeNewSession(session, () => ctx.tokenSessions.create(session), ctx)
+      await storeNewSession(session, ownKeycloakSession, () => ctx.tokenSessions.create(session), ctx)
       res.set('Cache-Control', 'no-store').json({ session_token: handle, expires_at: new Date(session.expiresAt).toISOString(), kind: session.kind })
     },
   ]
