@@ -4,9 +4,10 @@ import { digest } from '../../src/tokens/opaque'
 import { Browser } from '../support/browser'
 import { KeycloakAdmin } from '../support/keycloak-admin'
 import { TcpProxy } from '../support/tcp-proxy'
-import { keycloakUrl, startKeyward, testSealer, type RunningKeyward } from '../support/keyward'
+import { keycloakUrl, startKeyward, testSealer, withKeyward, type RunningKeyward } from '../support/keyward'
 import { APP_URI, bearer, MOBILE, MobileApp } from '../support/mobile-app'
 import { freePort, RedisServer } from '../support/redis-server'
+import { storedSession } from '../support/refresh-fixture'
 
 const admin = new KeycloakAdmin()
 
@@ -16,20 +17,16 @@ const signedCookie = (id: string, secret: string) =>
 
 describe('health, readiness, and outages of Redis and Keycloak', () => {
   test('healthz and readyz answer 200 when Redis and Keycloak are there', async () => {
-    const kw = await startKeyward()
-    try {
+    await withKeyward({}, async (kw) => {
       expect(await (await fetch(`${kw.url}/healthz`)).json()).toEqual({ status: 'ok' })
       const ready = await fetch(`${kw.url}/readyz`)
       expect(ready.status).toBe(200)
       expect(await ready.json()).toEqual({ status: 'ready', checks: { redis: 'up', keycloak: 'up' } })
-    } finally {
-      await kw.close()
-    }
+    })
   })
 
   test('without Keycloak, keyward starts, is not ready, and login answers 503 with Retry-After', async () => {
-    const kw = await startKeyward({ KEYCLOAK_URL: `http://127.0.0.1:${await freePort()}` }, { waitUntilReady: false })
-    try {
+    await withKeyward({ KEYCLOAK_URL: `http://127.0.0.1:${await freePort()}` }, async (kw) => {
       expect((await fetch(`${kw.url}/healthz`)).status).toBe(200)
       const ready = await fetch(`${kw.url}/readyz`)
       expect(ready.status).toBe(503)
@@ -39,14 +36,11 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
       expect(login.headers.get('retry-after')).toBe('2')
       expect(await login.json()).toMatchObject({ code: 'keycloak_unavailable' })
       expect(await kw.keys()).toEqual([])
-    } finally {
-      await kw.close()
-    }
+    }, { waitUntilReady: false })
   })
 
   test('without Redis, keyward is not ready and answers 503 quickly, never 401', async () => {
-    const kw = await startKeyward({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, { waitUntilReady: false })
-    try {
+    await withKeyward({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, async (kw) => {
       expect((await fetch(`${kw.url}/readyz`)).status).toBe(503)
       const started = Date.now()
       const session = await fetch(`${kw.url}/auth/session`, { headers: { cookie: `keyward=${signedCookie('some-session', kw.config.session.secrets[0]!)}` } })
@@ -56,9 +50,7 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
       expect(login.status).toBe(503)
       expect(await login.json()).toMatchObject({ code: 'store_unavailable' })
       expect(Date.now() - started).toBeLessThan(3000)
-    } finally {
-      await kw.close()
-    }
+    }, { waitUntilReady: false })
   })
 
   test('a mobile login that fails after Keycloak sent the browser back still ends at the app, with an OAuth error', async () => {
@@ -121,7 +113,7 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
         const browser = new Browser()
         await browser.login(shortTimeout.url, 'alice', 'alice-password')
         const keys = await shortTimeout.keys()
-        const sid = JSON.parse((await shortTimeout.redis.hget(keys.find((k) => k.includes(':tok:'))!, 'm'))!).sid
+        const { sid } = (await storedSession(shortTimeout))!
 
         toKeycloak.mode = 'refuse'
         toKeycloak.cut()
@@ -161,6 +153,11 @@ describe('Redis refusing writes just as a login finishes', () => {
     control = new Redis(redis.url)
     kw = await startKeyward({ REDIS_URL: redis.url, ...MOBILE })
   })
+  /** The Keycloak session a mobile code stands for, from its sealed record (the tests hold the key). */
+  const sidOfCode = async (code: string) => {
+    const key = `${kw.config.redis.prefix}code:{${digest(code)}}`
+    return (JSON.parse(testSealer().open((await control.hget(key, 'd'))!, key)) as { session: { sid: string } }).session.sid
+  }
   afterEach(() => acceptWrites())
   afterAll(async () => {
     control.disconnect()
@@ -198,8 +195,7 @@ describe('Redis refusing writes just as a login finishes', () => {
     await web.login(kw.url, 'bob', 'bob-password')
     const phone = new MobileApp(kw.url, web)
     const code = (await phone.authorize('bob')).searchParams.get('code')! // no form: single sign-on
-    const key = `${kw.config.redis.prefix}code:{${digest(code)}}`
-    const { sid } = (JSON.parse(testSealer().open((await control.hget(key, 'd'))!, key)) as { session: { sid: string } }).session
+    const sid = await sidOfCode(code)
     await refuseWrites()
     const res = await phone.exchange({ code, code_verifier: phone.verifier, redirect_uri: APP_URI })
     expect(res.status).toBe(503)
@@ -213,9 +209,7 @@ describe('Redis refusing writes just as a login finishes', () => {
   test('if Redis goes on refusing, the login answers 503 and its session is revoked at Keycloak, not left behind', async () => {
     const app = new MobileApp(kw.url)
     const code = (await app.authorize('alice')).searchParams.get('code')!
-    // The Keycloak session this code stands for, from the sealed record (the tests hold the key).
-    const key = `${kw.config.redis.prefix}code:{${digest(code)}}`
-    const { sid } = (JSON.parse(testSealer().open((await control.hget(key, 'd'))!, key)) as { session: { sid: string } }).session
+    const sid = await sidOfCode(code)
     expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(sid)
 
     await refuseWrites()

@@ -1,14 +1,15 @@
 import request from 'supertest'
+import type { Config } from '../../src/config/load'
 import { Browser } from '../support/browser'
 import { KeycloakAdmin } from '../support/keycloak-admin'
-import { startKeyward } from '../support/keyward'
+import { withKeyward } from '../support/keyward'
+import { storedSession, storedSid } from '../support/refresh-fixture'
 
 const admin = new KeycloakAdmin()
 
 describe('production cookies, session renewal on login, and several apps', () => {
   test('behind TLS the session cookie is __Host-, Secure, HttpOnly, SameSite=Lax, host-only, and the flow works end to end', async () => {
-    const kw = await startKeyward({}, { behindTls: true })
-    try {
+    await withKeyward({}, async (kw) => {
       const browser = new Browser({ https: kw.publicUrl, http: kw.url })
       const hops = await browser.login(kw.publicUrl, 'alice', 'alice-password')
       const callback = hops.find((h) => h.url.startsWith(`${kw.publicUrl}/auth/callback`))!
@@ -26,14 +27,11 @@ describe('production cookies, session renewal on login, and several apps', () =>
       expect(new URL(JSON.parse(out.text).endSessionUrl).searchParams.get('post_logout_redirect_uri')).toBe(`${kw.publicUrl}/`)
       expect(out.headers.getSetCookie().join()).toMatch(/__Host-keyward=;.*Expires=Thu, 01 Jan 1970/)
       expect(await kw.keys()).toEqual([])
-    } finally {
-      await kw.close()
-    }
+    }, { behindTls: true })
   })
 
   test('logging in again in the same browser replaces the session: new cookie id, one token session, old records gone', async () => {
-    const kw = await startKeyward()
-    try {
+    await withKeyward({}, async (kw) => {
       const browser = new Browser()
       await browser.login(kw.url, 'alice', 'alice-password')
       const firstCookie = (await browser.jar.getCookies(kw.url)).find((c) => c.key === 'keyward')!.value
@@ -54,19 +52,16 @@ describe('production cookies, session renewal on login, and several apps', () =>
       const stale = await fetch(`${kw.url}/auth/session`, { headers: { cookie: `keyward=${firstCookie}` } })
       expect(stale.status).toBe(401)
       // It was the same Keycloak session, which goes on: forgetting the old tokens did not revoke the new.
-      const sid = JSON.parse((await kw.redis.hget(secondKeys.find((k) => k.includes(':tok:'))!, 'm'))!).sid
+      const { sid } = (await storedSession(kw))!
       expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(sid)
-    } finally {
-      await kw.close()
-    }
+    })
   })
 
   test('another user logging in in the same browser: the first session is revoked at Keycloak, not left behind', async () => {
-    const kw = await startKeyward()
-    try {
+    await withKeyward({}, async (kw) => {
       const browser = new Browser()
       await browser.login(kw.url, 'alice', 'alice-password')
-      const sidOf = async () => JSON.parse((await kw.redis.hget((await kw.keys()).find((k) => k.includes(':tok:'))!, 'm'))!).sid as string
+      const sidOf = async () => (await storedSession(kw))!.sid
       const aliceSid = await sidOf()
       await browser.forgetKeycloakLogin(admin.base) // Keycloak asks again: Bob signs in
       await browser.login(kw.url, 'bob', 'bob-password')
@@ -74,20 +69,17 @@ describe('production cookies, session renewal on login, and several apps', () =>
       expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(aliceSid)
       expect((await kw.keys()).filter((k) => k.includes(':tok:'))).toHaveLength(1)
       expect((await admin.userSessions('bob')).map((s) => s.id)).toContain(await sidOf())
-    } finally {
-      await kw.close()
-    }
+    })
   })
 
   test('online, then remember-me in the same browser: both are kept and listed; logging out with the offline token ends both', async () => {
-    const kw = await startKeyward()
-    try {
+    await withKeyward({}, async (kw) => {
       const browser = new Browser()
       await browser.login(kw.url, 'alice', 'alice-password')
       await browser.follow(`${kw.url}/auth/login?offline=1`) // single sign-on: no form
       const listed = JSON.parse((await browser.request(`${kw.url}/auth/sessions`)).text).sessions as { id: string; kind: string; current: boolean }[]
       expect(listed.map((s) => [s.kind, s.current]).sort()).toEqual([['offline', true], ['online', false]])
-      const sids = await Promise.all(listed.map(async (s) => JSON.parse((await kw.redis.hget(`${kw.config.redis.prefix}tok:{${s.id}}`, 'm'))!).sid))
+      const sids = await Promise.all(listed.map((s) => storedSid(kw, s.id)))
       expect(sids[0]).toBe(sids[1]) // one Keycloak user session, online and offline
       const sid = sids[0]
       expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(sid)
@@ -98,15 +90,12 @@ describe('production cookies, session renewal on login, and several apps', () =>
       expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(sid)
       expect((await admin.offlineSessions('alice', 'keyward-web')).map((s) => s.id)).not.toContain(sid)
       expect(await kw.keys()).toEqual([])
-    } finally {
-      await kw.close()
-    }
+    })
   })
 
   test('a further allowed origin gets credentialed CORS: preflights answered, answers readable; other origins get none', async () => {
     const trusted = 'https://admin.example.test'
-    const kw = await startKeyward({ ALLOWED_ORIGINS: trusted })
-    try {
+    await withKeyward({ ALLOWED_ORIGINS: trusted }, async (kw) => {
       const browser = new Browser()
       await browser.login(kw.url, 'alice', 'alice-password')
       const preflight = (origin: string) =>
@@ -135,26 +124,22 @@ describe('production cookies, session renewal on login, and several apps', () =>
       const out = await browser.request(`${kw.url}/auth/logout`, { method: 'POST', headers: { origin: trusted, 'x-csrf': '1' } })
       expect(out.status).toBe(200)
       expect(out.headers.get('access-control-allow-origin')).toBe(trusted)
-    } finally {
-      await kw.close()
-    }
+    })
   })
 
   test('several apps: the Host picks the app and its Keycloak client, each with its own session', async () => {
-    const kw = await startKeyward({}, {
-      adjust: (config) => {
-        const web = config.apps[0]!
-        const other = new URL(web.publicUrl.href.replace('127.0.0.1', 'localhost'))
-        return {
-          ...config,
-          apps: [
-            web,
-            { ...web, id: 'short', publicUrl: other, allowedOrigins: new Set([other.origin]), clientId: 'keyward-short', clientSecret: 'keyward-short-dev-secret' },
-          ],
-        }
-      },
-    })
-    try {
+    const twoApps = (config: Config): Config => {
+      const web = config.apps[0]!
+      const other = new URL(web.publicUrl.href.replace('127.0.0.1', 'localhost'))
+      return {
+        ...config,
+        apps: [
+          web,
+          { ...web, id: 'short', publicUrl: other, allowedOrigins: new Set([other.origin]), clientId: 'keyward-short', clientSecret: 'keyward-short-dev-secret' },
+        ],
+      }
+    }
+    await withKeyward({}, async (kw) => {
       const port = new URL(kw.url).port
       const web = await request(kw.composed.app).get('/auth/login').set('Host', `127.0.0.1:${port}`)
       expect(new URL(web.headers.location!).searchParams.get('client_id')).toBe('keyward-web')
@@ -187,8 +172,6 @@ describe('production cookies, session renewal on login, and several apps', () =>
       expect(cross.status).toBe(401)
       expect((await browser.request(`http://localhost:${port}/auth/session`)).status).toBe(200)
       await browser.request(`http://localhost:${port}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })
-    } finally {
-      await kw.close()
-    }
+    }, { adjust: twoApps })
   })
 })

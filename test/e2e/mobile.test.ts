@@ -4,7 +4,7 @@ import { startKeyward, type RunningKeyward } from '../support/keyward'
 import { findJwts } from '../support/leaks'
 import { APP_URI, bearer, MOBILE, MobileApp, OTHER_APP_URI } from '../support/mobile-app'
 import { RedisServer } from '../support/redis-server'
-import { refreshCount, SHORT_CLIENT, storedSession, untilExpired } from '../support/refresh-fixture'
+import { refreshCount, SHORT_CLIENT, storedSession, storedSid, untilExpired } from '../support/refresh-fixture'
 import { Upstream } from '../support/upstream'
 
 const admin = new KeycloakAdmin()
@@ -193,7 +193,7 @@ describe('mobile apps: one-time code, session handle, bearer calls, offline toke
     expect(JSON.stringify(sessions)).not.toMatch(/eyJ|kw_/)
     // Keycloak's session id of each, from keyward's records (other suites share Bob at Keycloak).
     const sidOf = new Map<string, string>()
-    for (const s of sessions) sidOf.set(s.id, JSON.parse((await kw.redis.hget(`${kw.config.redis.prefix}tok:{${s.id}}`, 'm'))!).sid)
+    for (const s of sessions) sidOf.set(s.id, await storedSid(kw, s.id))
     const atKeycloak = async () => new Set([...(await offlineIds('bob')), ...(await admin.userSessions('bob')).map((s) => s.id)])
     expect([...sidOf.values()].every((sid) => sid)).toBe(true)
     const live = await atKeycloak()
@@ -230,10 +230,9 @@ describe('mobile apps: one-time code, session handle, bearer calls, offline toke
     await web.login(kw.url, user, `${user}-password`)
     const phone = await new MobileApp(kw.url, web).signIn(user)
     const sessions = ((await (await fetch(`${kw.url}/auth/sessions`, { headers: bearer(phone) })).json()) as { sessions: { id: string; client: string }[] }).sessions
-    const sid = async (id: string) => JSON.parse((await kw.redis.hget(`${kw.config.redis.prefix}tok:{${id}}`, 'm'))!).sid as string
     const [webId, phoneId] = ['web', 'mobile'].map((c) => sessions.find((s) => s.client === c)!.id) as [string, string]
-    expect(await sid(webId)).toBe(await sid(phoneId))
-    return { web, phone, webId, phoneId, sid: await sid(webId) }
+    expect(await storedSid(kw, webId)).toBe(await storedSid(kw, phoneId))
+    return { web, phone, webId, phoneId, sid: await storedSid(kw, webId) }
   }
 
   test('two devices in one Keycloak client session: revoking one leaves the other working; revoking the last ends it at Keycloak', async () => {
@@ -262,10 +261,10 @@ describe('mobile apps: one-time code, session handle, bearer calls, offline toke
   test('logging out on the web leaves an offline phone in the same Keycloak session alone, at Keycloak and here', async () => {
     const web = new Browser()
     await web.login(kw.url, 'alice', 'alice-password')
-    const before = await kw.keys()
+    const webSession = (await storedSession(kw))!
     const phone = await new MobileApp(kw.url, web).signIn('alice', { offline: true }) // single sign-on
-    const phoneSession = (await storedSession(kw, before))!
-    const webSid = JSON.parse((await kw.redis.hget(before.find((k) => k.includes(':tok:'))!, 'm'))!).sid
+    const phoneSession = (await storedSession(kw, [webSession.key]))!
+    const webSid = webSession.sid
     expect(phoneSession.sid).toBe(webSid)
     expect(await offlineIds('alice')).toContain(webSid)
 

@@ -1,6 +1,6 @@
 import { Browser } from '../support/browser'
 import { spawnKeyward } from '../support/keyward-process'
-import { startKeyward, testEnv, waitUntil } from '../support/keyward'
+import { testEnv, waitUntil, withKeyward } from '../support/keyward'
 import { freePort } from '../support/redis-server'
 
 describe('keyward as a process', () => {
@@ -30,16 +30,13 @@ describe('keyward as a process', () => {
   })
 
   test('while draining, new requests get 503 shutting_down with Connection: close', async () => {
-    const kw = await startKeyward()
-    try {
+    await withKeyward({}, async (kw) => {
       kw.composed.startDraining()
       const res = await fetch(`${kw.url}/auth/session`)
       expect(res.status).toBe(503)
       expect(res.headers.get('connection')).toBe('close')
       expect(res.headers.get('retry-after')).toBe('1')
       expect(await res.json()).toMatchObject({ code: 'shutting_down' })
-    } finally {
-      await kw.close()
-    }
+    })
   })
 })

@@ -5,6 +5,7 @@ import { KeycloakAdmin } from '../support/keycloak-admin'
 import { startKeyward, type RunningKeyward } from '../support/keyward'
 import { findJwts } from '../support/leaks'
 import { freePort } from '../support/redis-server'
+import { storedSession } from '../support/refresh-fixture'
 import { Upstream } from '../support/upstream'
 
 const admin = new KeycloakAdmin()
@@ -43,8 +44,7 @@ describe('the API proxy', () => {
       }),
     })
     await browser.login(kw.url, 'alice', 'alice-password')
-    const key = (await kw.keys()).find((k) => k.includes(':tok:'))!
-    sid = JSON.parse((await kw.redis.hget(key, 'm'))!).sid
+    sid = (await storedSession(kw))!.sid
   })
   afterAll(async () => {
     await kw.close()

@@ -100,6 +100,20 @@ export async function startKeyward(
   }
 }
 
+/** Runs `use` against a keyward started for it, which is closed afterwards whatever happens. */
+export async function withKeyward(
+  overrides: Record<string, string>,
+  use: (kw: RunningKeyward) => Promise<void>,
+  options: Parameters<typeof startKeyward>[1] = {},
+): Promise<void> {
+  const kw = await startKeyward(overrides, options)
+  try {
+    await use(kw)
+  } finally {
+    await kw.close()
+  }
+}
+
 export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {

@@ -26,6 +26,11 @@ export async function storedSession(kw: Pick<RunningKeyward, 'keys' | 'redis'>, 
   return { key, id: meta.id, sid: meta.sid, version: Number(h.v), accessExpiresAt: meta.accessExpiresAt, expiresAt: meta.expiresAt }
 }
 
+/** The Keycloak session id (`sid`) of a stored token session, by the session's id. */
+export async function storedSid(kw: Pick<RunningKeyward, 'redis' | 'config'>, id: string): Promise<string> {
+  return JSON.parse((await kw.redis.hget(`${kw.config.redis.prefix}tok:{${id}}`, 'm'))!).sid as string
+}
+
 /** The claims of the access token a stored session holds right now (opened with the test key). */
 export async function storedAccessClaims(kw: Pick<RunningKeyward, 'redis'>, session: StoredSession): Promise<Record<string, unknown>> {
   const { accessToken } = JSON.parse(testSealer().open((await kw.redis.hget(session.key, 't'))!, session.id)) as { accessToken: string }
