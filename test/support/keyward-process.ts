@@ -1,38 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { waitUntil } from './keyward'
 import { watchKeyward } from './leaks'
+import { spawnTracked, type TrackedProcess } from './processes'
 
 const root = join(__dirname, '../..')
 
-export interface KeywardProcess {
-  child: ChildProcess
-  exited: Promise<number | null>
-  output(): string
-  kill(signal?: NodeJS.Signals): Promise<number | null>
-}
+export type KeywardProcess = TrackedProcess
 
 /**
- * keyward as its own process: from source through tsx, or `built` from dist/ the way `npm start`
- * runs it (benchmarks; needs `npm run build` first).
+ * keyward as its own process: from source (`node --import tsx`, one process, not the tsx CLI, whose
+ * child would outlive a SIGKILL of its parent), or `built` from dist/ the way `npm start` runs it
+ * (benchmarks; needs `npm run build` first). Its log is checked for tokens like every keyward's.
  */
 export function spawnKeyward(env: Record<string, string>, options: { built?: boolean } = {}): KeywardProcess {
-  const [command, args] = options.built ? [process.execPath, ['dist/main.js']] : [join(root, 'node_modules/.bin/tsx'), ['src/main.ts']]
-  const child = spawn(command, args, { cwd: root, env: { PATH: process.env.PATH, ...env } })
-  let output = ''
-  child.stdout!.on('data', (d) => (output += d))
-  child.stderr!.on('data', (d) => (output += d))
-  if (env.PORT) watchKeyward(env.PORT, () => output)
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return {
-    child,
-    exited,
-    output: () => output,
-    async kill(signal = 'SIGKILL') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      return exited
-    },
-  }
+  const args = options.built ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts']
+  const proc = spawnTracked(process.execPath, args, { cwd: root, env, label: `keyward on port ${env.PORT ?? '?'} (${env.OIDC_CLIENT_ID ?? 'no client'})` })
+  if (env.PORT) watchKeyward(env.PORT, proc.output)
+  return proc
 }
 
 /** Spawns keyward on `url`'s port and waits until /readyz says ready. */

@@ -1,8 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { registerProcessGroup, unregisterProcessGroup } from './processes'
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -17,7 +18,8 @@ export async function freePort(): Promise<number> {
 
 /**
  * A private redis-server for tests. It runs daemonized, so any test process can stop and start it
- * again by port (to test outages and restarts) whoever started it first.
+ * again by port (to test outages and restarts) whoever started it first; daemonized, it leads its own
+ * process group, registered for the global teardown.
  */
 export class RedisServer {
   constructor(
@@ -40,15 +42,27 @@ export class RedisServer {
       '--pidfile', join(this.dir, 'redis.pid'), '--logfile', join(this.dir, 'redis.log'), ...this.extraArgs,
     ])
     await this.waitFor(true)
+    this.adopt()
+  }
+
+  /** Registers a running server (started here, or by a script under test) for the global teardown. */
+  adopt(): void {
+    registerProcessGroup(this.pid(), `redis-server on port ${this.port}`)
   }
 
   async stop(): Promise<void> {
     if (!this.answers()) return
+    const pid = this.pid() // redis-server removes its pidfile as it stops
     spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', 'nosave'], { stdio: 'ignore' })
     await this.waitFor(false)
+    unregisterProcessGroup(pid)
   }
 
-  private answers(): boolean {
+  private pid(): number {
+    return Number(readFileSync(join(this.dir, 'redis.pid'), 'utf8').trim())
+  }
+
+  answers(): boolean {
     return spawnSync('redis-cli', ['-p', String(this.port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG'
   }
 
