@@ -1,5 +1,5 @@
 // Jest on Node < 24.9 cannot require() ES modules itself, so the ESM-only packages below are
-// transpiled to CommonJS by ts-jest (allowJs). See ../shared/docs/TOOLCHAIN.md §3.
+// transpiled to CommonJS by ts-jest (allowJs).
 const esmOnly = ['openid-client', 'oauth4webapi', 'jose']
 
 /** @type {import('jest').Config} */

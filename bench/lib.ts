@@ -1,18 +1,21 @@
 import { execFileSync } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
+import { cpus } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
-import { Browser } from '../test/support/browser'
-import { testEnv } from '../test/support/keyward'
-import { startKeywardProcess } from '../test/support/keyward-process'
-import { freePort, RedisServer } from '../test/support/redis-server'
+import { Browser } from '../harness/browser'
+import { testEnv } from '../harness/keyward'
+import { startKeywardProcess } from '../harness/keyward-process'
+import { freePort, RedisServer } from '../harness/redis-server'
 
 const root = join(__dirname, '..')
 
 /** Keycloak from scripts/keycloak.sh (reused if running); its URL is what the test helpers read. */
 export function keycloak(): string {
-  const url = execFileSync('bash', [join(root, 'scripts/keycloak.sh'), 'start'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const url = execFileSync('bash', [join(root, 'scripts/keycloak.sh'), 'start'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
     .toString()
     .trim()
     .split('\n')
@@ -72,12 +75,12 @@ export async function load(options: autocannon.Options): Promise<LoadResult> {
 export async function commandStats(redis: Redis): Promise<Record<string, number>> {
   const info = await redis.info('commandstats')
   const out: Record<string, number> = {}
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2])
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1]] = Number(m[2])
   return out
 }
 
 export const machine = () =>
-  `${process.version}, ${require('node:os').cpus().length} cores (${require('node:os').cpus()[0].model.trim()}), ${new Date().toISOString()}`
+  `${process.version}, ${cpus().length} cores (${cpus()[0].model.trim()}), ${new Date().toISOString()}`
 
 /**
  * What both benchmarks run against: Keycloak, a private Redis, the echo upstream as "echo", and

@@ -6,7 +6,7 @@
 import { createServer } from 'node:http'
 import { pipeline } from 'node:stream/promises'
 import { Agent, request } from 'undici'
-import { freePort } from '../test/support/redis-server'
+import { freePort } from '../harness/redis-server'
 import { commandStats, load, login, machine, main, withStack } from './lib'
 
 const READS = new Set(['get', 'hgetall', 'mget', 'exists', 'smembers', 'evalsha', 'eval'])
@@ -47,8 +47,12 @@ main(() =>
     const stats = await commandStats(redis)
     delete stats.config
     delete stats.info
-    const reads = Object.entries(stats).filter(([c]) => READS.has(c)).reduce((n, [, v]) => n + v, 0)
-    const writes = Object.entries(stats).filter(([c]) => !READS.has(c)).reduce((n, [, v]) => n + v, 0)
+    const reads = Object.entries(stats)
+      .filter(([c]) => READS.has(c))
+      .reduce((n, [, v]) => n + v, 0)
+    const writes = Object.entries(stats)
+      .filter(([c]) => !READS.has(c))
+      .reduce((n, [, v]) => n + v, 0)
 
     const rows = [
       ['upstream directly', direct],
@@ -57,9 +61,16 @@ main(() =>
     ] as const
     console.log(`\n${machine()}; 50 connections, ${duration} s each, load generator on the same machine\n`)
     console.log('| target | req/s | p50 ms | p99 ms | errors | non-2xx |\n|---|---|---|---|---|---|')
-    for (const [name, r] of rows) console.log(`| ${name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`)
-    console.log(`\nkeyward / direct throughput: ${(keyward.rps / direct.rps).toFixed(2)}; keyward / plain proxy: ${(keyward.rps / plain.rps).toFixed(2)}`)
-    console.log(`Redis commands per proxied request (${counted} requests): ${JSON.stringify(Object.fromEntries(Object.entries(stats).map(([c, n]) => [c, +(n / counted).toFixed(3)])))}`)
-    console.log(`reads per request: ${(reads / counted).toFixed(3)}, writes per request: ${(writes / counted).toFixed(3)}`)
+    for (const [name, r] of rows)
+      console.log(`| ${name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`)
+    console.log(
+      `\nkeyward / direct throughput: ${(keyward.rps / direct.rps).toFixed(2)}; keyward / plain proxy: ${(keyward.rps / plain.rps).toFixed(2)}`,
+    )
+    console.log(
+      `Redis commands per proxied request (${counted} requests): ${JSON.stringify(Object.fromEntries(Object.entries(stats).map(([c, n]) => [c, +(n / counted).toFixed(3)])))}`,
+    )
+    console.log(
+      `reads per request: ${(reads / counted).toFixed(3)}, writes per request: ${(writes / counted).toFixed(3)}`,
+    )
   }),
 )

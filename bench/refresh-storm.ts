@@ -3,7 +3,7 @@
  * under load. Reports Keycloak's refresh count per session (from its own REFRESH_TOKEN events; must
  * be exactly 1), errors (must be 0), and request latency during the storm. Run with `npm run bench`.
  */
-import { KeycloakAdmin } from '../test/support/keycloak-admin'
+import { KeycloakAdmin } from '../harness/keycloak-admin'
 import { load, login, machine, main, withStack } from './lib'
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 1000)
@@ -34,7 +34,11 @@ main(() =>
       for (const key of keys) {
         const meta = JSON.parse((await redis.hget(key, 'm'))!)
         sids.push(meta.sid)
-        await redis.hset(key, 'm', JSON.stringify({ ...meta, accessExpiresAt: stormAt, refreshedAt: stormAt - 300_000 }))
+        await redis.hset(
+          key,
+          'm',
+          JSON.stringify({ ...meta, accessExpiresAt: stormAt, refreshedAt: stormAt - 300_000 }),
+        )
       }
       await new Promise((r) => setTimeout(r, stormAt - Date.now() + 10))
 
@@ -43,7 +47,14 @@ main(() =>
         url: `${url}/api/echo/items`,
         connections: 100,
         duration: Number(process.env.BENCH_SECONDS ?? 20),
-        requests: [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'x-csrf': '1', cookie: cookies[next++ % cookies.length]! } }) }],
+        requests: [
+          {
+            setupRequest: (req) => ({
+              ...req,
+              headers: { ...req.headers, 'x-csrf': '1', cookie: cookies[next++ % cookies.length] },
+            }),
+          },
+        ],
       })
 
       const events = await admin.call<{ sessionId: string; time: number }[]>(
@@ -52,7 +63,8 @@ main(() =>
       )
       const mine = new Set(sids)
       const perSession = new Map<string, number>()
-      for (const e of events) if (mine.has(e.sessionId)) perSession.set(e.sessionId, (perSession.get(e.sessionId) ?? 0) + 1)
+      for (const e of events)
+        if (mine.has(e.sessionId)) perSession.set(e.sessionId, (perSession.get(e.sessionId) ?? 0) + 1)
       const counts = [...mine].map((sid) => perSession.get(sid) ?? 0)
       const histogram = counts.reduce<Record<number, number>>((h, c) => ({ ...h, [c]: (h[c] ?? 0) + 1 }), {})
       const stormEnd = Math.max(...events.filter((e) => mine.has(e.sessionId)).map((e) => e.time))
@@ -61,7 +73,9 @@ main(() =>
       console.log(`requests: ${result.requests} (${result.rps}/s), errors: ${result.errors}, non-2xx: ${result.non2xx}`)
       console.log(`latency during the run: p50 ${result.p50} ms, p99 ${result.p99} ms`)
       console.log(`Keycloak refreshes per session (count: sessions): ${JSON.stringify(histogram)}`)
-      console.log(`all ${SESSIONS} refreshes done ${((stormEnd - stormAt) / 1000).toFixed(1)} s after the common expiry`)
+      console.log(
+        `all ${SESSIONS} refreshes done ${((stormEnd - stormAt) / 1000).toFixed(1)} s after the common expiry`,
+      )
     },
   ),
 )

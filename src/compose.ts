@@ -1,92 +1,65 @@
-import type { Express } from 'express'
-import { buildApp } from './app'
-import type { Config } from './config/load'
-import type { AppContext } from './http/context'
+import type { RequestListener } from 'node:http'
+import type { Config } from './config/types'
+import { callerOf } from './http/caller'
+import { createHandler, type AppRoutesDeps } from './http/app'
+import { createApiProxy } from './http/proxy/proxy'
+import { forwardedOf } from './http/proxy/forwarded'
 import { perClientLimit } from './http/rate-limit'
-import { createLogger, errorFields, type Logger } from './log'
-import { createOidcClient } from './oidc/client'
+import { createLogger, type Logger } from './log'
+import { createOidcClient, type OidcClient } from './oidc/client'
+import { healthRoutes } from './ops/health'
+import type { Stoppable } from './ops/shutdown'
+import type { LoginDeps } from './sessions/login'
+import type { SessionEndDeps } from './sessions/session-end'
+import { createTokenService } from './sessions/token-service'
 import { createCookieSessionStore } from './store/cookie-sessions'
 import { redisKeys } from './store/keys'
 import { createLoginTransactionStore } from './store/login-transactions'
 import { createMobileCodeStore } from './store/mobile-codes'
 import { createRateLimits } from './store/rate-limits'
 import { createRedis, pingRedis } from './store/redis'
-import { createSealer } from './store/seal'
 import { createRefreshLocks } from './store/refresh-locks'
+import { createSealer } from './store/seal'
 import { createTokenSessionStore } from './store/token-sessions'
-import { createTokenService } from './tokens/token-service'
 import { createForwarder } from './upstream/forward'
 
-export interface Composed {
-  app: Express
+export interface Composed extends Stoppable {
+  /** keyward's request handler, for `http.createServer` (tests listen on port 0). */
+  handler: RequestListener
   log: Logger
-  /** New requests get 503 from now on (graceful shutdown). */
-  startDraining(): void
-  /** Lets refreshes under way finish and store their tokens, then closes what `compose` opened. */
-  dispose(): Promise<void>
 }
 
-/** The composition root: builds every client and store once and wires them into the app. */
+/** The composition root: builds every client and store once and wires them together. */
 export function compose(config: Config, options: { log?: Logger; now?: () => number } = {}): Composed {
   const log = options.log ?? createLogger(config.logLevel)
   const now = options.now ?? Date.now
 
-  const redis = createRedis(config.redis.url)
-  let lastRedisWarning = 0
-  redis.on('error', (err: unknown) => {
-    // ioredis reports every failed reconnect; one line per 10 s is enough to see an outage.
-    if (Date.now() - lastRedisWarning < 10_000) return
-    lastRedisWarning = Date.now()
-    log.warn({ error: errorFields(err) }, 'Redis connection error')
-  })
-  redis.on('ready', () => log.info('Redis connected'))
-
+  const redis = createRedis(config.redis.url, log)
   const keys = redisKeys(config.redis.prefix)
   const sealer = createSealer(config.tokenKeys)
   const tokenSessions = createTokenSessionStore(redis, keys, sealer, now)
-  const loginTransactions = createLoginTransactionStore(redis, keys, config.session.loginTxTtlSeconds)
-  const cookieSessionStore = createCookieSessionStore(redis, keys, now)
+  const rateLimits = createRateLimits(redis, keys)
 
-  const mobileCodes = createMobileCodeStore(redis, keys, sealer, config.session.mobileCodeTtlSeconds)
-
-  const oidcByApp = new Map(
-    config.apps.map((app) => [
-      app.id,
-      createOidcClient(
-        {
-          issuer: config.keycloak.issuer,
-          keycloakUrl: config.keycloak.url,
-          backchannelUrl: config.keycloak.backchannelUrl,
-          clientId: app.clientId,
-          clientSecret: app.clientSecret,
-          timeoutSeconds: config.keycloak.timeoutSeconds,
-          allowHttp: config.keycloak.allowHttp,
-        },
-        log.child({ app: app.id }),
-      ),
-    ]),
-  )
-  const oidcFor = (app: string) => {
-    const client = oidcByApp.get(app)
-    if (!client) throw new Error(`no OIDC client for app ${JSON.stringify(app)}`)
-    return client
+  const oidcByApp = new Map<string, OidcClient>()
+  for (const app of config.apps) {
+    const client = createOidcClient(
+      {
+        issuer: config.keycloak.issuer,
+        keycloakUrl: config.keycloak.url,
+        backchannelUrl: config.keycloak.backchannelUrl,
+        clientId: app.clientId,
+        clientSecret: app.clientSecret,
+        timeoutSeconds: config.keycloak.timeoutSeconds,
+        allowHttp: config.keycloak.allowHttp,
+      },
+      log.child({ app: app.id }),
+    )
+    client.start()
+    oidcByApp.set(app.id, client)
   }
-  for (const client of oidcByApp.values()) client.start()
+  // Each session talks to Keycloak as its own app's client; apps come from the same configuration.
+  const oidcFor = (app: string): OidcClient => oidcByApp.get(app)!
 
-  const admitLogin = perClientLimit('login', config.loginsPerMinute, createRateLimits(redis, keys))
-  const apps: AppContext[] = config.apps.map((app) => ({
-    app,
-    oidc: oidcFor(app.id),
-    oidcFor,
-    tokenSessions,
-    loginTransactions,
-    mobileCodes,
-    loginTxTtlSeconds: config.session.loginTxTtlSeconds,
-    admitLogin,
-    lifetimes: config.session.lifetimes,
-    log,
-    now,
-  }))
   const tokens = createTokenService({
     tokenSessions,
     locks: createRefreshLocks(redis, keys, config.refresh.lockTtlMs),
@@ -96,23 +69,55 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     log,
     now,
   })
-  const forwarder = createForwarder()
-
-  let isDraining = false
-  const app = buildApp({
-    apps,
-    proxy: { upstreams: config.upstreams, tokens, forwarder },
+  const login: LoginDeps = {
+    loginTransactions: createLoginTransactionStore(redis, keys, config.session.loginTxTtlSeconds),
+    mobileCodes: createMobileCodeStore(redis, keys, sealer, config.session.mobileCodeTtlSeconds),
+    tokenSessions,
+    oidcFor,
+    lifetimes: config.session.lifetimes,
+    log,
+    now,
+  }
+  const ends: SessionEndDeps = { tokenSessions, oidcFor, log }
+  const cookieSessionStore = createCookieSessionStore(redis, keys, now)
+  const admitLogin = perClientLimit('login', config.loginsPerMinute, (name, windowMs) => rateLimits.hit(name, windowMs))
+  const apps: AppRoutesDeps[] = config.apps.map((app) => ({
+    app,
+    caller: callerOf({ app, secrets: config.session.secrets, sessions: tokenSessions, now }),
+    login,
+    ends,
     cookieSessionStore,
-    sessionSecrets: config.session.secrets,
+    secrets: config.session.secrets,
+    loginTxTtlSeconds: config.session.loginTxTtlSeconds,
+    admitLogin,
+  }))
+
+  const forwarder = createForwarder()
+  const { host, forwarded } = forwardedOf(config.trustProxy)
+  let isDraining = false
+  const handler = createHandler({
+    apps,
+    apiProxy: createApiProxy({
+      upstreams: config.upstreams,
+      tokens,
+      forwarder,
+      forwarded,
+      isDraining: () => isDraining,
+      log,
+    }),
+    opsRoutes: healthRoutes({
+      redis: () => pingRedis(redis),
+      keycloak: () => [...oidcByApp.values()].every((client) => client.isReady()),
+    }),
     trustProxy: config.trustProxy,
+    hostOf: host,
     staticDir: config.staticDir,
-    readiness: { redis: () => pingRedis(redis), keycloak: () => [...oidcByApp.values()].every((client) => client.isReady()) },
     isDraining: () => isDraining,
     log,
   })
 
   return {
-    app,
+    handler,
     log,
     startDraining: () => {
       isDraining = true

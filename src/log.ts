@@ -7,11 +7,33 @@ export type { Logger }
  * of defence: a token that reaches a log call by mistake is still censored.
  */
 const REDACT = [
-  'access_token', 'refresh_token', 'id_token', 'code', 'code_verifier', 'logout_token',
-  'accessToken', 'refreshToken', 'idToken', 'tokens', 'cookie', 'authorization',
-  '*.access_token', '*.refresh_token', '*.id_token', '*.code', '*.code_verifier', '*.logout_token',
-  '*.accessToken', '*.refreshToken', '*.idToken', '*.tokens', '*.cookie', '*.authorization',
-  'headers.cookie', 'headers.authorization', 'headers["set-cookie"]',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'code',
+  'code_verifier',
+  'logout_token',
+  'accessToken',
+  'refreshToken',
+  'idToken',
+  'tokens',
+  'cookie',
+  'authorization',
+  '*.access_token',
+  '*.refresh_token',
+  '*.id_token',
+  '*.code',
+  '*.code_verifier',
+  '*.logout_token',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.idToken',
+  '*.tokens',
+  '*.cookie',
+  '*.authorization',
+  'headers.cookie',
+  'headers.authorization',
+  'headers["set-cookie"]',
 ]
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
@@ -20,7 +42,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 
 /** The parts of an error that are safe to log: never a request, response body or token. */
 // Duck-typed, not instanceof: errors from Node's internals may come from another realm.
-const isError = (e: unknown): e is Error => typeof e === 'object' && e !== null && typeof (e as Error).message === 'string'
+const isError = (e: unknown): e is Error =>
+  typeof e === 'object' && e !== null && typeof (e as Error).message === 'string'
 
 export function errorFields(err: unknown): Record<string, unknown> {
   if (!isError(err)) return { error: String(err) }

@@ -1,6 +1,7 @@
+import { createServer } from 'node:http'
 import { compose } from './compose'
 import { ConfigError, loadConfig } from './config/load'
-import { exitGracefully } from './lifecycle/shutdown'
+import { exitGracefully } from './ops/shutdown'
 
 function main(): void {
   let config
@@ -12,8 +13,12 @@ function main(): void {
     process.exit(2)
   }
   const composed = compose(config)
-  const server = composed.app.listen(config.port, config.host, () => {
-    composed.log.info({ url: config.apps[0]?.publicUrl.origin, listen: `${config.host}:${config.port}` }, 'keyward listening')
+  const server = createServer(composed.handler)
+  server.listen(config.port, config.host, () => {
+    composed.log.info(
+      { url: config.apps[0]?.publicUrl.origin, listen: `${config.host}:${config.port}` },
+      'keyward listening',
+    )
   })
   exitGracefully(server, composed, config.shutdownGraceSeconds)
 }

@@ -1,10 +1,5 @@
 import { z } from 'zod'
 
-/** Whether a URL is plain http on a loopback host: the only place cookies may go without `Secure`. */
-export function isLocalHttp(url: URL): boolean {
-  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
-}
-
 const bool = z
   .enum(['true', 'false', '1', '0'], { error: 'use true or false' })
   .transform((v) => v === 'true' || v === '1')
@@ -33,7 +28,8 @@ const encryptionKeys = z.string().transform((v, ctx) => {
     if (!kid || !/^[A-Za-z0-9_-]{1,16}$/.test(kid) || rest.length || key.length !== 32) {
       ctx.addIssue({
         code: 'custom',
-        message: 'comma-separated kid:base64 entries, each a 32-byte key, e.g. k1:$(openssl rand -base64 32); the first encrypts',
+        message:
+          'comma-separated kid:base64 entries, each a 32-byte key, e.g. k1:$(openssl rand -base64 32); the first encrypts',
       })
     }
     return { kid: kid ?? '', key }
@@ -44,14 +40,20 @@ const encryptionKeys = z.string().transform((v, ctx) => {
 const secrets = z
   .string()
   .transform((v) => v.split(',').map((s) => s.trim()))
-  .refine((list) => list.every((s) => s.length >= 32), 'comma-separated secrets of at least 32 characters each; the first signs')
+  .refine(
+    (list) => list.every((s) => s.length >= 32),
+    'comma-separated secrets of at least 32 characters each; the first signs',
+  )
 
 const upstreamName = /^[a-z0-9][a-z0-9-]{0,31}$/
-const upstreamUrl = z.url().refine((u) => /^https?:$/.test(new URL(u).protocol) && !new URL(u).search && !new URL(u).hash)
+const upstreamUrl = z
+  .url()
+  .refine((u) => /^https?:$/.test(new URL(u).protocol) && !new URL(u).search && !new URL(u).hash)
 
 /** `{"orders": "https://orders.internal/api", "billing": {"url": "…", "timeoutSeconds": 5}}` */
 const upstreams = z.string().transform((v, ctx) => {
-  const example = '{"orders":"https://orders.internal/api","billing":{"url":"https://billing.internal","timeoutSeconds":5}}'
+  const example =
+    '{"orders":"https://orders.internal/api","billing":{"url":"https://billing.internal","timeoutSeconds":5}}'
   let parsed: unknown
   try {
     parsed = JSON.parse(v)
@@ -59,7 +61,10 @@ const upstreams = z.string().transform((v, ctx) => {
     ctx.addIssue({ code: 'custom', message: `a JSON object of upstream name → base URL, e.g. ${example}` })
     return z.NEVER
   }
-  const entry = z.union([upstreamUrl.transform((url) => ({ url })), z.object({ url: upstreamUrl, timeoutSeconds: z.number().positive().optional() }).strict()])
+  const entry = z.union([
+    upstreamUrl.transform((url) => ({ url })),
+    z.object({ url: upstreamUrl, timeoutSeconds: z.number().positive().optional() }).strict(),
+  ])
   const result = z.record(z.string().regex(upstreamName), entry).safeParse(parsed)
   if (!result.success) {
     ctx.addIssue({
@@ -71,52 +76,108 @@ const upstreams = z.string().transform((v, ctx) => {
   return result.data
 })
 
-/** Environment variables, by name; `loadConfig` turns them into a `Config`. */
-export const envSchema = z.object({
+// Environment variables by area; `loadConfig` turns them into a `Config` of the same areas.
+
+const serverEnv = {
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number({ error: 'a TCP port, e.g. 3000' }).int().min(0).max(65535).default(3000),
-  PUBLIC_URL: origin,
-  APP_ID: z.string().regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes, e.g. web').default('web'),
-  KEYCLOAK_URL: z.url({ error: 'the Keycloak base URL, e.g. https://sso.example.com' }),
-  KEYCLOAK_REALM: z.string().min(1, 'the realm name, e.g. keyward'),
-  OIDC_CLIENT_ID: z.string().min(1, 'the Keycloak client id, e.g. keyward-web'),
-  OIDC_CLIENT_SECRET: z.string().min(1, "the Keycloak client's secret (Credentials tab)"),
-  OIDC_SCOPES: z.string().default('openid profile email'),
-  KEYCLOAK_BACKCHANNEL_URL: z.url({ error: 'the base URL keyward itself uses to reach Keycloak, e.g. http://keycloak:8080' }).optional(),
-  OIDC_TIMEOUT_SECONDS: seconds(10),
-  UPSTREAMS: upstreams.default({}),
-  UPSTREAM_TIMEOUT_SECONDS: seconds(30),
-  REFRESH_SKEW_SECONDS: seconds(30),
-  REFRESH_SKEW_FRACTION: z.coerce.number({ error: 'a fraction of the token lifespan, e.g. 0.25' }).gt(0).lt(1).default(0.25),
-  REFRESH_LOCK_TTL_MS: millis(15_000),
-  REFRESH_WAIT_MS: millis(5_000),
-  REFRESH_POLL_MS: millis(25),
-  ALLOWED_ORIGINS: z.string().default(''),
-  MOBILE_REDIRECT_URIS: z.string().default(''),
-  MOBILE_CODE_TTL_SECONDS: seconds(60).refine((s) => s <= 60, 'at most 60 seconds, e.g. 60'),
-  POST_LOGOUT_PATH: z.string().startsWith('/', 'a path on PUBLIC_URL, e.g. /').default('/'),
-  DEV_ALLOW_HTTP: bool.default(false),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
-  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/, 'letters, digits, ":", "_" and "-", e.g. kw:').default('kw:'),
-  SESSION_SECRET: secrets,
-  TOKEN_ENCRYPTION_KEYS: encryptionKeys,
-  COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'a cookie name without prefix, e.g. keyward').default('keyward'),
-  COOKIE_SAMESITE: z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax'),
-  LOGIN_TX_TTL_SECONDS: seconds(600),
-  LOGIN_RATE_LIMIT: z.coerce
-    .number({ error: 'logins started per minute per client address, e.g. 120; 0 turns the limit off' })
-    .int('a whole number, e.g. 120')
-    .min(0, 'a whole number, e.g. 120; 0 turns the limit off')
-    .default(120),
-  SESSION_FALLBACK_TTL_SECONDS: seconds(1800),
-  OFFLINE_SESSION_IDLE_SECONDS: seconds(2_592_000),
   TRUST_PROXY: z
     .string()
     .regex(/^(false|\d+)$/, 'false, or the number of proxy hops in front of keyward, e.g. 1')
     .default('false'),
   STATIC_DIR: z.string().optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_GRACE_SECONDS: seconds(20),
+}
+
+const keycloakEnv = {
+  KEYCLOAK_URL: z.url({ error: 'the Keycloak base URL, e.g. https://sso.example.com' }),
+  KEYCLOAK_REALM: z.string().min(1, 'the realm name, e.g. keyward'),
+  KEYCLOAK_BACKCHANNEL_URL: z
+    .url({ error: 'the base URL keyward itself uses to reach Keycloak, e.g. http://keycloak:8080' })
+    .optional(),
+  OIDC_TIMEOUT_SECONDS: seconds(10),
+  DEV_ALLOW_HTTP: bool.default(false),
+}
+
+/** One app (an origin with its own Keycloak client); config/apps.ts builds it. */
+const appEnv = {
+  PUBLIC_URL: origin,
+  APP_ID: z
+    .string()
+    .regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes, e.g. web')
+    .default('web'),
+  OIDC_CLIENT_ID: z.string().min(1, 'the Keycloak client id, e.g. keyward-web'),
+  OIDC_CLIENT_SECRET: z.string().min(1, "the Keycloak client's secret (Credentials tab)"),
+  OIDC_SCOPES: z.string().default('openid profile email'),
+  ALLOWED_ORIGINS: z.string().default(''),
+  MOBILE_REDIRECT_URIS: z.string().default(''),
+  POST_LOGOUT_PATH: z.string().startsWith('/', 'a path on PUBLIC_URL, e.g. /').default('/'),
+  COOKIE_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'a cookie name without prefix, e.g. keyward')
+    .default('keyward'),
+  COOKIE_SAMESITE: z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax'),
+}
+
+const upstreamEnv = {
+  UPSTREAMS: upstreams.default({}),
+  UPSTREAM_TIMEOUT_SECONDS: seconds(30),
+}
+
+const refreshEnv = {
+  REFRESH_SKEW_SECONDS: seconds(30),
+  REFRESH_SKEW_FRACTION: z.coerce
+    .number({ error: 'a fraction of the token lifespan, e.g. 0.25' })
+    .gt(0)
+    .lt(1)
+    .default(0.25),
+  REFRESH_LOCK_TTL_MS: millis(15_000),
+  REFRESH_WAIT_MS: millis(5_000),
+  REFRESH_POLL_MS: millis(25),
+}
+
+const redisEnv = {
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]*$/, 'letters, digits, ":", "_" and "-", e.g. kw:')
+    .default('kw:'),
+}
+
+const sessionEnv = {
+  SESSION_SECRET: secrets,
+  TOKEN_ENCRYPTION_KEYS: encryptionKeys,
+  LOGIN_TX_TTL_SECONDS: seconds(600),
+  MOBILE_CODE_TTL_SECONDS: seconds(60).refine((s) => s <= 60, 'at most 60 seconds, e.g. 60'),
+  SESSION_FALLBACK_TTL_SECONDS: seconds(1800),
+  OFFLINE_SESSION_IDLE_SECONDS: seconds(2_592_000),
+}
+
+const limitsEnv = {
+  LOGIN_RATE_LIMIT: z.coerce
+    .number({ error: 'logins started per minute per client address, e.g. 120; 0 turns the limit off' })
+    .int('a whole number, e.g. 120')
+    .min(0, 'a whole number, e.g. 120; 0 turns the limit off')
+    .default(120),
+}
+
+const opsEnv = {
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}
+
+export const envSchema = z.object({
+  ...serverEnv,
+  ...keycloakEnv,
+  ...appEnv,
+  ...upstreamEnv,
+  ...refreshEnv,
+  ...redisEnv,
+  ...sessionEnv,
+  ...limitsEnv,
+  ...opsEnv,
 })
 
 export type Env = z.infer<typeof envSchema>

@@ -1,7 +1,9 @@
 import type { Request } from 'express'
 import ipaddr from 'ipaddr.js'
-import { Problem } from '../errors'
-import type { RateLimits } from '../store/rate-limits'
+import { Problem } from './problem'
+
+/** Counters shared by every instance: one hit on `name`, and how many its current window holds. */
+export type CountHit = (name: string, windowMs: number) => Promise<{ count: number; resetInMs: number }>
 
 const MINUTE_MS = 60_000
 
@@ -13,7 +15,10 @@ export function clientAddressKey(ip: string | undefined): string {
   if (!ip || !ipaddr.isValid(ip)) return 'unknown'
   const address = ipaddr.process(ip) // an IPv4-mapped IPv6 address counts as its IPv4 one
   if (address.kind() === 'ipv4') return address.toString()
-  return `${(address as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`
+  return `${(address as ipaddr.IPv6).parts
+    .slice(0, 4)
+    .map((part) => part.toString(16))
+    .join(':')}::/64`
 }
 
 /**
@@ -22,12 +27,16 @@ export function clientAddressKey(ip: string | undefined): string {
  * store something, such as starting a login; called once the request is known to be valid, so refused
  * bad input counts for nothing.
  */
-export function perClientLimit(kind: string, perMinute: number, limits: RateLimits): (req: Request) => Promise<void> {
+export function perClientLimit(kind: string, perMinute: number, hit: CountHit): (req: Request) => Promise<void> {
   return async function admit(req) {
     if (perMinute === 0) return
-    const { count, resetInMs } = await limits.hit(`${kind}:${clientAddressKey(req.ip)}`, MINUTE_MS)
+    const { count, resetInMs } = await hit(`${kind}:${clientAddressKey(req.ip)}`, MINUTE_MS)
     if (count <= perMinute) return
     const retryAfterSeconds = Math.max(1, Math.ceil(resetInMs / 1000))
-    throw new Problem('too_many_requests', `Too many ${kind} requests from this address; retry in ${retryAfterSeconds} s.`, { retryAfterSeconds })
+    throw new Problem(
+      'too_many_requests',
+      `Too many ${kind} requests from this address; retry in ${retryAfterSeconds} s.`,
+      { retryAfterSeconds },
+    )
   }
 }

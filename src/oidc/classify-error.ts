@@ -24,7 +24,11 @@ export function classifyError(err: unknown): Failure {
  * name, not instanceof: they may come from another realm (Node's internals, a test sandbox).
  */
 function networkFailure(err: unknown): boolean {
-  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e = err, depth = 0;
+    typeof e === 'object' && e !== null && depth < 5;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const { name, message } = e as { name?: unknown; message?: unknown }
     if (name === 'TypeError' && message === 'fetch failed') return true
     if (name === 'TimeoutError' || name === 'AbortError') return true

@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client'
-import { Problem, unavailable } from '../errors'
+import { Failure, keycloakUnavailable } from '../domain/failures'
+import type { TokenGrant } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
-import type { TokenGrant } from '../tokens/token-session'
 import { classifyError } from './classify-error'
 
 export interface OidcClientOptions {
@@ -17,9 +17,6 @@ export interface OidcClientOptions {
   allowHttp: boolean
 }
 
-/** A refresh either worked, or Keycloak refused it for good (the session is over), or it threw (transient). */
-export type RefreshResult = { ok: true; grant: TokenGrant } | { ok: false; error: string }
-
 export interface LoginRequest {
   url: URL
   state: string
@@ -29,7 +26,9 @@ export interface LoginRequest {
 
 /**
  * The only module that talks to openid-client (and to Keycloak's OIDC endpoints). One instance per
- * Keycloak client. Failures come out as `Problem`s: unreachable Keycloak is a 503, a refusal a 4xx.
+ * Keycloak client. Failures come out as domain failures: `keycloak_unavailable` when Keycloak cannot
+ * be reached or fails, `login_refused` or `session_ended` when it says no; anything else (an answer
+ * that fails validation, keyward's own credentials refused) is a plain error.
  */
 export function createOidcClient(options: OidcClientOptions, log: Logger) {
   let config: oidc.Configuration | undefined
@@ -43,7 +42,10 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
   const publicBase = options.keycloakUrl.href.replace(/\/?$/, '/')
   const privateBase = options.backchannelUrl?.href.replace(/\/?$/, '/')
   const keycloakFetch: oidc.CustomFetch = (url, init) =>
-    fetch(privateBase && url.startsWith(publicBase) ? privateBase + url.slice(publicBase.length) : url, init as RequestInit)
+    fetch(
+      privateBase && url.startsWith(publicBase) ? privateBase + url.slice(publicBase.length) : url,
+      init as RequestInit,
+    )
 
   function discover(): Promise<oidc.Configuration> {
     pending ??= oidc
@@ -62,7 +64,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     try {
       return await discover()
     } catch (err) {
-      throw unavailable('keycloak', err)
+      throw keycloakUnavailable(err)
     }
   }
 
@@ -71,10 +73,9 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     return {
       accessToken: res.access_token,
       refreshToken: res.refresh_token,
-      idToken: res.id_token,
       expiresIn: res.expires_in ?? 60,
       refreshExpiresIn: typeof refreshExpiresIn === 'number' ? refreshExpiresIn : undefined,
-      claims: res.claims() as Record<string, unknown> | undefined,
+      claims: res.claims(),
       scope: res.scope,
     }
   }
@@ -123,7 +124,10 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     },
 
     /** Redeems the authorization code sent to `callbackUrl`; the ID token is verified here. */
-    async codeGrant(callbackUrl: URL, checks: { codeVerifier: string; state: string; nonce: string }): Promise<TokenGrant> {
+    async codeGrant(
+      callbackUrl: URL,
+      checks: { codeVerifier: string; state: string; nonce: string },
+    ): Promise<TokenGrant> {
       const cfg = await configuration()
       try {
         return toGrant(
@@ -136,9 +140,12 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
         )
       } catch (err) {
         const failure = classifyError(err)
-        if (failure.kind === 'transient') throw unavailable('keycloak', err)
-        const why = failure.kind === 'rejected' ? `Keycloak refused the code (${failure.error})` : "Keycloak's answer failed validation"
-        throw new Problem('login_failed', `${why}; start the login again.`, { cause: err })
+        if (failure.kind === 'transient') throw keycloakUnavailable(err)
+        const why =
+          failure.kind === 'rejected'
+            ? `Keycloak refused the code (${failure.error})`
+            : "Keycloak's answer failed validation"
+        throw new Failure('login_refused', `${why}; start the login again.`, { cause: err })
       }
     },
 
@@ -147,11 +154,13 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
      * which also sends back-channel logout to the session's other clients. Returns false when
      * Keycloak says the session was already gone.
      */
-    async endSession(refreshToken: string): Promise<boolean> {
+    async logoutAtKeycloak(refreshToken: string): Promise<boolean> {
       const cfg = await configuration()
       const endpoint = cfg.serverMetadata().end_session_endpoint
       if (!endpoint) throw new Error('Keycloak discovery has no end_session_endpoint')
-      const basic = Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`).toString('base64')
+      const basic = Buffer.from(
+        `${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`,
+      ).toString('base64')
       let res: Response
       try {
         res = await keycloakFetch(endpoint, {
@@ -162,27 +171,28 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
           signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
         })
       } catch (err) {
-        throw unavailable('keycloak', err)
+        throw keycloakUnavailable(err)
       }
       await res.body?.cancel()
-      if (res.status >= 500) throw unavailable('keycloak', new Error(`Keycloak logout answered ${res.status}`))
+      if (res.status >= 500) throw keycloakUnavailable(new Error(`Keycloak logout answered ${res.status}`))
       if (res.status === 401) throw new Error('Keycloak refused keyward’s client credentials at logout')
       return res.ok
     },
 
     /**
-     * The refresh grant. `invalid_grant` and `invalid_client` are Keycloak's final word on the session;
-     * an unreachable or failing Keycloak throws a 503 Problem and the session is kept.
+     * The refresh grant. `invalid_grant` and `invalid_client` are Keycloak's final word on the session
+     * (`session_ended`, Keycloak's error as its cause); an unreachable or failing Keycloak throws
+     * `keycloak_unavailable`, and the session is kept.
      */
-    async refresh(refreshToken: string): Promise<RefreshResult> {
+    async refresh(refreshToken: string): Promise<TokenGrant> {
       const cfg = await configuration()
       try {
-        return { ok: true, grant: toGrant(await oidc.refreshTokenGrant(cfg, refreshToken)) }
+        return toGrant(await oidc.refreshTokenGrant(cfg, refreshToken))
       } catch (err) {
         const failure = classifyError(err)
-        if (failure.kind === 'transient') throw unavailable('keycloak', err)
+        if (failure.kind === 'transient') throw keycloakUnavailable(err)
         if (failure.kind === 'rejected' && (failure.error === 'invalid_grant' || failure.error === 'invalid_client')) {
-          return { ok: false, error: failure.error }
+          throw new Failure('session_ended', 'Keycloak ended this session; log in again.', { cause: err })
         }
         throw err
       }
@@ -194,7 +204,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       try {
         await oidc.tokenRevocation(cfg, token)
       } catch (err) {
-        if (classifyError(err).kind === 'transient') throw unavailable('keycloak', err)
+        if (classifyError(err).kind === 'transient') throw keycloakUnavailable(err)
         throw err
       }
     },
@@ -202,7 +212,10 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     /** Where the browser goes so Keycloak clears its SSO cookies and sends it back. */
     async endSessionUrl(params: { postLogoutRedirectUri: string }): Promise<URL> {
       const cfg = await configuration()
-      return oidc.buildEndSessionUrl(cfg, { client_id: options.clientId, post_logout_redirect_uri: params.postLogoutRedirectUri })
+      return oidc.buildEndSessionUrl(cfg, {
+        client_id: options.clientId,
+        post_logout_redirect_uri: params.postLogoutRedirectUri,
+      })
     },
   }
 }

@@ -5,16 +5,16 @@ import type { RedisKeys } from './keys'
 
 declare module 'express-session' {
   interface SessionData {
-    /** The token session this browser session points at. */
-    tokenSessionId: string
     /** Epoch ms when the token session expires; the cookie session's Redis TTL follows it. */
     expiresAt: number
   }
 }
 
 /**
- * express-session's store: holds only a pointer to the token session. Touch is off, so reading a
- * session costs no Redis write; the record expires with its token session.
+ * express-session's store, for the browser's cookie session: express-session mints it when a login
+ * finishes, and it lives exactly as long as the token session it opens (whose id is the SHA-256 of
+ * this session's id). Requests do not read it: they find the token session from the signed cookie
+ * itself (http/credentials.ts). Touch is off; the token session store moves its expiry and deletes it.
  */
 export function createCookieSessionStore(redis: Redis, keys: RedisKeys, now: () => number = Date.now): RedisStore {
   return new RedisStore({

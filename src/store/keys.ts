@@ -9,9 +9,8 @@ export function redisKeys(prefix: string) {
     refreshLock: (id: string) => `${prefix}lock:{${id}}`,
     /** A fixed-window counter, e.g. `login:<client address>`. */
     rateLimit: (name: string) => `${prefix}rl:{${name}}`,
-    /** By the SHA-256 of the code or handle: Redis never holds the value a client presents. */
+    /** By the SHA-256 of the code: Redis never holds the value a client presents. */
     mobileCode: (hash: string) => `${prefix}code:{${hash}}`,
-    sessionHandle: (hash: string) => `${prefix}handle:{${hash}}`,
     subIndex: (sub: string) => `${prefix}idx:sub:${sub}`,
     sidIndex: (sid: string) => `${prefix}idx:sid:${sid}`,
     /** connect-redis adds the express-session id to this prefix. */

@@ -1,21 +1,8 @@
 import type { Redis } from 'ioredis'
-import { digest } from '../tokens/opaque'
+import type { LoginTransaction } from '../domain/login'
+import { digest } from '../domain/opaque'
 import type { RedisKeys } from './keys'
 import { guarded, luaScript } from './redis'
-
-/** What the login route remembers until Keycloak sends the browser back. */
-export interface LoginTransaction {
-  app: string
-  /** When the login started (epoch ms): a Keycloak `auth_time` since then means the user signed in now. */
-  startedAt: number
-  codeVerifier: string
-  nonce: string
-  returnTo: string
-  /** Asked for an offline token (`offline_access`): a session that outlives logout of the browser. */
-  offline: boolean
-  /** A mobile login: where the app wants its one-time code, and the app's own PKCE challenge and state. */
-  mobile?: { redirectUri: string; codeChallenge: string; state?: string }
-}
 
 export type ConsumeResult = { ok: true; tx: LoginTransaction } | { ok: false; reason: 'unknown' | 'not_bound' }
 
@@ -35,7 +22,11 @@ export function createLoginTransactionStore(redis: Redis, keys: RedisKeys, ttlSe
   return {
     async create(state: string, binding: string, tx: LoginTransaction): Promise<void> {
       await guarded(
-        redis.multi().hset(key(state), { b: digest(binding), d: JSON.stringify(tx) }).expire(key(state), ttlSeconds).exec(),
+        redis
+          .multi()
+          .hset(key(state), { b: digest(binding), d: JSON.stringify(tx) })
+          .expire(key(state), ttlSeconds)
+          .exec(),
       )
     },
     async consume(state: string, binding: string): Promise<ConsumeResult> {

@@ -1,16 +1,9 @@
 import type { Redis } from 'ioredis'
-import { digest } from '../tokens/opaque'
-import type { TokenSession } from '../tokens/token-session'
+import type { CodeBinding, MobileLogin } from '../domain/login'
+import { digest } from '../domain/opaque'
 import type { RedisKeys } from './keys'
 import { guarded, luaScript } from './redis'
 import type { Sealer } from './seal'
-
-/** What a code stands for: a finished login. */
-export interface MobileLogin {
-  session: TokenSession
-  /** The login created its Keycloak session (no single sign-on), see `storeNewSession`. */
-  ownKeycloakSession: boolean
-}
 
 export type RedeemResult = { ok: true; login: MobileLogin } | { ok: false; reason: 'unknown' | 'mismatch' }
 
@@ -23,14 +16,6 @@ if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] or h[3] ~= ARGV[3] then return 1 end
 redis.call('DEL', KEYS[1])
 return h[4]`)
 
-/** What a code is bound to, and what redeeming it must show. */
-export interface CodeBinding {
-  /** The app (keyward host) the login ran on. */
-  app: string
-  codeChallenge: string
-  redirectUri: string
-}
-
 /**
  * One-time codes of mobile logins: a code stands for a finished login (its token session, sealed)
  * for a few seconds, bound to the app, its redirect URI and the PKCE challenge.
@@ -40,7 +25,13 @@ export function createMobileCodeStore(redis: Redis, keys: RedisKeys, sealer: Sea
     async create(code: string, binding: CodeBinding, login: MobileLogin): Promise<void> {
       const k = keys.mobileCode(digest(code))
       const sealed = sealer.seal(JSON.stringify(login), k)
-      await guarded(redis.multi().hset(k, { c: binding.codeChallenge, r: binding.redirectUri, a: binding.app, d: sealed }).expire(k, ttlSeconds).exec())
+      await guarded(
+        redis
+          .multi()
+          .hset(k, { c: binding.codeChallenge, r: binding.redirectUri, a: binding.app, d: sealed })
+          .expire(k, ttlSeconds)
+          .exec(),
+      )
     },
 
     async redeem(code: string, proof: CodeBinding): Promise<RedeemResult> {

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { Problem, unavailable } from '../errors'
+import { storeUnavailable } from '../domain/failures'
+import { errorFields, type Logger } from '../log'
 
 /**
  * The one Redis connection. Commands fail at once while Redis is away (no offline queue, one retry),
  * so callers answer 503 quickly instead of hanging; the client keeps reconnecting in the background.
  */
-export function createRedis(url: string): Redis {
-  return new Redis(url, {
+export function createRedis(url: string, log: Logger): Redis {
+  const redis = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
@@ -17,6 +17,15 @@ export function createRedis(url: string): Redis {
     // Commands issued in the same tick by concurrent requests share one write to the socket.
     enableAutoPipelining: true,
   })
+  let lastWarning = 0
+  redis.on('error', (err: unknown) => {
+    // ioredis reports every failed reconnect; one line per 10 s is enough to see an outage.
+    if (Date.now() - lastWarning < 10_000) return
+    lastWarning = Date.now()
+    log.warn({ error: errorFields(err) }, 'Redis connection error')
+  })
+  redis.on('ready', () => log.info('Redis connected'))
+  return redis
 }
 
 /** Resolves once the client is connected, or rejects after `timeoutMs`. */
@@ -49,34 +58,20 @@ const NOT_NOW = /^(OOM|LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|NOR
 
 // A MULTI whose commands Redis refused as they were queued fails as a whole with EXECABORT.
 const notNow = (err: Error & { previousErrors?: Error[] }): boolean =>
-  NOT_NOW.test(err.message) || (err.message.startsWith('EXECABORT') && !!err.previousErrors?.some((e) => NOT_NOW.test(e.message)))
+  NOT_NOW.test(err.message) ||
+  (err.message.startsWith('EXECABORT') && !!err.previousErrors?.some((e) => NOT_NOW.test(e.message)))
 
 /**
- * Runs a Redis call, turning connection trouble and a Redis that cannot serve now into a 503 Problem.
- * Any other ReplyError is Redis refusing a command we sent, which is a bug, so it stays a plain error (500).
+ * Runs a Redis call, turning connection trouble and a Redis that cannot serve now into the
+ * `store_unavailable` failure. Any other ReplyError is Redis refusing a command we sent, which is a
+ * bug, so it stays a plain error.
  */
 export async function guarded<T>(call: Promise<T>): Promise<T> {
   try {
     return await call
   } catch (err) {
     if (err instanceof Error && err.name === 'ReplyError' && !notNow(err)) throw err
-    throw unavailable('store', err)
-  }
-}
-
-/**
- * Runs a write that must not be lost (tokens Keycloak has just issued) until it succeeds or `until`
- * (epoch ms) has passed, retrying with backoff (50 ms to 0.5 s) only while the store is unavailable.
- */
-export async function retryWhileUnavailable<T>(write: () => Promise<T>, until: number, now: () => number = Date.now): Promise<T> {
-  for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 500)) {
-    try {
-      return await write()
-    } catch (err) {
-      const storeDown = err instanceof Problem && err.code === 'store_unavailable'
-      if (!storeDown || now() + delayMs >= until) throw err
-      await sleep(delayMs)
-    }
+    throw storeUnavailable(err)
   }
 }
 

@@ -19,7 +19,12 @@ export function createSealer(keys: readonly EncryptionKey[]) {
       const iv = randomBytes(12)
       const cipher = createCipheriv('aes-256-gcm', current.key, iv).setAAD(Buffer.from(aad))
       const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
-      return [current.kid, iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.')
+      return [
+        current.kid,
+        iv.toString('base64url'),
+        body.toString('base64url'),
+        cipher.getAuthTag().toString('base64url'),
+      ].join('.')
     },
     /** Throws when the key id is unknown or the ciphertext was altered. */
     open(sealed: string, aad: string): string {

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
-import type { TokenSession, TokenSet } from '../tokens/token-session'
-import { guarded, luaScript } from './redis'
+import type { TokenSession, TokenSet } from '../domain/token-session'
 import type { RedisKeys } from './keys'
+import { guarded, luaScript } from './redis'
 import type { Sealer } from './seal'
 
 // An index set lives as long as its longest-lived member; PTTL is -1/-2 for no TTL/no key.
@@ -19,12 +19,17 @@ redis.call('HSET', KEYS[1], 'v', ARGV[2], 'm', ARGV[3], 't', ARGV[4])
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 return 1`)
 
-type Meta = Omit<TokenSession, 'tokens' | 'version'>
+// Sets one field of a record that still exists: a session ended meanwhile stays ended.
+const SET_IF_EXISTS = luaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])`)
+
+type Meta = Omit<TokenSession, 'tokens' | 'version' | 'cookieExpiresAt'>
 
 /**
- * Token sessions in Redis: one hash per session (`v` version, `m` metadata, `t` sealed tokens) that
- * expires when Keycloak stops honouring its refresh token, plus index sets by `sub` and `sid`.
- * Tokens are written only here, never through express-session's read-modify-write.
+ * Token sessions in Redis: one hash per session (`v` version, `m` metadata, `t` sealed tokens, `c`
+ * when the browser's remember-me cookie expires) that expires when Keycloak stops honouring its
+ * refresh token, plus index sets by `sub` and `sid`. Tokens are written only here.
  */
 export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: Sealer, now: () => number = Date.now) {
   const key = keys.tokenSession
@@ -34,18 +39,22 @@ export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: S
   }
 
   function fields(session: TokenSession) {
-    const { tokens, version, ...meta } = session
-    return { v: version, m: JSON.stringify(meta), t: sealer.seal(JSON.stringify(tokens), session.id) }
+    const { tokens, version, cookieExpiresAt, ...meta } = session
+    return {
+      v: version,
+      m: JSON.stringify(meta),
+      t: sealer.seal(JSON.stringify(tokens), session.id),
+      ...(cookieExpiresAt ? { c: cookieExpiresAt } : {}),
+    }
   }
 
-  /** Index sets, the cookie session and the handle live as long as the token session they lead to. */
-  async function extendNeighbours(session: TokenSession, ttlMs: number, created: boolean): Promise<void> {
+  /** Index sets and the browser's cookie session live as long as the token session they lead to. */
+  async function extendNeighbours(session: TokenSession, ttlMs: number): Promise<void> {
     await guarded(
       Promise.all([
         ...indexKeys(session).map((k) => INDEX_ADD(redis, [k], [session.id, ttlMs])),
-        ...(session.cookieSessionId ? [redis.pexpireat(keys.cookieSession(session.cookieSessionId), session.expiresAt)] : []),
-        ...(session.handleHash
-          ? [created ? redis.set(keys.sessionHandle(session.handleHash), session.id, 'PXAT', session.expiresAt) : redis.pexpireat(keys.sessionHandle(session.handleHash), session.expiresAt)]
+        ...(session.cookieSessionId
+          ? [redis.pexpireat(keys.cookieSession(session.cookieSessionId), session.expiresAt)]
           : []),
       ]),
     )
@@ -61,7 +70,9 @@ export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: S
     } catch {
       return undefined // retiring a key from TOKEN_ENCRYPTION_KEYS ends the sessions it sealed
     }
-    return { ...(JSON.parse(h.m) as Meta), version: Number(h.v), tokens }
+    const session: TokenSession = { ...(JSON.parse(h.m) as Meta), version: Number(h.v), tokens }
+    if (h.c) session.cookieExpiresAt = Number(h.c)
+    return session
   }
 
   /** The live sessions an index set lists; members whose record expired are dropped from it. */
@@ -78,10 +89,12 @@ export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: S
     async create(session: TokenSession): Promise<void> {
       const ttlMs = session.expiresAt - now()
       if (ttlMs <= 0) return
-      await guarded(redis.multi().hset(key(session.id), fields(session)).pexpireat(key(session.id), session.expiresAt).exec())
+      await guarded(
+        redis.multi().hset(key(session.id), fields(session)).pexpireat(key(session.id), session.expiresAt).exec(),
+      )
       // Indexes are separate keys (other slots in Redis Cluster), so they are written after the record;
       // readers treat a member whose record is gone as absent.
-      await extendNeighbours(session, ttlMs, true)
+      await extendNeighbours(session, ttlMs)
     },
 
     /** Compare-and-set of a refreshed session on its version; false when the record moved on. */
@@ -89,27 +102,26 @@ export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: S
       const f = fields(next)
       const written = await guarded(REPLACE(redis, [key(next.id)], [expectedVersion, f.v, f.m, f.t, next.expiresAt]))
       if (written !== 1) return false
-      await extendNeighbours(next, next.expiresAt - now(), false)
+      await extendNeighbours(next, next.expiresAt - now())
       return true
     },
 
     get,
 
-    /** Removes the session, its index entries, and the cookie session or handle pointing at it. */
-    async delete(session: Pick<TokenSession, 'id' | 'sub' | 'sid' | 'cookieSessionId' | 'handleHash'>): Promise<void> {
+    /** Records when the browser's remember-me cookie, just issued again, expires. */
+    async noteCookieExpiry(id: string, expiresAt: number): Promise<void> {
+      await guarded(SET_IF_EXISTS(redis, [key(id)], ['c', expiresAt]))
+    },
+
+    /** Removes the session, its index entries, and the browser's cookie session pointing at it. */
+    async delete(session: Pick<TokenSession, 'id' | 'sub' | 'sid' | 'cookieSessionId'>): Promise<void> {
       await guarded(redis.del(key(session.id)))
       await guarded(
         Promise.all([
           ...indexKeys(session).map((k) => redis.srem(k, session.id)),
           ...(session.cookieSessionId ? [redis.del(keys.cookieSession(session.cookieSessionId))] : []),
-          ...(session.handleHash ? [redis.del(keys.sessionHandle(session.handleHash))] : []),
         ]),
       )
-    },
-
-    /** The session a handle (by its SHA-256) leads to. */
-    async idForHandle(handleHash: string): Promise<string | undefined> {
-      return (await guarded(redis.get(keys.sessionHandle(handleHash)))) ?? undefined
     },
 
     /** Every live session of a Keycloak subject (user). */

@@ -1,28 +1,59 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { Agent, errors, request, type Dispatcher } from 'undici'
-import type { UpstreamConfig } from '../config/load'
-import { Problem } from '../errors'
+import type { UpstreamConfig } from '../config/types'
+import { Failure } from '../domain/failures'
 
 // Hop-by-hop headers (RFC 9110 §7.6.1; also any a message names in its Connection header) and what
 // keyward owns: never passed along.
 const DROP_REQUEST = new Set([
-  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer',
-  'transfer-encoding', 'upgrade', 'host', 'authorization', 'cookie', 'x-csrf', 'forwarded',
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'authorization',
+  'cookie',
+  'x-csrf',
+  'forwarded',
   // Node has already answered the caller's 100-continue; undici refuses to send the header on.
   'expect',
-  'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
 ])
 // An upstream behind a BFF has no business setting cookies on the app's origin (it could overwrite
 // keyward's own), nor answering for CORS, which keyward does for its allowed origins.
 const DROP_RESPONSE = new Set([
-  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie',
-  'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-allow-methods',
-  'access-control-allow-headers', 'access-control-expose-headers', 'access-control-max-age',
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'set-cookie',
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-allow-methods',
+  'access-control-allow-headers',
+  'access-control-expose-headers',
+  'access-control-max-age',
 ])
 
 /** The headers fit to pass on: neither in `drop` nor named by the message's own `Connection` header. */
 function passable(headers: IncomingHttpHeaders, drop: ReadonlySet<string>): Record<string, string | string[]> {
-  const named = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((h) => h.trim()))
+  const named = new Set(
+    String(headers.connection ?? '')
+      .toLowerCase()
+      .split(',')
+      .map((h) => h.trim()),
+  )
   const out: Record<string, string | string[]> = {}
   for (const [name, value] of Object.entries(headers)) {
     if (value !== undefined && !drop.has(name) && !named.has(name)) out[name] = value
@@ -57,7 +88,7 @@ export function createForwarder() {
       const base = upstream.url.href.replace(/\/$/, '')
       try {
         return await request(`${base}${call.pathAndQuery}`, {
-          method: call.method as Dispatcher.HttpMethod,
+          method: call.method,
           headers,
           body: call.body as Dispatcher.DispatchOptions['body'],
           dispatcher: agent,
@@ -66,14 +97,15 @@ export function createForwarder() {
         })
       } catch (err) {
         if (err instanceof errors.HeadersTimeoutError || err instanceof errors.ConnectTimeoutError) {
-          throw new Problem('upstream_timeout', 'The upstream did not answer in time.', { cause: err })
+          throw new Failure('upstream_timeout', 'The upstream did not answer in time.', { cause: err })
         }
-        throw new Problem('upstream_unavailable', 'The upstream could not be reached.', { cause: err })
+        throw new Failure('upstream_unavailable', 'The upstream could not be reached.', { cause: err })
       }
     },
 
     /** Response headers fit to pass to the client. */
-    responseHeaders: (headers: IncomingHttpHeaders): Record<string, string | string[]> => passable(headers, DROP_RESPONSE),
+    responseHeaders: (headers: IncomingHttpHeaders): Record<string, string | string[]> =>
+      passable(headers, DROP_RESPONSE),
 
     close: () => agent.close(),
   }

@@ -1,12 +1,12 @@
 import { createHmac } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { digest } from '../../src/tokens/opaque'
-import { Browser } from '../support/browser'
-import { KeycloakAdmin } from '../support/keycloak-admin'
-import { TcpProxy } from '../support/tcp-proxy'
-import { keycloakUrl, startKeyward, testSealer, withKeyward, type RunningKeyward } from '../support/keyward'
-import { APP_URI, bearer, MOBILE, MobileApp } from '../support/mobile-app'
-import { freePort, RedisServer } from '../support/redis-server'
+import { digest, randomOpaque } from '../../src/domain/opaque'
+import { Browser } from '../../harness/browser'
+import { KeycloakAdmin } from '../../harness/keycloak-admin'
+import { TcpProxy } from '../../harness/tcp-proxy'
+import { keycloakUrl, startKeyward, testSealer, withKeyward, type RunningKeyward } from '../../harness/keyward'
+import { APP_URI, bearer, MOBILE, MobileApp } from '../../harness/mobile-app'
+import { freePort, RedisServer } from '../../harness/redis-server'
 import { storedSession } from '../support/refresh-fixture'
 
 const admin = new KeycloakAdmin()
@@ -26,31 +26,41 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
   })
 
   test('without Keycloak, keyward starts, is not ready, and login answers 503 with Retry-After', async () => {
-    await withKeyward({ KEYCLOAK_URL: `http://127.0.0.1:${await freePort()}` }, async (kw) => {
-      expect((await fetch(`${kw.url}/healthz`)).status).toBe(200)
-      const ready = await fetch(`${kw.url}/readyz`)
-      expect(ready.status).toBe(503)
-      expect(await ready.json()).toMatchObject({ checks: { redis: 'up', keycloak: 'down' } })
-      const login = await fetch(`${kw.url}/auth/login`, { redirect: 'manual' })
-      expect(login.status).toBe(503)
-      expect(login.headers.get('retry-after')).toBe('2')
-      expect(await login.json()).toMatchObject({ code: 'keycloak_unavailable' })
-      expect(await kw.keys()).toEqual([])
-    }, { waitUntilReady: false })
+    await withKeyward(
+      { KEYCLOAK_URL: `http://127.0.0.1:${await freePort()}` },
+      async (kw) => {
+        expect((await fetch(`${kw.url}/healthz`)).status).toBe(200)
+        const ready = await fetch(`${kw.url}/readyz`)
+        expect(ready.status).toBe(503)
+        expect(await ready.json()).toMatchObject({ checks: { redis: 'up', keycloak: 'down' } })
+        const login = await fetch(`${kw.url}/auth/login`, { redirect: 'manual' })
+        expect(login.status).toBe(503)
+        expect(login.headers.get('retry-after')).toBe('2')
+        expect(await login.json()).toMatchObject({ code: 'keycloak_unavailable' })
+        expect(await kw.keys()).toEqual([])
+      },
+      { waitUntilReady: false },
+    )
   })
 
   test('without Redis, keyward is not ready and answers 503 quickly, never 401', async () => {
-    await withKeyward({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, async (kw) => {
-      expect((await fetch(`${kw.url}/readyz`)).status).toBe(503)
-      const started = Date.now()
-      const session = await fetch(`${kw.url}/auth/session`, { headers: { cookie: `keyward=${signedCookie('some-session', kw.config.session.secrets[0]!)}` } })
-      expect(session.status).toBe(503)
-      expect(await session.json()).toMatchObject({ code: 'store_unavailable' })
-      const login = await fetch(`${kw.url}/auth/login`, { redirect: 'manual' })
-      expect(login.status).toBe(503)
-      expect(await login.json()).toMatchObject({ code: 'store_unavailable' })
-      expect(Date.now() - started).toBeLessThan(3000)
-    }, { waitUntilReady: false })
+    await withKeyward(
+      { REDIS_URL: `redis://127.0.0.1:${await freePort()}` },
+      async (kw) => {
+        expect((await fetch(`${kw.url}/readyz`)).status).toBe(503)
+        const started = Date.now()
+        const session = await fetch(`${kw.url}/auth/session`, {
+          headers: { cookie: `keyward=${signedCookie(randomOpaque(), kw.config.session.secrets[0])}` },
+        })
+        expect(session.status).toBe(503)
+        expect(await session.json()).toMatchObject({ code: 'store_unavailable' })
+        const login = await fetch(`${kw.url}/auth/login`, { redirect: 'manual' })
+        expect(login.status).toBe(503)
+        expect(await login.json()).toMatchObject({ code: 'store_unavailable' })
+        expect(Date.now() - started).toBeLessThan(3000)
+      },
+      { waitUntilReady: false },
+    )
   })
 
   test('a mobile login that fails after Keycloak sent the browser back still ends at the app, with an OAuth error', async () => {
@@ -108,7 +118,11 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
 
     test('logout while Keycloak cannot be reached is a 503 that keeps the session; retrying later logs out', async () => {
       const toKeycloak = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(keycloakUrl()).port) })
-      const shortTimeout = await startKeyward({ REDIS_URL: redis.url, OIDC_TIMEOUT_SECONDS: '1', KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url })
+      const shortTimeout = await startKeyward({
+        REDIS_URL: redis.url,
+        OIDC_TIMEOUT_SECONDS: '1',
+        KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url,
+      })
       try {
         const browser = new Browser()
         await browser.login(shortTimeout.url, 'alice', 'alice-password')
@@ -117,7 +131,10 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
 
         toKeycloak.mode = 'refuse'
         toKeycloak.cut()
-        const during = await browser.request(`${shortTimeout.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })
+        const during = await browser.request(`${shortTimeout.url}/auth/logout`, {
+          method: 'POST',
+          headers: { 'x-csrf': '1' },
+        })
         expect(during.status).toBe(503)
         expect(JSON.parse(during.text)).toMatchObject({ code: 'keycloak_unavailable' })
         expect(await shortTimeout.keys()).toEqual(keys)
@@ -125,7 +142,10 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
         expect((await admin.userSessions('alice')).map((s) => s.id)).toContain(sid)
 
         toKeycloak.mode = 'forward'
-        const after = await browser.request(`${shortTimeout.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })
+        const after = await browser.request(`${shortTimeout.url}/auth/logout`, {
+          method: 'POST',
+          headers: { 'x-csrf': '1' },
+        })
         expect(after.status).toBe(200)
         expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(sid)
         expect(await shortTimeout.keys()).toEqual([])
@@ -156,7 +176,8 @@ describe('Redis refusing writes just as a login finishes', () => {
   /** The Keycloak session a mobile code stands for, from its sealed record (the tests hold the key). */
   const sidOfCode = async (code: string) => {
     const key = `${kw.config.redis.prefix}code:{${digest(code)}}`
-    return (JSON.parse(testSealer().open((await control.hget(key, 'd'))!, key)) as { session: { sid: string } }).session.sid
+    return (JSON.parse(testSealer().open((await control.hget(key, 'd'))!, key)) as { session: { sid: string } }).session
+      .sid
   }
   afterEach(() => acceptWrites())
   afterAll(async () => {
@@ -215,7 +236,10 @@ describe('Redis refusing writes just as a login finishes', () => {
     await refuseWrites()
     const res = await app.exchange({ code, code_verifier: app.verifier, redirect_uri: APP_URI })
     expect(res.status).toBe(503)
-    expect(await res.json()).toMatchObject({ code: 'store_unavailable', detail: expect.stringContaining('log in again') })
+    expect(await res.json()).toMatchObject({
+      code: 'store_unavailable',
+      detail: expect.stringContaining('log in again'),
+    })
     expect((await admin.userSessions('alice')).map((s) => s.id)).not.toContain(sid)
   })
 })

@@ -1,33 +1,44 @@
 import request from 'supertest'
 import type { Config } from '../../src/config/load'
-import { Browser } from '../support/browser'
-import { KeycloakAdmin } from '../support/keycloak-admin'
-import { withKeyward } from '../support/keyward'
+import { Browser } from '../../harness/browser'
+import { KeycloakAdmin } from '../../harness/keycloak-admin'
+import { withKeyward } from '../../harness/keyward'
 import { storedAccessClaims, storedSession, storedSid } from '../support/refresh-fixture'
 
 const admin = new KeycloakAdmin()
 
 describe('production cookies, session renewal on login, and several apps', () => {
   test('behind TLS the session cookie is __Host-, Secure, HttpOnly, SameSite=Lax, host-only, and the flow works end to end', async () => {
-    await withKeyward({}, async (kw) => {
-      const browser = new Browser({ https: kw.publicUrl, http: kw.url })
-      const hops = await browser.login(kw.publicUrl, 'alice', 'alice-password')
-      const callback = hops.find((h) => h.url.startsWith(`${kw.publicUrl}/auth/callback`))!
-      const setCookie = callback.headers.getSetCookie().find((c) => c.startsWith('__Host-keyward='))!
-      expect(setCookie).toMatch(/; Path=\//)
-      expect(setCookie).toMatch(/; HttpOnly/)
-      expect(setCookie).toMatch(/; Secure/)
-      expect(setCookie).toMatch(/; SameSite=Lax/)
-      expect(setCookie).not.toMatch(/Domain=/i)
-      const login = browser.seen.find((h) => h.url.startsWith(`${kw.publicUrl}/auth/login`))!
-      expect(login.headers.getSetCookie()[0]).toMatch(/^__Host-keyward-login=[^;]+; Max-Age=600; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/)
+    await withKeyward(
+      {},
+      async (kw) => {
+        const browser = new Browser({ https: kw.publicUrl, http: kw.url })
+        const hops = await browser.login(kw.publicUrl, 'alice', 'alice-password')
+        const callback = hops.find((h) => h.url.startsWith(`${kw.publicUrl}/auth/callback`))!
+        const setCookie = callback.headers.getSetCookie().find((c) => c.startsWith('__Host-keyward='))!
+        expect(setCookie).toMatch(/; Path=\//)
+        expect(setCookie).toMatch(/; HttpOnly/)
+        expect(setCookie).toMatch(/; Secure/)
+        expect(setCookie).toMatch(/; SameSite=Lax/)
+        expect(setCookie).not.toMatch(/Domain=/i)
+        const login = browser.seen.find((h) => h.url.startsWith(`${kw.publicUrl}/auth/login`))!
+        expect(login.headers.getSetCookie()[0]).toMatch(
+          /^__Host-keyward-login=[^;]+; Max-Age=600; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/,
+        )
 
-      expect((await browser.request(`${kw.publicUrl}/auth/session`)).status).toBe(200)
-      const out = await browser.request(`${kw.publicUrl}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1', origin: kw.publicUrl } })
-      expect(new URL(JSON.parse(out.text).endSessionUrl).searchParams.get('post_logout_redirect_uri')).toBe(`${kw.publicUrl}/`)
-      expect(out.headers.getSetCookie().join()).toMatch(/__Host-keyward=;.*Expires=Thu, 01 Jan 1970/)
-      expect(await kw.keys()).toEqual([])
-    }, { behindTls: true })
+        expect((await browser.request(`${kw.publicUrl}/auth/session`)).status).toBe(200)
+        const out = await browser.request(`${kw.publicUrl}/auth/logout`, {
+          method: 'POST',
+          headers: { 'x-csrf': '1', origin: kw.publicUrl },
+        })
+        expect(new URL(JSON.parse(out.text).endSessionUrl).searchParams.get('post_logout_redirect_uri')).toBe(
+          `${kw.publicUrl}/`,
+        )
+        expect(out.headers.getSetCookie().join()).toMatch(/__Host-keyward=;.*Expires=Thu, 01 Jan 1970/)
+        expect(await kw.keys()).toEqual([])
+      },
+      { behindTls: true },
+    )
   })
 
   test('logging in again in the same browser replaces the session: new cookie id, one token session, old records gone', async () => {
@@ -45,7 +56,9 @@ describe('production cookies, session renewal on login, and several apps', () =>
       const secondKeys = await kw.keys()
       expect(secondKeys.filter((k) => k.includes(':tok:'))).toHaveLength(1)
       expect(secondKeys.filter((k) => k.includes(':sess:'))).toHaveLength(1)
-      expect(secondKeys.filter((k) => k.includes(':tok:') || k.includes(':sess:')).some((k) => firstKeys.includes(k))).toBe(false)
+      expect(
+        secondKeys.filter((k) => k.includes(':tok:') || k.includes(':sess:')).some((k) => firstKeys.includes(k)),
+      ).toBe(false)
       expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(200)
 
       // The old cookie, replayed by whoever kept it, no longer opens anything.
@@ -77,8 +90,15 @@ describe('production cookies, session renewal on login, and several apps', () =>
       const browser = new Browser()
       await browser.login(kw.url, 'alice', 'alice-password')
       await browser.follow(`${kw.url}/auth/login?offline=1`) // single sign-on: no form
-      const listed = JSON.parse((await browser.request(`${kw.url}/auth/sessions`)).text).sessions as { id: string; kind: string; current: boolean }[]
-      expect(listed.map((s) => [s.kind, s.current]).sort()).toEqual([['offline', true], ['online', false]])
+      const listed = JSON.parse((await browser.request(`${kw.url}/auth/sessions`)).text).sessions as {
+        id: string
+        kind: string
+        current: boolean
+      }[]
+      expect(listed.map((s) => [s.kind, s.current]).sort()).toEqual([
+        ['offline', true],
+        ['online', false],
+      ])
       const sids = await Promise.all(listed.map((s) => storedSid(kw, s.id)))
       expect(sids[0]).toBe(sids[1]) // one Keycloak user session, online and offline
       const sid = sids[0]
@@ -101,7 +121,11 @@ describe('production cookies, session renewal on login, and several apps', () =>
       const preflight = (origin: string) =>
         fetch(`${kw.url}/auth/logout`, {
           method: 'OPTIONS',
-          headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-csrf, content-type' },
+          headers: {
+            origin,
+            'access-control-request-method': 'POST',
+            'access-control-request-headers': 'x-csrf, content-type',
+          },
         })
       const ok = await preflight(trusted)
       expect(ok.status).toBe(204)
@@ -121,7 +145,10 @@ describe('production cookies, session renewal on login, and several apps', () =>
       expect(info.status).toBe(200)
       expect(info.headers.get('access-control-allow-origin')).toBe(trusted)
       expect(info.headers.get('access-control-allow-credentials')).toBe('true')
-      const out = await browser.request(`${kw.url}/auth/logout`, { method: 'POST', headers: { origin: trusted, 'x-csrf': '1' } })
+      const out = await browser.request(`${kw.url}/auth/logout`, {
+        method: 'POST',
+        headers: { origin: trusted, 'x-csrf': '1' },
+      })
       expect(out.status).toBe(200)
       expect(out.headers.get('access-control-allow-origin')).toBe(trusted)
     })
@@ -129,51 +156,70 @@ describe('production cookies, session renewal on login, and several apps', () =>
 
   test('several apps: the Host picks the app and its Keycloak client, each with its own session', async () => {
     const twoApps = (config: Config): Config => {
-      const web = config.apps[0]!
+      const web = config.apps[0]
       const other = new URL(web.publicUrl.href.replace('127.0.0.1', 'localhost'))
       return {
         ...config,
         apps: [
           web,
-          { ...web, id: 'short', publicUrl: other, allowedOrigins: new Set([other.origin]), clientId: 'keyward-short', clientSecret: 'keyward-short-dev-secret' },
+          {
+            ...web,
+            id: 'short',
+            publicUrl: other,
+            callbackUrl: new URL('/auth/callback', other),
+            allowedOrigins: new Set([other.origin]),
+            clientId: 'keyward-short',
+            clientSecret: 'keyward-short-dev-secret',
+          },
         ],
       }
     }
-    await withKeyward({}, async (kw) => {
-      const port = new URL(kw.url).port
-      const web = await request(kw.composed.app).get('/auth/login').set('Host', `127.0.0.1:${port}`)
-      expect(new URL(web.headers.location!).searchParams.get('client_id')).toBe('keyward-web')
-      const short = await request(kw.composed.app).get('/auth/login').set('Host', `localhost:${port}`)
-      expect(new URL(short.headers.location!).searchParams.get('client_id')).toBe('keyward-short')
-      expect(new URL(short.headers.location!).searchParams.get('redirect_uri')).toBe(`http://localhost:${port}/auth/callback`)
-      const unknown = await request(kw.composed.app).get('/auth/login').set('Host', `evil.example:${port}`)
-      expect(unknown.status).toBe(404)
+    await withKeyward(
+      {},
+      async (kw) => {
+        const port = new URL(kw.url).port
+        const web = await request(kw.composed.handler).get('/auth/login').set('Host', `127.0.0.1:${port}`)
+        expect(new URL(web.headers.location).searchParams.get('client_id')).toBe('keyward-web')
+        const short = await request(kw.composed.handler).get('/auth/login').set('Host', `localhost:${port}`)
+        expect(new URL(short.headers.location).searchParams.get('client_id')).toBe('keyward-short')
+        expect(new URL(short.headers.location).searchParams.get('redirect_uri')).toBe(
+          `http://localhost:${port}/auth/callback`,
+        )
+        const unknown = await request(kw.composed.handler).get('/auth/login').set('Host', `evil.example:${port}`)
+        expect(unknown.status).toBe(404)
 
-      // A login started on one app does not finish on another, even with its browser's binding cookie.
-      const started = await new Browser().request(`${kw.url}/auth/login`)
-      const state = new URL(started.headers.get('location')!).searchParams.get('state')!
-      const binding = started.headers.getSetCookie()[0]!.split(';')[0]!
-      const elsewhere = await fetch(`http://localhost:${port}/auth/callback?state=${state}&code=forged`, { headers: { cookie: binding } })
-      expect(elsewhere.status).toBe(400)
-      expect(await elsewhere.json()).toMatchObject({ code: 'invalid_state', detail: expect.stringContaining('another application') })
+        // A login started on one app does not finish on another, even with its browser's binding cookie.
+        const started = await new Browser().request(`${kw.url}/auth/login`)
+        const state = new URL(started.headers.get('location')!).searchParams.get('state')!
+        const binding = started.headers.getSetCookie()[0].split(';')[0]
+        const elsewhere = await fetch(`http://localhost:${port}/auth/callback?state=${state}&code=forged`, {
+          headers: { cookie: binding },
+        })
+        expect(elsewhere.status).toBe(400)
+        expect(await elsewhere.json()).toMatchObject({
+          code: 'invalid_state',
+          detail: expect.stringContaining('another application'),
+        })
 
-      // A real login through the second app lands in a session of that app and that Keycloak client.
-      const browser = new Browser()
-      await browser.login(`http://localhost:${port}`, 'bob', 'bob-password')
-      const info = JSON.parse((await browser.request(`http://localhost:${port}/auth/session`)).text)
-      expect(info).toMatchObject({ app: 'short', user: { preferred_username: 'bob' } })
-      // The session's tokens are keyward-short's: its access tokens live exactly 10 seconds. (Read from
-      // the token itself: Keycloak's expires_in counts from its own clock and is 9 when a second ticks over.)
-      const claims = await storedAccessClaims(kw, (await storedSession(kw))!)
-      expect([claims.azp, (claims.exp as number) - (claims.iat as number)]).toEqual(['keyward-short', 10])
-      const sessions = await admin.userSessions('bob')
-      expect(sessions.some((s) => Object.values(s.clients).includes('keyward-short'))).toBe(true)
-      // Its cookie means nothing to the first app.
-      const cookie = (await browser.jar.getCookies(`http://localhost:${port}`)).find((c) => c.key === 'keyward')!
-      const cross = await fetch(`${kw.url}/auth/session`, { headers: { cookie: `keyward=${cookie.value}` } })
-      expect(cross.status).toBe(401)
-      expect((await browser.request(`http://localhost:${port}/auth/session`)).status).toBe(200)
-      await browser.request(`http://localhost:${port}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })
-    }, { adjust: twoApps })
+        // A real login through the second app lands in a session of that app and that Keycloak client.
+        const browser = new Browser()
+        await browser.login(`http://localhost:${port}`, 'bob', 'bob-password')
+        const info = JSON.parse((await browser.request(`http://localhost:${port}/auth/session`)).text)
+        expect(info).toMatchObject({ app: 'short', user: { preferred_username: 'bob' } })
+        // The session's tokens are keyward-short's: its access tokens live exactly 10 seconds. (Read from
+        // the token itself: Keycloak's expires_in counts from its own clock and is 9 when a second ticks over.)
+        const claims = await storedAccessClaims(kw, (await storedSession(kw))!)
+        expect([claims.azp, (claims.exp as number) - (claims.iat as number)]).toEqual(['keyward-short', 10])
+        const sessions = await admin.userSessions('bob')
+        expect(sessions.some((s) => Object.values(s.clients).includes('keyward-short'))).toBe(true)
+        // Its cookie means nothing to the first app.
+        const cookie = (await browser.jar.getCookies(`http://localhost:${port}`)).find((c) => c.key === 'keyward')!
+        const cross = await fetch(`${kw.url}/auth/session`, { headers: { cookie: `keyward=${cookie.value}` } })
+        expect(cross.status).toBe(401)
+        expect((await browser.request(`http://localhost:${port}/auth/session`)).status).toBe(200)
+        await browser.request(`http://localhost:${port}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } })
+      },
+      { adjust: twoApps },
+    )
   })
 })

@@ -1,11 +1,11 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Browser } from '../support/browser'
-import { keycloakUrl, waitUntil } from '../support/keyward'
-import { watchKeyward } from '../support/leaks'
-import { spawnTracked } from '../support/processes'
-import { freePort, RedisServer } from '../support/redis-server'
+import { Browser } from '../../harness/browser'
+import { keycloakUrl, waitUntil } from '../../harness/keyward'
+import { watchKeyward } from '../../harness/leaks'
+import { spawnTracked } from '../../harness/processes'
+import { freePort, RedisServer } from '../../harness/redis-server'
 
 /**
  * The README's first command, `npm run demo` (scripts/demo.sh), run as a person would, on free ports:
@@ -31,7 +31,11 @@ describe('npm run demo', () => {
     watchKeyward(port, demo.output)
     const url = `http://localhost:${port}`
     try {
-      await waitUntil(async () => demo.output().includes(`keyward demo: ${url}`) && (await fetch(`${url}/readyz`)).ok, 90_000, 250)
+      await waitUntil(
+        async () => demo.output().includes(`keyward demo: ${url}`) && (await fetch(`${url}/readyz`)).ok,
+        90_000,
+        250,
+      )
       expect(demo.output()).toContain('log in as alice / alice-password')
       redis.adopt()
 

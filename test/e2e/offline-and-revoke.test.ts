@@ -1,8 +1,8 @@
-import { Browser } from '../support/browser'
-import { KeycloakAdmin } from '../support/keycloak-admin'
-import { startKeyward, type RunningKeyward } from '../support/keyward'
+import { Browser } from '../../harness/browser'
+import { KeycloakAdmin } from '../../harness/keycloak-admin'
+import { startKeyward, type RunningKeyward } from '../../harness/keyward'
 import { api, refreshCount, SHORT_CLIENT, storedSession, untilExpired } from '../support/refresh-fixture'
-import { Upstream } from '../support/upstream'
+import { Upstream } from '../../harness/upstream'
 
 const admin = new KeycloakAdmin()
 const csrf = { 'x-csrf': '1' }
@@ -32,7 +32,10 @@ describe('offline tokens for web logins ("remember me") and POST /auth/revoke', 
     const thirtyDays = 30 * 24 * 3600 * 1000
     expect(Math.abs(Date.parse(info.sessionExpiresAt) - Date.now() - thirtyDays)).toBeLessThan(60_000)
     expect(await kw.redis.ttl(session.key)).toBeGreaterThan(thirtyDays / 1000 - 60)
-    const setCookie = hops.find((h) => h.url.startsWith(`${kw.url}/auth/callback`))!.headers.getSetCookie().join()
+    const setCookie = hops
+      .find((h) => h.url.startsWith(`${kw.url}/auth/callback`))!
+      .headers.getSetCookie()
+      .join()
     expect(setCookie).toMatch(/keyward=[^;]+;.*Expires=/)
 
     // The offline token refreshes like any other, and stays offline.
@@ -53,12 +56,16 @@ describe('offline tokens for web logins ("remember me") and POST /auth/revoke', 
   test('the remember-me cookie slides with the offline session: re-issued after a refresh moved it on, not on every request', async () => {
     await kw.close()
     // keyward keeps an unused offline session for a minute here, so one refresh moves its expiry a good part of it.
-    kw = await startKeyward({ ...SHORT_CLIENT, UPSTREAMS: JSON.stringify({ echo: upstream.url }), OFFLINE_SESSION_IDLE_SECONDS: '60' })
+    kw = await startKeyward({
+      ...SHORT_CLIENT,
+      UPSTREAMS: JSON.stringify({ echo: upstream.url }),
+      OFFLINE_SESSION_IDLE_SECONDS: '60',
+    })
     const browser = new Browser()
     const hops = await browser.login(kw.url, 'bob', 'bob-password', '/auth/login?offline=1')
     const cookieExpiry = (setCookies: string[]) => {
       const c = setCookies.find((v) => v.startsWith('keyward='))
-      return c ? { value: c.split(';')[0], expires: Date.parse(/Expires=([^;]+)/.exec(c)![1]!) } : undefined
+      return c ? { value: c.split(';')[0], expires: Date.parse(/Expires=([^;]+)/.exec(c)![1]) } : undefined
     }
     const first = cookieExpiry(hops.find((h) => h.url.startsWith(`${kw.url}/auth/callback`))!.headers.getSetCookie())!
     const session = (await storedSession(kw))!
@@ -114,7 +121,9 @@ describe('offline tokens for web logins ("remember me") and POST /auth/revoke', 
       expect(Math.abs((await kw.redis.pttl(session.key)) - (refreshed.expiresAt - Date.now()))).toBeLessThan(1000)
 
       expect((await browser.request(`${kw.url}/auth/revoke`, { method: 'POST', headers: csrf })).status).toBe(200)
-      expect((await limitedAdmin.offlineSessions('alice', 'keyward-limited')).map((s) => s.id)).not.toContain(session.sid)
+      expect((await limitedAdmin.offlineSessions('alice', 'keyward-limited')).map((s) => s.id)).not.toContain(
+        session.sid,
+      )
     } finally {
       await limitedUpstream.close()
     }
@@ -124,9 +133,15 @@ describe('offline tokens for web logins ("remember me") and POST /auth/revoke', 
     const browser = new Browser()
     const hops = await browser.login(kw.url, 'bob', 'bob-password')
     const session = (await storedSession(kw))!
-    const setCookie = hops.find((h) => h.url.startsWith(`${kw.url}/auth/callback`))!.headers.getSetCookie().find((c) => c.startsWith('keyward='))!
+    const setCookie = hops
+      .find((h) => h.url.startsWith(`${kw.url}/auth/callback`))!
+      .headers.getSetCookie()
+      .find((c) => c.startsWith('keyward='))!
     expect(setCookie).not.toMatch(/Expires=|Max-Age=/)
-    expect(JSON.parse((await browser.request(`${kw.url}/auth/session`)).text)).toMatchObject({ kind: 'online', refreshTokenExpiresAt: expect.any(String) })
+    expect(JSON.parse((await browser.request(`${kw.url}/auth/session`)).text)).toMatchObject({
+      kind: 'online',
+      refreshTokenExpiresAt: expect.any(String),
+    })
     expect(await offlineIds()).not.toContain(session.sid)
 
     expect((await browser.request(`${kw.url}/auth/revoke`, { method: 'POST', headers: csrf })).status).toBe(200)

@@ -1,7 +1,7 @@
-import { Browser } from '../support/browser'
-import { spawnKeyward } from '../support/keyward-process'
-import { testEnv, waitUntil, withKeyward } from '../support/keyward'
-import { freePort } from '../support/redis-server'
+import { Browser } from '../../harness/browser'
+import { spawnKeyward } from '../../harness/keyward-process'
+import { testEnv, waitUntil, withKeyward } from '../../harness/keyward'
+import { freePort } from '../../harness/redis-server'
 
 describe('keyward as a process', () => {
   test('a wrong configuration stops it at start with exit code 2, naming each variable', async () => {
@@ -16,7 +16,9 @@ describe('keyward as a process', () => {
   test('it serves, then on SIGTERM drains and exits 0', async () => {
     const port = await freePort()
     const url = `http://127.0.0.1:${port}`
-    const { child, exited, output, kill } = spawnKeyward(testEnv({ PUBLIC_URL: url, PORT: String(port), LOG_LEVEL: 'info' }))
+    const { child, exited, output, kill } = spawnKeyward(
+      testEnv({ PUBLIC_URL: url, PORT: String(port), LOG_LEVEL: 'info' }),
+    )
     try {
       await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 20_000)
       const login = await new Browser().request(`${url}/auth/login`)

@@ -1,19 +1,23 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
-import { Browser } from '../support/browser'
-import { KeycloakAdmin } from '../support/keycloak-admin'
-import { startKeyward, type RunningKeyward } from '../support/keyward'
-import { findJwts } from '../support/leaks'
-import { freePort } from '../support/redis-server'
+import { Browser } from '../../harness/browser'
+import { KeycloakAdmin } from '../../harness/keycloak-admin'
+import { startKeyward, type RunningKeyward } from '../../harness/keyward'
+import { findJwts } from '../../harness/leaks'
+import { freePort } from '../../harness/redis-server'
 import { storedSession } from '../support/refresh-fixture'
-import { Upstream } from '../support/upstream'
+import { Upstream } from '../../harness/upstream'
 
 const admin = new KeycloakAdmin()
 const api = { 'x-csrf': '1' }
 const trusted = 'https://admin.example.test'
 
 /** A GET whose path goes out byte for byte (fetch would resolve dot segments first). */
-function rawGet(base: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+function rawGet(
+  base: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const { hostname, port } = new URL(base)
     const req = httpRequest({ hostname, port, path, headers }, (res) => {
@@ -58,7 +62,12 @@ describe('the API proxy', () => {
     })
     expect(res.status).toBe(200)
     const seen = JSON.parse(res.text)
-    expect(seen).toMatchObject({ sub: expect.any(String), azp: 'keyward-web', method: 'GET', url: '/v1/items/a%20b?x=1&y=%2F' })
+    expect(seen).toMatchObject({
+      sub: expect.any(String),
+      azp: 'keyward-web',
+      method: 'GET',
+      url: '/v1/items/a%20b?x=1&y=%2F',
+    })
     expect(seen.headers['x-request-id']).toBe('r-1')
     expect(seen.headers['x-forwarded-proto']).toBe('http')
     expect(seen.headers['x-csrf']).toBeUndefined()
@@ -72,7 +81,13 @@ describe('the API proxy', () => {
 
   test('hop-by-hop headers, including those the request names in Connection, stay behind', async () => {
     const cookie = await browser.jar.getCookieString(kw.url)
-    const res = await rawGet(kw.url, '/api/orders/hop', { ...api, cookie, connection: 'keep-alive, x-hop', 'x-hop': 'secret', 'x-end-to-end': 'kept' })
+    const res = await rawGet(kw.url, '/api/orders/hop', {
+      ...api,
+      cookie,
+      connection: 'keep-alive, x-hop',
+      'x-hop': 'secret',
+      'x-end-to-end': 'kept',
+    })
     expect(res.status).toBe(200)
     expect(JSON.parse(res.body).headers).toMatchObject({ 'x-end-to-end': 'kept' })
     expect(JSON.parse(res.body).headers['x-hop']).toBeUndefined()
@@ -80,7 +95,9 @@ describe('the API proxy', () => {
 
   test('an Authorization header that is not a keyward session handle is refused, not passed on', async () => {
     const count = upstream.seen.length
-    const res = await browser.request(`${kw.url}/api/orders/x`, { headers: { ...api, authorization: 'Bearer caller-supplied' } })
+    const res = await browser.request(`${kw.url}/api/orders/x`, {
+      headers: { ...api, authorization: 'Bearer caller-supplied' },
+    })
     expect(res.status).toBe(401)
     expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
     expect(JSON.parse(res.text)).toMatchObject({ code: 'invalid_token' })
@@ -136,9 +153,15 @@ describe('the API proxy', () => {
       body,
     })
     expect(res.status).toBe(200)
-    expect(JSON.parse(res.text)).toMatchObject({ method: 'POST', bodyLength: body.length, bodySha256: createHash('sha256').update(body).digest('hex') })
+    expect(JSON.parse(res.text)).toMatchObject({
+      method: 'POST',
+      bodyLength: body.length,
+      bodySha256: createHash('sha256').update(body).digest('hex'),
+    })
 
-    const big = await fetch(`${kw.url}/api/orders/big`, { headers: { ...api, cookie: await browser.jar.getCookieString(kw.url) } })
+    const big = await fetch(`${kw.url}/api/orders/big`, {
+      headers: { ...api, cookie: await browser.jar.getCookieString(kw.url) },
+    })
     expect(big.status).toBe(200)
     expect((await big.arrayBuffer()).byteLength).toBe(64 * 64 * 1024)
   })

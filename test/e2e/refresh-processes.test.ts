@@ -1,12 +1,12 @@
 import { Redis } from 'ioredis'
-import { Browser } from '../support/browser'
-import { KeycloakAdmin } from '../support/keycloak-admin'
-import { keycloakUrl, redisUrl, testEnv } from '../support/keyward'
-import { startKeywardProcess, type KeywardProcess } from '../support/keyward-process'
-import { freePort } from '../support/redis-server'
+import { Browser } from '../../harness/browser'
+import { KeycloakAdmin } from '../../harness/keycloak-admin'
+import { keycloakUrl, redisUrl, testEnv } from '../../harness/keyward'
+import { startKeywardProcess, type KeywardProcess } from '../../harness/keyward-process'
+import { freePort } from '../../harness/redis-server'
 import { api, refreshCount, SHORT_CLIENT, storedSession, untilExpired, waitUntil } from '../support/refresh-fixture'
-import { TcpProxy } from '../support/tcp-proxy'
-import { Upstream } from '../support/upstream'
+import { TcpProxy } from '../../harness/tcp-proxy'
+import { Upstream } from '../../harness/upstream'
 
 /**
  * Several real keyward processes sharing one Redis, one Keycloak session, and Keycloak's refresh
@@ -28,14 +28,19 @@ describe('refresh across keyward processes', () => {
   async function cluster(realm: string, client: Record<string, string>, extra: Record<string, string>[]) {
     const upstream = await Upstream.start(realm)
     upstreams.push(upstream)
-    const shared = testEnv({ ...client, KEYCLOAK_REALM: realm, UPSTREAMS: JSON.stringify({ echo: upstream.url }), LOG_LEVEL: 'info' })
+    const shared = testEnv({
+      ...client,
+      KEYCLOAK_REALM: realm,
+      UPSTREAMS: JSON.stringify({ echo: upstream.url }),
+      LOG_LEVEL: 'info',
+    })
     const urls: string[] = []
     for (const more of extra) {
       const url = `http://127.0.0.1:${await freePort()}`
       running.push(await startKeywardProcess(url, { ...shared, ...more }))
       urls.push(url)
     }
-    const prefix = shared.REDIS_PREFIX!
+    const prefix = shared.REDIS_PREFIX
     const store = { redis, keys: async () => (await redis.keys(`${prefix}*`)).sort() }
     return { urls, store, prefix, upstream }
   }
@@ -50,12 +55,14 @@ describe('refresh across keyward processes', () => {
     const admin = new KeycloakAdmin()
     const { urls, store, upstream } = await cluster('keyward', SHORT_CLIENT, [{}, {}])
     const browser = new Browser()
-    await browser.login(urls[0]!, 'alice', 'alice-password')
+    await browser.login(urls[0], 'alice', 'alice-password')
     const session = (await storedSession(store))!
     await untilExpired(session)
 
-    const cookie = await browser.jar.getCookieString(urls[0]!)
-    const calls = Array.from({ length: 50 }, (_, i) => fetch(`${urls[i % 2]}/api/echo/n${i}`, { headers: { ...api, cookie } }))
+    const cookie = await browser.jar.getCookieString(urls[0])
+    const calls = Array.from({ length: 50 }, (_, i) =>
+      fetch(`${urls[i % 2]}/api/echo/n${i}`, { headers: { ...api, cookie } }),
+    )
     const statuses = await Promise.all(calls.map(async (c) => (await c).status))
     expect(statuses).toEqual(Array(50).fill(200))
     expect(await refreshCount(admin, 'alice', session.sid)).toBe(1)
@@ -79,7 +86,10 @@ describe('refresh across keyward processes', () => {
     const admin = new KeycloakAdmin(realm)
     const toKeycloak = await proxyToKeycloak()
     const timings = { REFRESH_LOCK_TTL_MS: '4000', OIDC_TIMEOUT_SECONDS: '3', REFRESH_WAIT_MS: '500' }
-    const { urls, store, prefix } = await cluster(realm, client, [{ ...timings, KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url }, timings])
+    const { urls, store, prefix } = await cluster(realm, client, [
+      { ...timings, KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url },
+      timings,
+    ])
     const [doomed, survivor] = urls as [string, string]
     const browser = new Browser()
     await browser.login(survivor, 'alice', 'alice-password')
@@ -91,7 +101,10 @@ describe('refresh across keyward processes', () => {
   }
 
   test('a process SIGKILLed while holding the refresh lock: the other one completes the refresh once the lock TTL ran out', async () => {
-    const { admin, toKeycloak, doomed, survivor, call, store, prefix, session } = await doomedAndSurvivor('keyward', SHORT_CLIENT)
+    const { admin, toKeycloak, doomed, survivor, call, store, prefix, session } = await doomedAndSurvivor(
+      'keyward',
+      SHORT_CLIENT,
+    )
 
     // The doomed process takes the lock and sends its refresh into a proxy that never delivers it.
     toKeycloak.mode = 'hold'
@@ -99,7 +112,7 @@ describe('refresh across keyward processes', () => {
     void call(doomed).catch(() => undefined)
     await waitUntil(async () => (await redis.exists(`${prefix}lock:{${session.id}}`)) === 1, 5000, 20)
     const killedAt = Date.now()
-    await running[0]!.kill('SIGKILL')
+    await running[0].kill('SIGKILL')
 
     const blocked = await call(survivor)
     expect(blocked.status).toBe(503)
@@ -122,14 +135,18 @@ describe('refresh across keyward processes', () => {
     toKeycloak.cut()
     void call(doomed).catch(() => undefined)
     await waitUntil(async () => (await refreshCount(admin, 'alice', session.sid)) === 1, 5000)
-    await running[0]!.kill('SIGKILL')
+    await running[0].kill('SIGKILL')
     expect((await storedSession(store))!.version).toBe(1) // still the token Keycloak just rotated away
 
     let answer: Response
-    await waitUntil(async () => {
-      answer = await call(survivor)
-      return answer.status !== 503
-    }, 10_000, 250)
+    await waitUntil(
+      async () => {
+        answer = await call(survivor)
+        return answer.status !== 503
+      },
+      10_000,
+      250,
+    )
     return { answer: answer!, store, admin, session }
   }
 

@@ -1,10 +1,19 @@
 import { Redis } from 'ioredis'
-import { KeycloakAdmin } from '../support/keycloak-admin'
-import { keycloakUrl, redisUrl, startKeyward, type RunningKeyward } from '../support/keyward'
-import { RedisServer } from '../support/redis-server'
-import { api, loggedIn, refreshCount, SHORT_CLIENT, storedAccessClaims, storedSession, untilExpired, waitUntil } from '../support/refresh-fixture'
-import { TcpProxy } from '../support/tcp-proxy'
-import { Upstream } from '../support/upstream'
+import { KeycloakAdmin } from '../../harness/keycloak-admin'
+import { keycloakUrl, redisUrl, startKeyward, type RunningKeyward } from '../../harness/keyward'
+import { RedisServer } from '../../harness/redis-server'
+import {
+  api,
+  loggedIn,
+  refreshCount,
+  SHORT_CLIENT,
+  storedAccessClaims,
+  storedSession,
+  untilExpired,
+  waitUntil,
+} from '../support/refresh-fixture'
+import { TcpProxy } from '../../harness/tcp-proxy'
+import { Upstream } from '../../harness/upstream'
 
 const admin = new KeycloakAdmin()
 
@@ -99,7 +108,11 @@ describe('transparent refresh (10-second access tokens, rotation on, no reuse)',
     await redis.start()
     const toRedis = await TcpProxy.start({ host: '127.0.0.1', port: redis.port })
     const toKeycloak = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(keycloakUrl()).port) })
-    const kw = await startKeyward({ ...env(), REDIS_URL: `redis://127.0.0.1:${toRedis.port}`, KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url })
+    const kw = await startKeyward({
+      ...env(),
+      REDIS_URL: `redis://127.0.0.1:${toRedis.port}`,
+      KEYCLOAK_BACKCHANNEL_URL: toKeycloak.url,
+    })
     try {
       const { browser, session } = await loggedIn(kw)
       await untilExpired(session)
@@ -166,7 +179,10 @@ describe('transparent refresh (10-second access tokens, rotation on, no reuse)',
       }
       expect((await fetch(`${kw.url}/healthz`)).status).toBe(200)
       await redis.start()
-      await waitUntil(async () => (await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status === 200, 5000)
+      await waitUntil(
+        async () => (await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status === 200,
+        5000,
+      )
     } finally {
       await kw.close()
       await redis.stop()

@@ -7,9 +7,9 @@ import { createLoginTransactionStore } from '../../src/store/login-transactions'
 import { createMobileCodeStore } from '../../src/store/mobile-codes'
 import { createSealer } from '../../src/store/seal'
 import { createTokenSessionStore } from '../../src/store/token-sessions'
-import type { TokenSession } from '../../src/tokens/token-session'
-import { redisUrl } from '../support/keyward'
-import { RedisServer } from '../support/redis-server'
+import type { TokenSession } from '../../src/domain/token-session'
+import { redisUrl } from '../../harness/keyward'
+import { RedisServer } from '../../harness/redis-server'
 
 const redis = new Redis(redisUrl())
 const prefix = `kwtest:${randomBytes(4).toString('hex')}:`
@@ -57,6 +57,7 @@ describe('token sessions in Redis', () => {
   const session = (id: string, ttlMs: number, sid = 'kc-sid'): TokenSession => ({
     id,
     app: 'web',
+    client: 'web',
     kind: 'online',
     sub: 'user-1',
     sid,
@@ -68,7 +69,7 @@ describe('token sessions in Redis', () => {
     refreshedAt: Date.now(),
     cookieSessionId: 'cookie-1',
     version: 1,
-    tokens: { accessToken: 'access-secret', refreshToken: 'refresh-secret', idToken: 'id-secret' },
+    tokens: { accessToken: 'access-secret', refreshToken: 'refresh-secret' },
   })
 
   test('a session round-trips, expires with its refresh token, and is indexed by sub and sid', async () => {
@@ -85,7 +86,7 @@ describe('token sessions in Redis', () => {
 
   test('tokens are encrypted at rest', async () => {
     const raw = JSON.stringify(await redis.hgetall(`${prefix}tok:{s1}`))
-    for (const secret of ['access-secret', 'refresh-secret', 'id-secret']) expect(raw).not.toContain(secret)
+    for (const secret of ['access-secret', 'refresh-secret']) expect(raw).not.toContain(secret)
   })
 
   test('an index lives as long as its longest-lived member', async () => {
@@ -102,6 +103,16 @@ describe('token sessions in Redis', () => {
     expect(await keys()).toEqual([])
   })
 
+  test("the remember-me cookie's expiry is kept apart from the metadata, and only on a live record", async () => {
+    await store.create({ ...session('s5', 60_000), cookieExpiresAt: 1234 })
+    expect((await store.get('s5'))!.cookieExpiresAt).toBe(1234)
+    await store.noteCookieExpiry('s5', 5678)
+    expect((await store.get('s5'))!.cookieExpiresAt).toBe(5678)
+    await store.delete(session('s5', 60_000))
+    await store.noteCookieExpiry('s5', 9999)
+    expect(await keys()).toEqual([])
+  })
+
   test('a session already past its expiry is not stored', async () => {
     await store.create(session('gone', -1000))
     expect(await keys()).toEqual([])
@@ -109,9 +120,17 @@ describe('token sessions in Redis', () => {
 
   test('a session sealed with a retired key reads as absent', async () => {
     await store.create(session('s4', 60_000))
-    const rotated = createTokenSessionStore(redis, redisKeys(prefix), createSealer([{ kid: 'k2', key: randomBytes(32) }]))
+    const rotated = createTokenSessionStore(
+      redis,
+      redisKeys(prefix),
+      createSealer([{ kid: 'k2', key: randomBytes(32) }]),
+    )
     expect(await rotated.get('s4')).toBeUndefined()
-    const both = createTokenSessionStore(redis, redisKeys(prefix), createSealer([{ kid: 'k2', key: randomBytes(32) }, key1]))
+    const both = createTokenSessionStore(
+      redis,
+      redisKeys(prefix),
+      createSealer([{ kid: 'k2', key: randomBytes(32) }, key1]),
+    )
     expect((await both.get('s4'))?.tokens.refreshToken).toBe('refresh-secret')
     await store.delete(session('s4', 60_000))
   })
@@ -122,13 +141,11 @@ describe('cookie sessions in Redis', () => {
     const store = createCookieSessionStore(redis, redisKeys(prefix))
     expect(store.disableTouch).toBe(true)
     const expiresAt = Date.now() + 900_000
-    await new Promise<void>((resolve, reject) =>
-      store.set('cookie-2', { cookie: { originalMaxAge: null }, tokenSessionId: 't', expiresAt } as never, (err: unknown) => (err ? reject(err) : resolve())),
-    )
+    await store.set('cookie-2', { cookie: { originalMaxAge: null }, expiresAt }) // connect-redis 8 answers a promise
     const ttl = await redis.ttl(`${prefix}sess:cookie-2`)
     expect(ttl).toBeGreaterThan(890)
     expect(ttl).toBeLessThanOrEqual(900)
-    expect(JSON.parse((await redis.get(`${prefix}sess:cookie-2`))!)).toMatchObject({ tokenSessionId: 't', expiresAt })
+    expect(JSON.parse((await redis.get(`${prefix}sess:cookie-2`))!)).toMatchObject({ expiresAt })
     await redis.del(`${prefix}sess:cookie-2`)
   })
 })
@@ -169,21 +186,43 @@ describe('refresh locks in Redis', () => {
 describe('refreshed token sessions: compare-and-set on the version', () => {
   const store = createTokenSessionStore(redis, redisKeys(prefix), createSealer([{ kid: 'k1', key: randomBytes(32) }]))
   const base: TokenSession = {
-    id: 'cas', app: 'web', kind: 'online', sub: 'user-2', sid: 'kc-cas', claims: {}, cookieSessionId: 'cookie-cas',
-    accessExpiresAt: Date.now() + 60_000, refreshExpiresAt: Date.now() + 60_000, expiresAt: Date.now() + 60_000,
-    createdAt: Date.now(), refreshedAt: Date.now(), version: 1, tokens: { accessToken: 'a1', refreshToken: 'r1' },
+    id: 'cas',
+    app: 'web',
+    client: 'web',
+    kind: 'online',
+    sub: 'user-2',
+    sid: 'kc-cas',
+    claims: {},
+    cookieSessionId: 'cookie-cas',
+    accessExpiresAt: Date.now() + 60_000,
+    refreshExpiresAt: Date.now() + 60_000,
+    expiresAt: Date.now() + 60_000,
+    createdAt: Date.now(),
+    refreshedAt: Date.now(),
+    version: 1,
+    tokens: { accessToken: 'a1', refreshToken: 'r1' },
   }
 
   test('the first writer of version 2 wins; a slow writer that read version 1 cannot put its tokens back', async () => {
     await store.create(base)
     await redis.set(`${prefix}sess:cookie-cas`, '{}', 'PX', 60_000)
-    const winner = { ...base, version: 2, expiresAt: Date.now() + 600_000, tokens: { accessToken: 'a2', refreshToken: 'r2' } }
+    const winner = {
+      ...base,
+      version: 2,
+      expiresAt: Date.now() + 600_000,
+      tokens: { accessToken: 'a2', refreshToken: 'r2' },
+    }
     const loser = { ...base, version: 2, tokens: { accessToken: 'stale', refreshToken: 'stale' } }
     expect(await store.replace(winner, 1)).toBe(true)
     expect(await store.replace(loser, 1)).toBe(false)
     expect((await store.get('cas'))!.tokens).toEqual({ accessToken: 'a2', refreshToken: 'r2' })
     // The record, its indexes and the cookie session slide to the new expiry.
-    for (const key of [`${prefix}tok:{cas}`, `${prefix}idx:sub:user-2`, `${prefix}idx:sid:kc-cas`, `${prefix}sess:cookie-cas`]) {
+    for (const key of [
+      `${prefix}tok:{cas}`,
+      `${prefix}idx:sub:user-2`,
+      `${prefix}idx:sid:kc-cas`,
+      `${prefix}sess:cookie-cas`,
+    ]) {
       expect(await redis.pttl(key)).toBeGreaterThan(590_000)
     }
     await store.delete(winner)
@@ -200,7 +239,12 @@ describe('mobile one-time codes in Redis', () => {
   const store = createMobileCodeStore(redis, redisKeys(prefix), createSealer([{ kid: 'k1', key: randomBytes(32) }]), 60)
   const binding = { app: 'web', codeChallenge: 'c'.repeat(43), redirectUri: 'com.example.app:/oauth' }
   const held = {
-    session: { id: 'm1', app: 'web', sub: 'user-3', tokens: { accessToken: 'access-secret', refreshToken: 'refresh-secret' } } as TokenSession,
+    session: {
+      id: 'm1',
+      app: 'web',
+      sub: 'user-3',
+      tokens: { accessToken: 'access-secret', refreshToken: 'refresh-secret' },
+    } as TokenSession,
     ownKeycloakSession: true,
   }
 
@@ -208,13 +252,17 @@ describe('mobile one-time codes in Redis', () => {
     await store.create('the-code', binding, held)
     const [key] = await keys()
     expect(key).not.toContain('the-code')
-    expect(await redis.ttl(key!)).toBeGreaterThan(55)
-    expect(await redis.ttl(key!)).toBeLessThanOrEqual(60)
-    expect(JSON.stringify(await redis.hgetall(key!))).not.toMatch(/secret/)
+    expect(await redis.ttl(key)).toBeGreaterThan(55)
+    expect(await redis.ttl(key)).toBeLessThanOrEqual(60)
+    expect(JSON.stringify(await redis.hgetall(key))).not.toMatch(/secret/)
   })
 
   test('only the right challenge, redirect URI and app redeem it, and only once; wrong ones leave it in place', async () => {
-    for (const wrong of [{ codeChallenge: 'd'.repeat(43) }, { redirectUri: 'com.example.app:/other' }, { app: 'sibling' }]) {
+    for (const wrong of [
+      { codeChallenge: 'd'.repeat(43) },
+      { redirectUri: 'com.example.app:/other' },
+      { app: 'sibling' },
+    ]) {
       expect(await store.redeem('the-code', { ...binding, ...wrong })).toEqual({ ok: false, reason: 'mismatch' })
     }
     expect(await store.redeem('another-code', binding)).toEqual({ ok: false, reason: 'unknown' })
@@ -241,11 +289,23 @@ describe('a Redis that cannot serve now (full, loading, a replica) is an outage:
   test('a full Redis refuses writes with OOM: every kind of write answers store_unavailable, reads still work', async () => {
     const keysHere = redisKeys('kwtest:')
     const sessions = createTokenSessionStore(own, keysHere, createSealer([{ kid: 'k1', key: randomBytes(32) }]))
-    const live = { id: 'full', app: 'web', kind: 'online', sub: 'u', claims: {}, accessExpiresAt: Date.now() + 60_000, expiresAt: Date.now() + 60_000, createdAt: Date.now(), refreshedAt: Date.now(), version: 1, tokens: { accessToken: 'a' } } as TokenSession
+    const live = {
+      id: 'full',
+      app: 'web',
+      kind: 'online',
+      sub: 'u',
+      claims: {},
+      accessExpiresAt: Date.now() + 60_000,
+      expiresAt: Date.now() + 60_000,
+      createdAt: Date.now(),
+      refreshedAt: Date.now(),
+      version: 1,
+      tokens: { accessToken: 'a' },
+    } as TokenSession
     await sessions.create(live)
     await own.config('SET', 'maxmemory', '1')
     try {
-      const unavailable = { code: 'store_unavailable', status: 503 }
+      const unavailable = { kind: 'store_unavailable' }
       await expect(sessions.create({ ...live, id: 'another' })).rejects.toMatchObject(unavailable) // MULTI … EXEC
       await expect(sessions.replace({ ...live, version: 2 }, 1)).rejects.toMatchObject(unavailable) // a script
       await expect(createRefreshLocks(own, keysHere, 1000).acquire('full')).rejects.toMatchObject(unavailable) // a plain command

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { RedisServer } from './redis-server'
+import { RedisServer } from '../../harness/redis-server'
 
 const script = join(__dirname, '../../scripts/keycloak.sh')
 
@@ -15,7 +15,11 @@ const script = join(__dirname, '../../scripts/keycloak.sh')
 export default async function globalSetup(): Promise<void> {
   process.env.KEYWARD_TEST_RUN_DIR = mkdtempSync(join(tmpdir(), 'keyward-test-run-'))
   const kcRunning = spawnSync('bash', [script, 'status'], { stdio: 'ignore' }).status === 0
-  const keycloakUrl = execFileSync('bash', [script, 'start'], { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim().split('\n').pop()!
+  const keycloakUrl = execFileSync('bash', [script, 'start'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    .toString()
+    .trim()
+    .split('\n')
+    .pop()!
   process.env.KEYWARD_TEST_KEYCLOAK_URL = keycloakUrl
   process.env.KEYWARD_TEST_STARTED_KEYCLOAK = !process.env.KEYCLOAK_URL && !kcRunning ? '1' : ''
 

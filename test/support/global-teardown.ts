@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { killLeftovers } from './processes'
-import { RedisServer } from './redis-server'
+import { killLeftovers } from '../../harness/processes'
+import { RedisServer } from '../../harness/redis-server'
 
 /**
  * Stops the private Redis, and Keycloak if this run started it (KEYWARD_KEEP_KEYCLOAK=1 keeps it).
@@ -18,6 +18,8 @@ export default async function globalTeardown(): Promise<void> {
   const killed = await killLeftovers()
   if (process.env.KEYWARD_TEST_RUN_DIR) rmSync(process.env.KEYWARD_TEST_RUN_DIR, { recursive: true, force: true })
   if (killed.length) {
-    throw new Error(`the tests left ${killed.length} process(es) running; the global teardown killed them:\n  ${killed.join('\n  ')}`)
+    throw new Error(
+      `the tests left ${killed.length} process(es) running; the global teardown killed them:\n  ${killed.join('\n  ')}`,
+    )
   }
 }

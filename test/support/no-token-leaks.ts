@@ -1,4 +1,4 @@
-import { isKeyward, scanForTokens, takeLeaks, trackScan } from './leaks'
+import { isKeyward, scanForTokens, takeLeaks, trackScan } from '../../harness/leaks'
 
 /**
  * Tokens never leave keyward, checked in every test of every suite (jest's setupFilesAfterEnv):

@@ -1,7 +1,7 @@
-import { Browser } from './browser'
-import { KeycloakAdmin } from './keycloak-admin'
-import type { RunningKeyward } from './keyward'
-import { testSealer, waitUntil } from './keyward'
+import { Browser } from '../../harness/browser'
+import { type KeycloakAdmin } from '../../harness/keycloak-admin'
+import type { RunningKeyward } from '../../harness/keyward'
+import { testSealer, waitUntil } from '../../harness/keyward'
 
 /** keyward-short issues 10-second access tokens (keycloak/keyward-realm.json). */
 export const SHORT_CLIENT = { OIDC_CLIENT_ID: 'keyward-short', OIDC_CLIENT_SECRET: 'keyward-short-dev-secret' }
@@ -17,13 +17,23 @@ export interface StoredSession {
 }
 
 /** The one token session under `kw`'s prefix (or the one not among `except`), as Redis holds it. */
-export async function storedSession(kw: Pick<RunningKeyward, 'keys' | 'redis'>, except: string[] = []): Promise<StoredSession | undefined> {
+export async function storedSession(
+  kw: Pick<RunningKeyward, 'keys' | 'redis'>,
+  except: string[] = [],
+): Promise<StoredSession | undefined> {
   const key = (await kw.keys()).find((k) => k.includes(':tok:') && !except.includes(k))
   if (!key) return undefined
   const h = await kw.redis.hgetall(key)
   if (!h.m) return undefined
   const meta = JSON.parse(h.m)
-  return { key, id: meta.id, sid: meta.sid, version: Number(h.v), accessExpiresAt: meta.accessExpiresAt, expiresAt: meta.expiresAt }
+  return {
+    key,
+    id: meta.id,
+    sid: meta.sid,
+    version: Number(h.v),
+    accessExpiresAt: meta.accessExpiresAt,
+    expiresAt: meta.expiresAt,
+  }
 }
 
 /** The Keycloak session id (`sid`) of a stored token session, by the session's id. */
@@ -32,9 +42,14 @@ export async function storedSid(kw: Pick<RunningKeyward, 'redis' | 'config'>, id
 }
 
 /** The claims of the access token a stored session holds right now (opened with the test key). */
-export async function storedAccessClaims(kw: Pick<RunningKeyward, 'redis'>, session: StoredSession): Promise<Record<string, unknown>> {
-  const { accessToken } = JSON.parse(testSealer().open((await kw.redis.hget(session.key, 't'))!, session.id)) as { accessToken: string }
-  return JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>
+export async function storedAccessClaims(
+  kw: Pick<RunningKeyward, 'redis'>,
+  session: StoredSession,
+): Promise<Record<string, unknown>> {
+  const { accessToken } = JSON.parse(testSealer().open((await kw.redis.hget(session.key, 't'))!, session.id)) as {
+    accessToken: string
+  }
+  return JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString('utf8')) as Record<string, unknown>
 }
 
 /** How many refreshes Keycloak itself recorded for one user session. */

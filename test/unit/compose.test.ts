@@ -11,7 +11,8 @@ const realm = JSON.parse(readFileSync(join(root, 'keycloak/keyward-realm.json'),
 const services = compose.services
 
 /** Keycloak's redirect URI rule: an exact match, or a prefix match when the pattern ends with `*`. */
-const allows = (patterns: string[], uri: string) => patterns.some((p) => (p.endsWith('*') ? uri.startsWith(p.slice(0, -1)) : uri === p))
+const allows = (patterns: string[], uri: string) =>
+  patterns.some((p) => (p.endsWith('*') ? uri.startsWith(p.slice(0, -1)) : uri === p))
 
 describe('docker-compose.yml', () => {
   const env = services.keyward.environment as Record<string, string>
@@ -27,9 +28,9 @@ describe('docker-compose.yml', () => {
     expect(command).toContain('start-dev')
     expect(command).toContain('--import-realm')
     expect(command).toContain(`--hostname=${env.KEYCLOAK_URL}`)
-    const pub = new URL(env.KEYCLOAK_URL!)
+    const pub = new URL(env.KEYCLOAK_URL)
     expect(services.keycloak.ports).toContain(`127.0.0.1:${pub.port}:${pub.port}`)
-    const inside = new URL(env.KEYCLOAK_BACKCHANNEL_URL!)
+    const inside = new URL(env.KEYCLOAK_BACKCHANNEL_URL)
     expect(inside.hostname).toBe('keycloak') // the service name
     expect(command).toContain(`--http-port=${inside.port}`)
     const mount = services.keycloak.volumes.find((v: string) => v.includes('/opt/keycloak/data/import/'))
@@ -48,7 +49,10 @@ describe('docker-compose.yml', () => {
   test('Redis keeps its data across restarts (AOF) and keyward waits for healthy dependencies', () => {
     expect(services.redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']))
     expect(services.redis.command.join(' ')).toContain('--maxmemory-policy noeviction')
-    expect(services.keyward.depends_on).toEqual({ redis: { condition: 'service_healthy' }, keycloak: { condition: 'service_healthy' } })
+    expect(services.keyward.depends_on).toEqual({
+      redis: { condition: 'service_healthy' },
+      keycloak: { condition: 'service_healthy' },
+    })
     expect(services.keyward.ports).toContain(`127.0.0.1:${env.PORT}:${env.PORT}`)
   })
 

@@ -35,28 +35,51 @@ describe('loadConfig', () => {
       scopes: 'openid profile email',
       cookie: { name: '__Host-keyward', secure: true, sameSite: 'lax' },
     })
-    expect([...config.apps[0]!.allowedOrigins]).toEqual(['https://app.example.com'])
+    expect([...config.apps[0].allowedOrigins]).toEqual(['https://app.example.com'])
     expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'kw:' })
     expect(config.trustProxy).toBe(false)
   })
 
   test('local http development drops the __Host- prefix and Secure', () => {
-    const config = loadConfig({ ...valid, PUBLIC_URL: 'http://localhost:3000', KEYCLOAK_URL: 'http://127.0.0.1:8180', DEV_ALLOW_HTTP: 'true' })
-    expect(config.apps[0]!.cookie).toEqual({ name: 'keyward', secure: false, sameSite: 'lax' })
+    const config = loadConfig({
+      ...valid,
+      PUBLIC_URL: 'http://localhost:3000',
+      KEYCLOAK_URL: 'http://127.0.0.1:8180',
+      DEV_ALLOW_HTTP: 'true',
+    })
+    expect(config.apps[0].cookie).toEqual({ name: 'keyward', secure: false, sameSite: 'lax' })
   })
 
   test('every missing variable is named, with what a right value looks like', () => {
     const found = problems({})
-    for (const name of ['PUBLIC_URL', 'KEYCLOAK_URL', 'KEYCLOAK_REALM', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'SESSION_SECRET', 'TOKEN_ENCRYPTION_KEYS']) {
+    for (const name of [
+      'PUBLIC_URL',
+      'KEYCLOAK_URL',
+      'KEYCLOAK_REALM',
+      'OIDC_CLIENT_ID',
+      'OIDC_CLIENT_SECRET',
+      'SESSION_SECRET',
+      'TOKEN_ENCRYPTION_KEYS',
+    ]) {
       expect(found).toContainEqual(expect.stringMatching(new RegExp(`^${name}: .+\\(not set\\)$`)))
     }
   })
 
   test('wrong values are named and shown, secrets are not shown', () => {
-    const found = problems({ ...valid, PUBLIC_URL: 'app.example.com', PORT: 'eighty', SESSION_SECRET: 'short', TOKEN_ENCRYPTION_KEYS: 'k1:abc' })
-    expect(found).toContainEqual(expect.stringContaining('PUBLIC_URL: an absolute URL such as https://app.example.com (got "app.example.com")'))
+    const found = problems({
+      ...valid,
+      PUBLIC_URL: 'app.example.com',
+      PORT: 'eighty',
+      SESSION_SECRET: 'short',
+      TOKEN_ENCRYPTION_KEYS: 'k1:abc',
+    })
+    expect(found).toContainEqual(
+      expect.stringContaining('PUBLIC_URL: an absolute URL such as https://app.example.com (got "app.example.com")'),
+    )
     expect(found).toContainEqual(expect.stringContaining('PORT: a TCP port, e.g. 3000 (got "eighty")'))
-    expect(found).toContainEqual('SESSION_SECRET: comma-separated secrets of at least 32 characters each; the first signs (set)')
+    expect(found).toContainEqual(
+      'SESSION_SECRET: comma-separated secrets of at least 32 characters each; the first signs (set)',
+    )
     expect(found).toContainEqual(expect.stringMatching(/^TOKEN_ENCRYPTION_KEYS: .*32-byte key.*\(set\)$/))
     expect(found.join('\n')).not.toContain('short')
   })
@@ -79,7 +102,7 @@ describe('loadConfig', () => {
       'ALLOWED_ORIGINS: comma-separated origins such as https://app.example.com (got "https://b.example.com/x")',
     ])
     const config = loadConfig({ ...valid, ALLOWED_ORIGINS: 'https://a.example.com' })
-    expect([...config.apps[0]!.allowedOrigins]).toEqual(['https://app.example.com', 'https://a.example.com'])
+    expect([...config.apps[0].allowedOrigins]).toEqual(['https://app.example.com', 'https://a.example.com'])
   })
 
   test('several secrets and keys, for rotation', () => {
@@ -94,7 +117,11 @@ describe('loadConfig', () => {
 
   test('.env.example is a working configuration once its secrets are filled in', () => {
     const example = parseEnv(readFileSync(join(__dirname, '../../.env.example'), 'utf8'))
-    const config = loadConfig({ ...example, SESSION_SECRET: 'x'.repeat(32), TOKEN_ENCRYPTION_KEYS: valid.TOKEN_ENCRYPTION_KEYS })
+    const config = loadConfig({
+      ...example,
+      SESSION_SECRET: 'x'.repeat(32),
+      TOKEN_ENCRYPTION_KEYS: valid.TOKEN_ENCRYPTION_KEYS,
+    })
     expect([...config.upstreams.keys()]).toEqual(['orders', 'billing'])
     expect(config.upstreams.get('billing')!.timeoutMs).toBe(5000)
     expect(config.upstreams.get('orders')!.timeoutMs).toBe(30_000)
@@ -102,8 +129,12 @@ describe('loadConfig', () => {
   })
 
   test('UPSTREAMS and the refresh lock are checked', () => {
-    expect(problems({ ...valid, UPSTREAMS: 'orders=http://x' })[0]).toMatch(/^UPSTREAMS: a JSON object of upstream name → base URL/)
-    expect(problems({ ...valid, UPSTREAMS: '{"Orders!":"http://x"}' })[0]).toMatch(/^UPSTREAMS: names of lower-case letters/)
+    expect(problems({ ...valid, UPSTREAMS: 'orders=http://x' })[0]).toMatch(
+      /^UPSTREAMS: a JSON object of upstream name → base URL/,
+    )
+    expect(problems({ ...valid, UPSTREAMS: '{"Orders!":"http://x"}' })[0]).toMatch(
+      /^UPSTREAMS: names of lower-case letters/,
+    )
     expect(problems({ ...valid, UPSTREAMS: '{"orders":"ftp://x"}' })[0]).toMatch(/^UPSTREAMS: /)
     expect(problems({ ...valid, REFRESH_LOCK_TTL_MS: '5000' })).toEqual([
       'REFRESH_LOCK_TTL_MS: must exceed OIDC_TIMEOUT_SECONDS (10 s), so a refresh times out before its lock does; e.g. 15000 (got 5000)',
@@ -115,7 +146,11 @@ describe('loadConfig', () => {
     expect(problems({ ...valid, ALLOWED_ORIGINS: 'http://www.example.com' })).toEqual([
       'ALLOWED_ORIGINS: must be https unless on localhost or with DEV_ALLOW_HTTP=true (got "http://www.example.com")',
     ])
-    expect(loadConfig({ ...valid, ALLOWED_ORIGINS: 'http://localhost:5173' }).apps[0]!.allowedOrigins.has('http://localhost:5173')).toBe(true)
+    expect(
+      loadConfig({ ...valid, ALLOWED_ORIGINS: 'http://localhost:5173' }).apps[0].allowedOrigins.has(
+        'http://localhost:5173',
+      ),
+    ).toBe(true)
   })
 
   test('SHUTDOWN_GRACE_SECONDS must outlast the refresh lock', () => {
@@ -128,7 +163,11 @@ describe('loadConfig', () => {
   test('LOGIN_RATE_LIMIT: 120 a minute unless set; 0 turns it off; anything else is named', () => {
     expect(loadConfig(valid).loginsPerMinute).toBe(120)
     expect(loadConfig({ ...valid, LOGIN_RATE_LIMIT: '0' }).loginsPerMinute).toBe(0)
-    expect(problems({ ...valid, LOGIN_RATE_LIMIT: '-1' })).toEqual(['LOGIN_RATE_LIMIT: a whole number, e.g. 120; 0 turns the limit off (got "-1")'])
-    expect(problems({ ...valid, LOGIN_RATE_LIMIT: 'lots' })[0]).toMatch(/^LOGIN_RATE_LIMIT: logins started per minute per client address/)
+    expect(problems({ ...valid, LOGIN_RATE_LIMIT: '-1' })).toEqual([
+      'LOGIN_RATE_LIMIT: a whole number, e.g. 120; 0 turns the limit off (got "-1")',
+    ])
+    expect(problems({ ...valid, LOGIN_RATE_LIMIT: 'lots' })[0]).toMatch(
+      /^LOGIN_RATE_LIMIT: logins started per minute per client address/,
+    )
   })
 })

@@ -1,5 +1,5 @@
-import { freshness } from '../../src/tokens/freshness'
-import { singleFlight } from '../../src/tokens/single-flight'
+import { freshness } from '../../src/domain/freshness'
+import { singleFlight } from '../../src/sessions/single-flight'
 
 const cfg = { skewSeconds: 30, skewFraction: 0.25 }
 
@@ -44,6 +44,9 @@ describe('singleFlight', () => {
 
   test('different keys run independently', async () => {
     const flights = singleFlight<string>()
-    expect(await Promise.all([flights.run('a', async () => 'A'), flights.run('b', async () => 'B')])).toEqual(['A', 'B'])
+    expect(await Promise.all([flights.run('a', async () => 'A'), flights.run('b', async () => 'B')])).toEqual([
+      'A',
+      'B',
+    ])
   })
 })

@@ -1,7 +1,9 @@
 import { createServer } from 'node:http'
-import { takeLeaks, watchKeyward } from '../support/leaks'
+import { takeLeaks, watchKeyward } from '../../harness/leaks'
 
-const jwt = ['{"alg":"RS256","typ":"JWT"}', '{"sub":"someone"}'].map((p) => Buffer.from(p).toString('base64url')).join('.') + '.c2ln'
+const jwt =
+  ['{"alg":"RS256","typ":"JWT"}', '{"sub":"someone"}'].map((p) => Buffer.from(p).toString('base64url')).join('.') +
+  '.c2ln'
 
 describe('the token-leak guard every suite runs under (test/support/no-token-leaks.ts)', () => {
   test('catches a JWT in a response header, in a body the test never read, and in a log line; clean traffic passes', async () => {

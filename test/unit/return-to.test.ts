@@ -1,4 +1,4 @@
-import { Problem } from '../../src/errors'
+import { Problem } from '../../src/http/problem'
 import { safeReturnTo } from '../../src/http/return-to'
 
 const app = new URL('https://app.example.com')

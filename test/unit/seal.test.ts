@@ -19,7 +19,7 @@ describe('sealed token records', () => {
     const sealed = sealer.seal('tokens', 'record-1')
     expect(() => sealer.open(sealed, 'record-2')).toThrow()
     const [kid, iv, body, tag] = sealed.split('.')
-    const flipped = `${body![0] === 'A' ? 'B' : 'A'}${body!.slice(1)}`
+    const flipped = `${body[0] === 'A' ? 'B' : 'A'}${body.slice(1)}`
     expect(() => sealer.open([kid, iv, flipped, tag].join('.'), 'record-1')).toThrow()
     expect(() => sealer.open('garbage', 'record-1')).toThrow()
   })

@@ -1,10 +1,10 @@
-import { Problem } from '../../src/errors'
+import { Failure, keycloakUnavailable, storeUnavailable } from '../../src/domain/failures'
+import type { TokenGrant, TokenSession } from '../../src/domain/token-session'
 import { createLogger } from '../../src/log'
-import type { OidcClient, RefreshResult } from '../../src/oidc/client'
+import type { OidcClient } from '../../src/oidc/client'
+import { createTokenService } from '../../src/sessions/token-service'
 import type { RefreshLocks } from '../../src/store/refresh-locks'
 import type { TokenSessionStore } from '../../src/store/token-sessions'
-import { createTokenService } from '../../src/tokens/token-service'
-import type { TokenSession } from '../../src/tokens/token-session'
 
 // Pure policy with in-memory fakes; the same behaviour against real Keycloak and Redis is in
 // test/e2e/refresh*.test.ts.
@@ -16,7 +16,7 @@ function world(now: () => number) {
   const store = {
     get: async (id: string) => (records.has(id) ? structuredClone(records.get(id)!) : undefined),
     replace: async (next: TokenSession, expected: number) => {
-      if (storeDownFor > 0 && storeDownFor--) throw new Problem('store_unavailable', 'down', { retryAfterSeconds: 2 })
+      if (storeDownFor > 0 && storeDownFor--) throw storeUnavailable(new Error('down'))
       if (records.get(next.id)?.version !== expected) return false
       records.set(next.id, structuredClone(next))
       return true
@@ -28,9 +28,11 @@ function world(now: () => number) {
     release: async (id, fence) => void (locks.get(id) === fence && locks.delete(id)),
   }
   let refreshes = 0
-  let answer: () => Promise<RefreshResult> = async () => ({
-    ok: true,
-    grant: { accessToken: `access-${refreshes}`, refreshToken: `refresh-${refreshes}`, expiresIn: 300, refreshExpiresIn: 1800 },
+  let answer: () => Promise<TokenGrant> = async () => ({
+    accessToken: `access-${refreshes}`,
+    refreshToken: `refresh-${refreshes}`,
+    expiresIn: 300,
+    refreshExpiresIn: 1800,
   })
   const oidc = {
     refresh: async () => {
@@ -50,9 +52,19 @@ function world(now: () => number) {
       now,
     })
   const session: TokenSession = {
-    id: 's1', app: 'web', kind: 'online', sub: 'u', sid: 'k', claims: {},
-    accessExpiresAt: now() - 1, refreshExpiresAt: now() + 60_000, expiresAt: now() + 60_000,
-    createdAt: now() - 300_000, refreshedAt: now() - 300_000, version: 1,
+    id: 's1',
+    app: 'web',
+    client: 'web',
+    kind: 'online',
+    sub: 'u',
+    sid: 'k',
+    claims: {},
+    accessExpiresAt: now() - 1,
+    refreshExpiresAt: now() + 60_000,
+    expiresAt: now() + 60_000,
+    createdAt: now() - 300_000,
+    refreshedAt: now() - 300_000,
+    version: 1,
     tokens: { accessToken: 'access-0', refreshToken: 'refresh-0' },
   }
   records.set('s1', structuredClone(session))
@@ -93,15 +105,15 @@ describe('token service', () => {
 
   test("Keycloak's refusal ends the session: record deleted, session_expired", async () => {
     const w = world(Date.now)
-    w.answerWith(async () => ({ ok: false, error: 'invalid_grant' }))
-    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ code: 'session_expired', status: 401 })
+    w.answerWith(async () => Promise.reject(new Failure('session_ended', 'invalid_grant')))
+    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ kind: 'session_ended' })
     expect(w.records.has('s1')).toBe(false)
   })
 
   test('a transient failure keeps the session untouched', async () => {
     const w = world(Date.now)
-    w.answerWith(async () => Promise.reject(new Problem('keycloak_unavailable', 'down', { retryAfterSeconds: 2 })))
-    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ code: 'keycloak_unavailable' })
+    w.answerWith(async () => Promise.reject(keycloakUnavailable(new Error('down'))))
+    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ kind: 'keycloak_unavailable' })
     expect(w.records.get('s1')).toEqual(w.session)
     expect(w.locks.size).toBe(0)
   })
@@ -119,7 +131,7 @@ describe('token service', () => {
     const w = world(Date.now)
     w.storeDownFor(Infinity)
     const started = Date.now()
-    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ code: 'store_unavailable', status: 503 })
+    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ kind: 'store_unavailable' })
     expect(Date.now() - started).toBeGreaterThanOrEqual(500) // kept trying for (most of) the 1 s lock
     expect(Date.now() - started).toBeLessThan(1500)
     expect(w.refreshes()).toBe(1)
@@ -130,7 +142,7 @@ describe('token service', () => {
     const w = world(Date.now)
     w.locks.set('s1', 'dead-holder')
     const started = Date.now()
-    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ code: 'refresh_timeout', status: 503 })
+    await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ kind: 'refresh_busy' })
     expect(Date.now() - started).toBeGreaterThanOrEqual(200)
     expect(w.refreshes()).toBe(0)
   })

@@ -1,13 +1,19 @@
-import { newTokenSession, profileClaims } from '../../src/tokens/token-session'
+import { newSession, profileClaims } from '../../src/domain/token-session'
 
 const now = Date.UTC(2026, 10, 22, 12, 0, 0)
 const lifetimes = { onlineFallbackSeconds: 1800, offlineIdleSeconds: 2_592_000 }
-const base = { id: 's1', app: 'web', kind: 'online' as const, now, lifetimes }
+const base = { app: 'web', kind: 'online' as const, now, lifetimes }
 
-describe('newTokenSession', () => {
+describe('newSession', () => {
   test('expiry times come from expires_in and refresh_expires_in, counted from the local receive time', () => {
-    const s = newTokenSession(
-      { accessToken: 'a', refreshToken: 'r', idToken: 'i', expiresIn: 300, refreshExpiresIn: 1800, claims: { sub: 'u1', sid: 'k1', nonce: 'n', email: 'u@x' } },
+    const s = newSession(
+      {
+        accessToken: 'a',
+        refreshToken: 'r',
+        expiresIn: 300,
+        refreshExpiresIn: 1800,
+        claims: { sub: 'u1', sid: 'k1', nonce: 'n', email: 'u@x' },
+      },
       base,
     )
     expect(s).toMatchObject({
@@ -20,17 +26,21 @@ describe('newTokenSession', () => {
       claims: { sub: 'u1', email: 'u@x' },
     })
     expect(s.claims).not.toHaveProperty('nonce')
+    expect(s.tokens).toEqual({ accessToken: 'a', refreshToken: 'r' }) // no ID token is kept
   })
 
   test('without a refresh limit from Keycloak the record lives for the configured fallback', () => {
-    const s = newTokenSession({ accessToken: 'a', refreshToken: 'r', expiresIn: 60, refreshExpiresIn: 0, claims: { sub: 'u1' } }, base)
+    const s = newSession(
+      { accessToken: 'a', refreshToken: 'r', expiresIn: 60, refreshExpiresIn: 0, claims: { sub: 'u1' } },
+      base,
+    )
     expect(s.refreshExpiresAt).toBeUndefined()
     expect(s.expiresAt).toBe(now + 1_800_000)
     expect(s.sid).toBeUndefined()
   })
 
   test('a grant without an ID token subject is refused', () => {
-    expect(() => newTokenSession({ accessToken: 'a', expiresIn: 60 }, base)).toThrow(TypeError)
+    expect(() => newSession({ accessToken: 'a', expiresIn: 60 }, base)).toThrow(TypeError)
   })
 
   test('profileClaims keeps only the profile claims', () => {

@@ -1,12 +1,14 @@
 import type { RequestHandler } from 'express'
-import { Problem } from '../../errors'
-import { sendProblem } from './error-handler'
+import { Problem, sendProblem } from '../problem'
 
 /** While shutting down, new requests get 503 with `Connection: close` so load balancers move on. */
 export function draining(isDraining: () => boolean): RequestHandler {
   return function refuseWhileDraining(_req, res, next) {
     if (!isDraining()) return next()
     res.setHeader('Connection', 'close')
-    sendProblem(res, new Problem('shutting_down', 'This keyward instance is shutting down; retry.', { retryAfterSeconds: 1 }))
+    sendProblem(
+      res,
+      new Problem('shutting_down', 'This keyward instance is shutting down; retry.', { retryAfterSeconds: 1 }),
+    )
   }
 }

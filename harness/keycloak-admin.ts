@@ -1,0 +1,69 @@
+import { keycloakUrl } from './keyward'
+
+/**
+ * A few calls of Keycloak's admin REST API, to assert what Keycloak itself says about sessions.
+ * Uses the bootstrap admin of the dev server (scripts/keycloak.sh).
+ */
+export class KeycloakAdmin {
+  private token?: { value: string; until: number }
+
+  constructor(
+    readonly realm = 'keyward',
+    readonly base = keycloakUrl(),
+  ) {}
+
+  private async accessToken(): Promise<string> {
+    if (this.token && this.token.until > Date.now()) return this.token.value
+    const res = await fetch(`${this.base}/realms/master/protocol/openid-connect/token`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: 'admin-cli',
+        username: process.env.KEYCLOAK_ADMIN_USER ?? 'admin',
+        password: process.env.KEYCLOAK_ADMIN_PASSWORD ?? 'admin',
+      }),
+    })
+    if (!res.ok) throw new Error(`admin login failed: ${res.status}`)
+    const body = (await res.json()) as { access_token: string; expires_in: number }
+    this.token = { value: body.access_token, until: Date.now() + (body.expires_in - 10) * 1000 }
+    return body.access_token
+  }
+
+  async call<T>(method: string, path: string): Promise<T> {
+    const res = await fetch(`${this.base}/admin/realms/${this.realm}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${await this.accessToken()}` },
+    })
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
+    return (res.status === 204 ? undefined : await res.json()) as T
+  }
+
+  async userId(username: string): Promise<string> {
+    const [user] = await this.call<{ id: string }[]>(
+      'GET',
+      `/users?exact=true&username=${encodeURIComponent(username)}`,
+    )
+    if (!user) throw new Error(`no user ${username}`)
+    return user.id
+  }
+
+  /** The user's online sessions, with the clients each one holds. */
+  async userSessions(username: string): Promise<{ id: string; clients: Record<string, string> }[]> {
+    return this.call('GET', `/users/${await this.userId(username)}/sessions`)
+  }
+
+  /** The user's offline sessions for one client. */
+  async offlineSessions(username: string, clientId: string): Promise<{ id: string }[]> {
+    const [client] = await this.call<{ id: string }[]>('GET', `/clients?clientId=${encodeURIComponent(clientId)}`)
+    if (!client) throw new Error(`no client ${clientId}`)
+    return this.call('GET', `/users/${await this.userId(username)}/offline-sessions/${client.id}`)
+  }
+
+  /** Events Keycloak recorded for a user, newest first. */
+  async events(
+    username: string,
+    type: string,
+  ): Promise<{ type: string; time: number; clientId: string; sessionId?: string }[]> {
+    return this.call('GET', `/events?user=${await this.userId(username)}&type=${encodeURIComponent(type)}&max=100`)
+  }
+}

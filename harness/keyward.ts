@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import { Writable } from 'node:stream'
+import { Redis } from 'ioredis'
+import { compose, type Composed } from '../src/compose'
+import { loadConfig, type Config } from '../src/config/load'
+import { createLogger } from '../src/log'
+import { createSealer } from '../src/store/seal'
+import { watchKeyward } from './leaks'
+import { keycloakUrl, redisUrl } from './servers'
+
+export { keycloakUrl, redisUrl } from './servers'
+
+export const TEST_KEYS = `k1:${randomBytes(32).toString('base64')}`
+
+/** Opens what keyward sealed in Redis with TEST_KEYS, for tests that must look at the tokens themselves. */
+export const testSealer = () => createSealer([{ kid: 'k1', key: Buffer.from(TEST_KEYS.slice(3), 'base64') }])
+
+/** Environment for one keyward under test; every instance gets its own Redis key prefix. */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    KEYCLOAK_URL: keycloakUrl(),
+    KEYCLOAK_REALM: 'keyward',
+    OIDC_CLIENT_ID: 'keyward-web',
+    OIDC_CLIENT_SECRET: 'keyward-web-dev-secret',
+    DEV_ALLOW_HTTP: 'true',
+    REDIS_URL: redisUrl(),
+    REDIS_PREFIX: `kwtest:${randomBytes(4).toString('hex')}:`,
+    SESSION_SECRET: randomBytes(32).toString('hex'),
+    TOKEN_ENCRYPTION_KEYS: TEST_KEYS,
+    LOG_LEVEL: 'debug',
+    // Suites log in many times from one address, and check that Redis holds nothing after a logout;
+    // the limit's own counter would be in the way. It has a test of its own (bad-input).
+    LOGIN_RATE_LIMIT: '0',
+    ...overrides,
+  }
+}
+
+/** A keyward listening on 127.0.0.1 port 0, its log lines kept for inspection. */
+export interface RunningKeyward {
+  /** Where the test reaches keyward (plain http on loopback). */
+  url: string
+  /** The app's PUBLIC_URL: `url`, or its https twin when started with `behindTls`. */
+  publicUrl: string
+  config: Config
+  composed: Composed
+  logs: string[]
+  /** A plain Redis client for assertions on what keyward stored. */
+  redis: Redis
+  keys(): Promise<string[]>
+  close(): Promise<void>
+}
+
+export async function startKeyward(
+  overrides: Record<string, string> = {},
+  options: {
+    adjust?: (config: Config) => Config
+    waitUntilReady?: boolean
+    /** PUBLIC_URL is https and keyward trusts one proxy hop: production cookies, tested over http. */
+    behindTls?: boolean
+  } = {},
+): Promise<RunningKeyward> {
+  const { adjust = (c: Config) => c, waitUntilReady = true, behindTls = false } = options
+  const server: Server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  const url = `http://127.0.0.1:${port}`
+  const publicUrl = behindTls ? `https://127.0.0.1:${port}` : url
+  const tls: Record<string, string> = behindTls ? { TRUST_PROXY: '1' } : {}
+  const config = adjust(loadConfig(testEnv({ PUBLIC_URL: publicUrl, ...tls, ...overrides })))
+  const logs: string[] = []
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(String(chunk))
+      done()
+    },
+  })
+  const composed = compose(config, { log: createLogger(config.logLevel, sink) })
+  watchKeyward(port, () => logs.join(''))
+  server.on('request', composed.handler)
+  if (waitUntilReady) await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 20_000)
+  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  return {
+    url,
+    publicUrl,
+    config,
+    composed,
+    logs,
+    redis,
+    keys: async () => {
+      if (redis.status !== 'ready') await redis.connect().catch(() => undefined)
+      return (await redis.keys(`${config.redis.prefix}*`)).sort()
+    },
+    async close() {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await composed.dispose()
+      redis.disconnect()
+    },
+  }
+}
+
+/** Runs `use` against a keyward started for it, which is closed afterwards whatever happens. */
+export async function withKeyward(
+  overrides: Record<string, string>,
+  use: (kw: RunningKeyward) => Promise<void>,
+  options: Parameters<typeof startKeyward>[1] = {},
+): Promise<void> {
+  const kw = await startKeyward(overrides, options)
+  try {
+    await use(kw)
+  } finally {
+    await kw.close()
+  }
+}
+
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check().catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}

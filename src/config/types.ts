@@ -1,0 +1,61 @@
+import type { RefreshSettings } from '../domain/freshness'
+import type { Lifetimes } from '../domain/token-session'
+import type { Env } from './schema'
+
+export interface CookieConfig {
+  /** `__Host-<COOKIE_NAME>` on https; the bare name only for local http development. */
+  name: string
+  secure: boolean
+  sameSite: 'lax' | 'strict'
+}
+
+/** One browser-facing application (an origin with its own Keycloak client). */
+export interface AppConfig {
+  id: string
+  publicUrl: URL
+  /** `/auth/callback` on `publicUrl`: where Keycloak sends logins back. */
+  callbackUrl: URL
+  /** Origins allowed to send state-changing requests (CSRF defence), including `publicUrl`'s own. */
+  allowedOrigins: ReadonlySet<string>
+  clientId: string
+  clientSecret: string
+  scopes: string
+  postLogoutPath: string
+  cookie: CookieConfig
+  /** Where a mobile login may send its one-time code: exact URIs (custom scheme or https). */
+  mobileRedirectUris: ReadonlySet<string>
+}
+
+export interface UpstreamConfig {
+  url: URL
+  timeoutMs: number
+}
+
+export interface KeycloakConfig {
+  url: URL
+  realm: string
+  issuer: URL
+  /** Where keyward itself calls Keycloak, when that is not `url` (a private network address). */
+  backchannelUrl?: URL
+  timeoutSeconds: number
+  allowHttp: boolean
+}
+
+/** keyward's whole configuration, by area; `loadConfig` builds it from the environment. */
+export interface Config {
+  host: string
+  port: number
+  trustProxy: number | false
+  staticDir?: string
+  shutdownGraceSeconds: number
+  keycloak: KeycloakConfig
+  apps: AppConfig[]
+  upstreams: ReadonlyMap<string, UpstreamConfig>
+  refresh: RefreshSettings
+  redis: { url: string; prefix: string }
+  session: { secrets: string[]; lifetimes: Lifetimes; loginTxTtlSeconds: number; mobileCodeTtlSeconds: number }
+  tokenKeys: { kid: string; key: Buffer }[]
+  /** Logins a client address may start per minute (each stores a transaction for a while); 0 is no limit. */
+  loginsPerMinute: number
+  logLevel: Env['LOG_LEVEL']
+}

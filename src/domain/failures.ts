@@ -1,0 +1,48 @@
+/**
+ * What can go wrong below the HTTP layer, said without HTTP: the adapters (Redis, Keycloak, upstreams)
+ * and the use cases throw these, and only http/problem.ts turns one into a status and a problem code.
+ * `message` is written for the person calling keyward: it never holds a token or a secret.
+ */
+export type FailureKind =
+  /** Redis cannot serve now (down, full, loading, failing over): state is kept, retry later. */
+  | 'store_unavailable'
+  /** Keycloak is unreachable, timed out or failed (5xx): state is kept, retry later. */
+  | 'keycloak_unavailable'
+  /** Keycloak refused to continue a session (`invalid_grant` at refresh), or the session is gone. */
+  | 'session_ended'
+  /** Another instance is refreshing this session and did not finish in time. */
+  | 'refresh_busy'
+  /** A login transaction that is unknown, expired, finished, or not this browser's or app's. */
+  | 'login_unknown'
+  /** Keycloak ended the login with an error, refused the code, or answered what fails validation. */
+  | 'login_refused'
+  /** Keycloak issued a session that Redis would not store: the login must start again. */
+  | 'login_not_kept'
+  /** A mobile one-time code that is unknown, expired, used, or shown with the wrong proof. */
+  | 'code_invalid'
+  /** The upstream could not be reached, or broke off. */
+  | 'upstream_unavailable'
+  /** The upstream did not answer in time. */
+  | 'upstream_timeout'
+
+export class Failure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'Failure'
+  }
+}
+
+export const isFailure = (err: unknown, kind?: FailureKind): err is Failure =>
+  err instanceof Failure && (kind === undefined || err.kind === kind)
+
+export const storeUnavailable = (cause: unknown) =>
+  new Failure('store_unavailable', 'The session store could not be reached; try again shortly.', { cause })
+
+export const keycloakUnavailable = (cause: unknown) =>
+  new Failure('keycloak_unavailable', 'Keycloak could not be reached; try again shortly.', { cause })
+
+export const sessionEnded = () => new Failure('session_ended', 'Keycloak ended this session; log in again.')

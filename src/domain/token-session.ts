@@ -1,0 +1,159 @@
+/** What Keycloak gave for one grant, normalised by the OIDC client. */
+export interface TokenGrant {
+  accessToken: string
+  refreshToken?: string
+  /** Seconds until the access token expires, as Keycloak said (`expires_in`). */
+  expiresIn: number
+  /** Keycloak's `refresh_expires_in`; 0 or absent means Keycloak set no limit (unlimited offline tokens). */
+  refreshExpiresIn?: number
+  /** Verified ID token claims, when an ID token came with the grant. */
+  claims?: Record<string, unknown>
+  /** The scopes Keycloak granted. */
+  scope?: string
+}
+
+/** How long a record lives when Keycloak gives no refresh limit (unlimited offline tokens). */
+export interface Lifetimes {
+  onlineFallbackSeconds: number
+  /** Keycloak's Offline Session Idle: an unused offline token dies after this long. */
+  offlineIdleSeconds: number
+}
+
+/** Whether Keycloak granted an offline token (`offline_access` in the granted scope). */
+export const grantsOffline = (grant: TokenGrant): boolean => (grant.scope ?? '').split(' ').includes('offline_access')
+
+function recordExpiry(
+  kind: TokenSession['kind'],
+  refreshExpiresAt: number | undefined,
+  now: number,
+  lifetimes: Lifetimes,
+): number {
+  return (
+    refreshExpiresAt ??
+    now + (kind === 'offline' ? lifetimes.offlineIdleSeconds : lifetimes.onlineFallbackSeconds) * 1000
+  )
+}
+
+/**
+ * The tokens keyward keeps. Not the ID token: its claims are read once, at login, and nothing needs it
+ * afterwards (logout goes by the refresh token, and no ID token may leave keyward as a hint).
+ */
+export interface TokenSet {
+  accessToken: string
+  refreshToken?: string
+}
+
+/**
+ * One Keycloak client session held by keyward. Times are epoch milliseconds. Its `id` is the SHA-256
+ * of the credential that opens it (see `sessionIdOf`), so one read finds it from the credential.
+ */
+export interface TokenSession {
+  id: string
+  app: string
+  /** Who holds it: a browser (cookie) or a mobile app (session handle). */
+  client: 'web' | 'mobile'
+  kind: 'online' | 'offline'
+  sub: string
+  /** Keycloak's user session id (`sid`), for back-channel logout and revocation. */
+  sid?: string
+  /** Profile claims safe to show the user; never a token. */
+  claims: Record<string, unknown>
+  accessExpiresAt: number
+  /** When Keycloak stops honouring the refresh token; absent when it set no limit. */
+  refreshExpiresAt?: number
+  /** When the record must be gone from Redis: `refreshExpiresAt`, else Offline Session Idle or the online fallback. */
+  expiresAt: number
+  createdAt: number
+  refreshedAt: number
+  /** The express-session id of the browser cookie that opens it (web sessions only). */
+  cookieSessionId?: string
+  /** When the browser's cookie, as last issued, expires (offline web sessions: "remember me"). */
+  cookieExpiresAt?: number
+  /** A label for "my sessions": from the app, or the browser's user agent. */
+  device?: string
+  version: number
+  tokens: TokenSet
+}
+
+const PROFILE_CLAIMS = [
+  'sub',
+  'name',
+  'preferred_username',
+  'given_name',
+  'family_name',
+  'email',
+  'email_verified',
+  'locale',
+  'acr',
+  'auth_time',
+]
+
+export function profileClaims(claims: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const name of PROFILE_CLAIMS) if (claims?.[name] !== undefined) out[name] = claims[name]
+  return out
+}
+
+/** A login's session before a credential is made for it; `openedBy` gives it its id. */
+export type NewSession = Omit<TokenSession, 'id' | 'client'>
+
+/** The session a new credential opens: its id is the credential's SHA-256 (`sessionIdOf`). */
+export const openedBy = (session: NewSession, id: string, client: TokenSession['client']): TokenSession => ({
+  ...session,
+  id,
+  client,
+})
+
+/**
+ * Builds a new session from a code grant. Expiry times are computed from the `*_in` values and the
+ * local receive time, not the tokens' absolute `exp`, so clock skew with Keycloak does not matter.
+ */
+export function newSession(
+  grant: TokenGrant,
+  fields: { app: string; kind: 'online' | 'offline'; now: number; lifetimes: Lifetimes },
+): NewSession {
+  const sub = grant.claims?.sub
+  if (typeof sub !== 'string') throw new TypeError('the code grant returned no ID token subject')
+  const sid = grant.claims?.sid
+  const refreshExpiresAt = grant.refreshExpiresIn ? fields.now + grant.refreshExpiresIn * 1000 : undefined
+  return {
+    app: fields.app,
+    kind: fields.kind,
+    sub,
+    sid: typeof sid === 'string' ? sid : undefined,
+    claims: profileClaims(grant.claims),
+    accessExpiresAt: fields.now + grant.expiresIn * 1000,
+    refreshExpiresAt,
+    expiresAt: recordExpiry(fields.kind, refreshExpiresAt, fields.now, fields.lifetimes),
+    createdAt: fields.now,
+    refreshedAt: fields.now,
+    version: 1,
+    tokens: { accessToken: grant.accessToken, refreshToken: grant.refreshToken },
+  }
+}
+
+/**
+ * The session after a refresh: new tokens (Keycloak may omit an unchanged one), new expiry times,
+ * the next version. The record's lifetime slides to the new `refresh_expires_in`.
+ */
+export function refreshedTokenSession(
+  current: TokenSession,
+  grant: TokenGrant,
+  now: number,
+  lifetimes: Lifetimes,
+): TokenSession {
+  const refreshExpiresAt = grant.refreshExpiresIn ? now + grant.refreshExpiresIn * 1000 : undefined
+  return {
+    ...current,
+    claims: grant.claims ? profileClaims(grant.claims) : current.claims,
+    accessExpiresAt: now + grant.expiresIn * 1000,
+    refreshExpiresAt,
+    expiresAt: recordExpiry(current.kind, refreshExpiresAt, now, lifetimes),
+    refreshedAt: now,
+    version: current.version + 1,
+    tokens: {
+      accessToken: grant.accessToken,
+      refreshToken: grant.refreshToken ?? current.tokens.refreshToken,
+    },
+  }
+}

@@ -1,0 +1,121 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
+import express, { Router, type Express, type Request, type RequestHandler } from 'express'
+import type { Store } from 'express-session'
+import type { AppConfig } from '../config/types'
+import type { Logger } from '../log'
+import type { LoginDeps } from '../sessions/login'
+import type { SessionEndDeps } from '../sessions/session-end'
+import type { CallerOf } from './caller'
+import { corsFor } from './middleware/cors'
+import { draining } from './middleware/draining'
+import { errorHandler, notFound } from './middleware/error-handler'
+import { requestLog } from './middleware/request-log'
+import { securityHeaders } from './middleware/security-headers'
+import type { ApiApp, ApiProxy } from './proxy/proxy'
+import { callbackRoute } from './routes/callback'
+import { loginRoute } from './routes/login'
+import { logoutRoute } from './routes/logout'
+import { revokeRoute } from './routes/revoke'
+import { sessionRoute } from './routes/session'
+import { sessionsRoutes } from './routes/sessions'
+import { tokenRoute } from './routes/token'
+
+/** What one app's routes use: its config, how its callers are found, and the use cases' dependencies. */
+export interface AppRoutesDeps {
+  app: AppConfig
+  caller: CallerOf
+  login: LoginDeps
+  ends: SessionEndDeps
+  cookieSessionStore: Store
+  secrets: string[]
+  loginTxTtlSeconds: number
+  /** Throws 429 when this client address starts logins faster than LOGIN_RATE_LIMIT. */
+  admitLogin: (req: Request) => Promise<void>
+}
+
+export interface AppDeps {
+  apps: AppRoutesDeps[]
+  /** The API proxy: the hot path, served before Express. */
+  apiProxy: ApiProxy
+  /** Routes of their own (health, readiness), served before the apps'. */
+  opsRoutes: Router
+  trustProxy: number | false
+  /** The Host a request asked for, as Express's `req.host` reads it (see `forwardedOf`). */
+  hostOf: (req: IncomingMessage) => string
+  staticDir?: string
+  isDraining: () => boolean
+  log: Logger
+}
+
+const noStore: RequestHandler = (_req, res, next) => {
+  res.setHeader('Cache-Control', 'no-store')
+  next()
+}
+
+/**
+ * One app's /auth routes (one origin, one Keycloak client); the table of what keyward answers. Each
+ * route parses, calls a use case in sessions/, and answers. /api is not here: see `createHandler`.
+ */
+function authRoutes(deps: AppRoutesDeps, cors: RequestHandler): Router {
+  return Router()
+    .use(cors)
+    .use('/auth', noStore)
+    .get('/auth/login', loginRoute(deps)) // start a login (browser or mobile)
+    .get('/auth/callback', ...callbackRoute(deps)) // Keycloak's redirect back: a new session
+    .post('/auth/token', ...tokenRoute(deps)) // mobile: one-time code + PKCE verifier → handle
+    .get('/auth/session', sessionRoute(deps)) // who is logged in, and until when
+    .post('/auth/logout', logoutRoute(deps)) // end the session here and at Keycloak
+    .post('/auth/revoke', revokeRoute(deps)) // revoke this session's token at Keycloak
+    .use(sessionsRoutes(deps)) // the user's sessions and devices; revoke one or all
+}
+
+/** The Express app: everything but the API proxy. Tests may run it alone. */
+function buildApp(deps: AppDeps, routers: Map<string, Router>): Express {
+  const app = express()
+  app.disable('x-powered-by')
+  app.set('trust proxy', deps.trustProxy)
+  app.use(requestLog(deps.log), draining(deps.isDraining), securityHeaders(), deps.opsRoutes)
+  const [only] = routers.values()
+  if (routers.size === 1) app.use(only)
+  else {
+    // With several apps, the Host header (its public URL's host) picks the app.
+    app.use(function appForHost(req, res, next) {
+      const router = routers.get(req.host)
+      if (router) router(req, res, next)
+      else next()
+    })
+  }
+  if (deps.staticDir) app.use(express.static(deps.staticDir, { index: 'index.html', fallthrough: true }))
+  app.use(notFound, errorHandler(deps.log))
+  return app
+}
+
+/**
+ * keyward's request handler: `/api/…` goes straight to the API proxy (no Express routing, no page
+ * middleware: the hot path pays only for what it needs), everything else to the Express app.
+ */
+export function createHandler(deps: AppDeps): RequestListener {
+  const apis = new Map<string, ApiApp>()
+  const routers = new Map<string, Router>()
+  for (const app of deps.apps) {
+    const cors = corsFor(app.app)
+    apis.set(app.app.publicUrl.host, { app: app.app, caller: app.caller, cors })
+    routers.set(
+      app.app.publicUrl.host,
+      authRoutes(app, (req, res, next) => (cors(req, res) ? undefined : next())),
+    )
+  }
+  const express = buildApp(deps, routers)
+  const [only] = apis.values()
+  const single = apis.size === 1 ? only : undefined
+  return function keyward(req: IncomingMessage, res: ServerResponse) {
+    if (req.url?.startsWith('/api/')) {
+      const api = single ?? apis.get(deps.hostOf(req))
+      if (api) {
+        void deps.apiProxy(req, res, api)
+        return
+      }
+    }
+    express(req, res)
+  }
+}

@@ -1,0 +1,25 @@
+import { Problem } from '../problem'
+
+const UPSTREAM_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/
+
+/**
+ * `/api/<upstream>/<rest>?<query>` → the upstream's name and the rest, still percent-encoded, with
+ * its query. The name must be written plainly (no encoding); the rest may not hold dot segments or
+ * encoded slashes, which an upstream could resolve to outside the path it serves.
+ */
+export function apiTarget(url: string): { name: string; pathAndQuery: string } {
+  const rest = url.slice('/api/'.length)
+  const end = rest.search(/[/?]/)
+  const name = end === -1 ? rest : rest.slice(0, end)
+  if (name.includes('%')) throw new Problem('invalid_request', 'Name the upstream plainly: /api/<upstream>/<path>.')
+  if (!UPSTREAM_NAME.test(name)) {
+    throw new Problem('unknown_upstream', `No upstream is called ${JSON.stringify(name.slice(0, 64))}.`)
+  }
+  const below = end === -1 ? '' : rest.slice(end)
+  const q = below.indexOf('?')
+  const path = q === -1 ? below : below.slice(0, q)
+  if (path.split('/').some((s) => /^(\.|%2e){1,2}$/i.test(s)) || /%2f|%5c|\\/i.test(path)) {
+    throw new Problem('invalid_request', 'The API path may not contain dot segments or encoded slashes.')
+  }
+  return { name, pathAndQuery: below }
+}

@@ -1,0 +1,157 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Dispatcher } from 'undici'
+import type { AppConfig, UpstreamConfig } from '../../config/types'
+import type { Logger } from '../../log'
+import type { TokenService } from '../../sessions/token-service'
+import type { Forwarder } from '../../upstream/forward'
+import { clearSessionCookie, loginBindingName } from '../browser-cookie'
+import type { Caller, CallerOf } from '../caller'
+import { logProblem } from '../middleware/error-handler'
+import { apiSecurityHeaders } from '../middleware/security-headers'
+import { Problem, sendProblem, toProblem } from '../problem'
+import type { Forwarded } from './forwarded'
+import { apiTarget } from './path'
+
+/** What the API proxy needs of one app. */
+export interface ApiApp {
+  app: AppConfig
+  caller: CallerOf
+  /** Answers a CORS preflight from an allowed origin (true), or adds CORS headers to the answer. */
+  cors: (req: IncomingMessage, res: ServerResponse) => boolean
+}
+
+export interface ApiProxyDeps {
+  upstreams: ReadonlyMap<string, UpstreamConfig>
+  tokens: Pick<TokenService, 'accessToken' | 'forceRefresh'>
+  forwarder: Forwarder
+  forwarded: (req: IncomingMessage) => Forwarded
+  isDraining: () => boolean
+  log: Logger
+}
+
+// Replaying a request needs its body again, so only bodiless idempotent requests are retried.
+const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
+const hasBody = (req: IncomingMessage) =>
+  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
+
+/** The caller's cookies minus keyward's own, passed on byte for byte (values, order, duplicates). */
+function otherCookies(header: string | undefined, keywards: ReadonlySet<string>): string | undefined {
+  if (!header) return undefined
+  const kept = header
+    .split(';')
+    .map((pair) => pair.trim())
+    .filter((pair) => pair && !keywards.has(pair.split('=', 1)[0].trim()))
+  return kept.length ? kept.join('; ') : undefined
+}
+
+/** The upstream's Vary joins keyward's own (Origin, for CORS). */
+function addVary(res: ServerResponse, value: string | string[]): void {
+  const mine = res.getHeader('vary')
+  res.setHeader('Vary', mine ? `${String(mine)}, ${String(value)}` : value)
+}
+
+/**
+ * Streams the upstream's body to the client. Not `stream.pipeline`: it builds an AbortError (a
+ * DOMException with its stack) for every answer, a cost the hot path does not need to pay.
+ */
+function relay(body: Dispatcher.ResponseData['body'], res: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cut = () => {
+      if (!res.writableFinished) reject(new Error('the client went away before the answer was sent'))
+    }
+    body.once('error', reject)
+    res.once('close', cut)
+    res.once('finish', () => {
+      res.off('close', cut)
+      resolve()
+    })
+    body.pipe(res)
+  })
+}
+
+/**
+ * ANY /api/<upstream>/<path> — the hot path, served before Express: the caller's credential and one
+ * Redis read give the token session (see `callerOf`), and the call goes to the configured upstream
+ * with the session's access token. An upstream's own 401 gets one forced refresh and one retry, for
+ * bodiless idempotent requests. Answers carry helmet's API headers; problems are problem+json.
+ */
+export function createApiProxy(deps: ApiProxyDeps) {
+  const securityHeaders = apiSecurityHeaders()
+  const debug = deps.log.isLevelEnabled('debug')
+
+  async function forward(req: IncomingMessage, res: ServerResponse, api: ApiApp, me: Caller): Promise<void> {
+    const { name, pathAndQuery } = apiTarget(req.url!)
+    const upstream = deps.upstreams.get(name)
+    if (!upstream) throw new Problem('unknown_upstream', `No upstream is called ${JSON.stringify(name)}.`)
+    const keywardCookies = new Set([api.app.cookie.name, loginBindingName(api.app.cookie)])
+    const body = hasBody(req) ? req : undefined
+    const outgoing = {
+      method: req.method!,
+      pathAndQuery,
+      headers: req.headers,
+      cookie: otherCookies(req.headers.cookie, keywardCookies),
+      body,
+      forwardedFor: deps.forwarded(req),
+    }
+    let session = me.session
+    let answer = await deps.forwarder.send(upstream, {
+      ...outgoing,
+      accessToken: await deps.tokens.accessToken(session),
+    })
+    try {
+      if (answer.statusCode === 401 && RETRYABLE.has(outgoing.method) && !body) {
+        await answer.body.dump()
+        session = await deps.tokens.forceRefresh(session)
+        answer = await deps.forwarder.send(upstream, { ...outgoing, accessToken: session.tokens.accessToken })
+      }
+      // setHeader, not Express's res.set: the upstream's headers go out as they came (no charset added
+      // to a Content-Type, repeated headers kept).
+      for (const [header, value] of Object.entries(deps.forwarder.responseHeaders(answer.headers))) {
+        if (header === 'vary') addVary(res, value)
+        else res.setHeader(header, value)
+      }
+      res.writeHead(answer.statusCode)
+      await relay(answer.body, res)
+    } catch (err) {
+      answer.body.destroy() // never leave an upstream connection waiting on an unread body
+      throw err
+    }
+  }
+
+  function fail(req: IncomingMessage, res: ServerResponse, api: ApiApp, me: Caller | undefined, err: unknown): void {
+    if (res.headersSent || req.socket.destroyed) {
+      // The body broke off midway, or the client left: a cut, not a short body or an error page.
+      res.destroy()
+      return
+    }
+    const problem = toProblem(err)
+    if (problem.code === 'session_expired' && me?.via === 'cookie') clearSessionCookie(res, api.app.cookie)
+    logProblem(deps.log, req, problem)
+    sendProblem(res, problem)
+  }
+
+  return async function apiProxy(req: IncomingMessage, res: ServerResponse, api: ApiApp): Promise<void> {
+    const started = debug ? performance.now() : 0
+    if (debug) {
+      res.once('finish', () => {
+        const ms = Math.round((performance.now() - started) * 10) / 10
+        deps.log.debug({ method: req.method, path: req.url!.split('?', 1)[0], status: res.statusCode, ms }, 'request')
+      })
+    }
+    for (const [name, value] of securityHeaders) res.setHeader(name, value)
+    let me: Caller | undefined
+    try {
+      if (deps.isDraining()) {
+        res.setHeader('Connection', 'close')
+        throw new Problem('shutting_down', 'This keyward instance is shutting down; retry.', { retryAfterSeconds: 1 })
+      }
+      if (api.cors(req, res)) return
+      me = await api.caller(req, res, { changing: true })
+      await forward(req, res, api, me!)
+    } catch (err) {
+      fail(req, res, api, me, err)
+    }
+  }
+}
+
+export type ApiProxy = ReturnType<typeof createApiProxy>

@@ -1,0 +1,138 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Failure, isFailure, sessionEnded } from '../domain/failures'
+import { freshness, type RefreshSettings } from '../domain/freshness'
+import { refreshedTokenSession, type Lifetimes, type TokenSession } from '../domain/token-session'
+import { errorFields, type Logger } from '../log'
+import type { OidcClient } from '../oidc/client'
+import type { RefreshLocks } from '../store/refresh-locks'
+import type { TokenSessionStore } from '../store/token-sessions'
+import { retryWhileStoreUnavailable } from './retry'
+import { singleFlight } from './single-flight'
+
+export interface TokenServiceDeps {
+  tokenSessions: TokenSessionStore
+  locks: RefreshLocks
+  /** The OIDC client of the app a session belongs to: each session refreshes as its own client. */
+  oidcFor: (app: string) => OidcClient
+  refresh: RefreshSettings
+  lifetimes: Lifetimes
+  log: Logger
+  now: () => number
+}
+
+/**
+ * Keeps access tokens fresh, refreshing each token session at most once at a time across every
+ * process: one pending refresh per session in a process (single flight), one across processes (a
+ * Redis lock), and a version compare-and-set on the write. This is what keeps Keycloak's refresh
+ * token rotation from seeing a token twice and ending the session.
+ */
+export function createTokenService(deps: TokenServiceDeps) {
+  const flights = singleFlight<TokenSession>()
+
+  /**
+   * Keycloak has rotated the refresh token, so the old one is spent: unless the new one is stored, the
+   * session is lost. A Redis failure here is therefore retried, with backoff, for as long as this
+   * instance holds the session's lock (`lockedUntil`), when no other instance can refresh it.
+   */
+  async function storeRotated(next: TokenSession, expectedVersion: number, lockedUntil: number): Promise<boolean> {
+    try {
+      return await retryWhileStoreUnavailable(
+        () => deps.tokenSessions.replace(next, expectedVersion),
+        lockedUntil,
+        deps.now,
+      )
+    } catch (err) {
+      deps.log.error(
+        { app: next.app, sub: next.sub, error: errorFields(err) },
+        'refreshed tokens could not be stored; the session ends at its next refresh unless Keycloak allows a refresh token reuse',
+      )
+      throw err
+    }
+  }
+
+  /** Refreshes unless someone already did; runs with the session's Redis lock held until `lockedUntil`. */
+  async function refreshWithLock(seen: TokenSession, force: boolean, lockedUntil: number): Promise<TokenSession> {
+    // Another instance may have refreshed between our read and our lock: read again.
+    const current = await deps.tokenSessions.get(seen.id)
+    if (!current) throw sessionEnded()
+    if (current.version !== seen.version) return current
+    if (!force && freshness(current, deps.now(), deps.refresh) === 'fresh') return current
+    let grant
+    try {
+      if (!current.tokens.refreshToken) throw sessionEnded()
+      grant = await deps.oidcFor(current.app).refresh(current.tokens.refreshToken)
+    } catch (err) {
+      if (!isFailure(err, 'session_ended')) throw err
+      await deps.tokenSessions.delete(current)
+      deps.log.info(
+        { app: current.app, sub: current.sub, error: errorFields(err.cause ?? err) },
+        'Keycloak ended the session at refresh',
+      )
+      throw err
+    }
+    const next = refreshedTokenSession(current, grant, deps.now(), deps.lifetimes)
+    if (await storeRotated(next, current.version, lockedUntil)) return next
+    // Another writer got there first (only possible once our lock had expired): theirs is newer.
+    const stored = await deps.tokenSessions.get(seen.id)
+    if (!stored) throw sessionEnded()
+    return stored
+  }
+
+  /** Takes the lock, or waits (bounded) for whoever holds it to store a newer version. */
+  async function refreshAcrossInstances(seen: TokenSession, force: boolean): Promise<TokenSession> {
+    const deadline = deps.now() + deps.refresh.waitMs
+    for (;;) {
+      const fence = await deps.locks.acquire(seen.id)
+      if (fence) {
+        const lockedUntil = deps.now() + deps.refresh.lockTtlMs
+        try {
+          return await refreshWithLock(seen, force, lockedUntil)
+        } finally {
+          // If this fails the lock simply expires; the refresh itself already succeeded or failed.
+          await deps.locks.release(seen.id, fence).catch(() => undefined)
+        }
+      }
+      await sleep(deps.refresh.pollMs)
+      const current = await deps.tokenSessions.get(seen.id)
+      if (!current) throw sessionEnded()
+      if (current.version !== seen.version) return current
+      if (deps.now() >= deadline) {
+        throw new Failure('refresh_busy', 'The session is being refreshed elsewhere; retry shortly.')
+      }
+    }
+  }
+
+  const refresh = (session: TokenSession, force: boolean) =>
+    flights.run(force ? `${session.id}!` : session.id, () => refreshAcrossInstances(session, force))
+
+  return {
+    /**
+     * An access token good for an upstream call. Fresh: as stored. Inside the refresh window: as
+     * stored, with a refresh started in the background. Expired: after the refresh.
+     */
+    async accessToken(session: TokenSession): Promise<string> {
+      switch (freshness(session, deps.now(), deps.refresh)) {
+        case 'fresh':
+          return session.tokens.accessToken
+        case 'stale':
+          refresh(session, false).catch((err: unknown) => {
+            deps.log.warn({ app: session.app, sub: session.sub, error: errorFields(err) }, 'background refresh failed')
+          })
+          return session.tokens.accessToken
+        case 'expired':
+          return (await refresh(session, false)).tokens.accessToken
+      }
+    },
+
+    /** Refreshes even a fresh token (an upstream refused it), unless another refresh got there first. */
+    forceRefresh: (session: TokenSession): Promise<TokenSession> => refresh(session, true),
+
+    /**
+     * Resolves once the refreshes under way have finished. Shutdown waits for this before closing
+     * Redis: a background refresh whose rotated token is never stored would end its session.
+     */
+    idle: (): Promise<void> => flights.settled(),
+  }
+}
+
+export type TokenService = ReturnType<typeof createTokenService>
