@@ -1,74 +1,133 @@
-import { execFileSync } from 'node:child_process'
-import { createServer, type Server } from 'node:http'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
-import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import { Browser } from '../harness/browser'
-import { testEnv } from '../harness/keyward'
-import { startKeywardProcess } from '../harness/keyward-process'
+import { waitUntil } from '../harness/keyward'
+import { startKeywardProcess, type KeywardProcess } from '../harness/keyward-process'
+import { processTree, spawnTracked, type TrackedProcess } from '../harness/processes'
+
+export { processTree }
 import { freePort, RedisServer } from '../harness/redis-server'
 
 const root = join(__dirname, '..')
 
-/** Keycloak from scripts/keycloak.sh (reused if running); its URL is what the test helpers read. */
+/** Keycloak from scripts/keycloak.sh (reused if running); its URL is what the harness reads. */
 export function keycloak(): string {
-  const url = execFileSync('bash', [join(root, 'scripts/keycloak.sh'), 'start'], {
+  const out = execFileSync('bash', [join(root, 'scripts/keycloak.sh'), 'start'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
-    .toString()
-    .trim()
-    .split('\n')
-    .pop()!
+  const url = out.toString().trim().split('\n').pop()!
   process.env.KEYWARD_TEST_KEYCLOAK_URL = url
   return url
 }
 
+/** wrk from Debian's packages, installed when missing (as root). */
+export function ensureWrk(): void {
+  if (spawnSync('wrk', ['--version']).error === undefined) return
+  console.error('installing wrk (Debian package)')
+  execFileSync('apt-get', ['install', '-y', '-qq', 'wrk'], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  })
+}
+
 /** A private Redis only keyward talks to, so INFO commandstats counts keyward's commands alone. */
-export async function privateRedis(): Promise<{ server: RedisServer; client: Redis }> {
+export async function privateRedis(): Promise<{ server: RedisServer; client: Redis; url: string }> {
   const server = await RedisServer.create()
   await server.start()
   process.env.KEYWARD_TEST_REDIS_URL = server.url
-  return { server, client: new Redis(server.url) }
+  return { server, client: new Redis(server.url), url: server.url }
 }
 
-/** The API behind keyward: answers a small JSON body at once and checks nothing. */
-export async function echoUpstream(): Promise<{ url: string; server: Server }> {
-  const body = JSON.stringify({ ok: true, items: [1, 2, 3] })
-  const server = createServer((req, res) => {
-    req.resume()
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
-  })
+/** A small node script of bench/ as its own process on a free port, once it says it listens. */
+export async function nodeServer(
+  script: string,
+  env: Record<string, string> = {},
+): Promise<{ url: string; proc: TrackedProcess }> {
   const port = await freePort()
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
-  return { url: `http://127.0.0.1:${port}`, server }
+  const proc = spawnTracked(process.execPath, [join(__dirname, script)], {
+    cwd: root,
+    env: { ...env, PORT: String(port) },
+    label: script,
+  })
+  await waitUntil(async () => proc.output().includes('listening'), 10_000, 50)
+  return { url: `http://127.0.0.1:${port}`, proc }
 }
 
+/** keyward from dist/ (`npm run build` first) with `workers` worker processes. */
+export async function keyward(
+  env: Record<string, string>,
+  workers: number,
+  nodeArgs: string[] = [],
+): Promise<{ url: string; proc: KeywardProcess }> {
+  const url = `http://127.0.0.1:${await freePort()}`
+  const proc = await startKeywardProcess(url, { ...env, WORKERS: String(workers) }, { built: true, nodeArgs })
+  if (workers > 1) await waitUntil(async () => processTree(proc.child.pid!).length === workers + 1, 10_000, 50)
+  return { url, proc }
+}
+
+/** A real login through Keycloak's form; the Cookie header value that carries the session. */
 export async function login(url: string, username = 'alice'): Promise<string> {
   const browser = new Browser()
   await browser.login(url, username, `${username}-password`)
   return browser.jar.getCookieString(url)
 }
 
-export interface LoadResult {
+export interface WrkResult {
   requests: number
+  seconds: number
   rps: number
+  /** Latency percentiles and mean, in microseconds. */
   p50: number
+  p90: number
   p99: number
+  mean: number
   errors: number
   non2xx: number
 }
 
-export async function load(options: autocannon.Options): Promise<LoadResult> {
-  const r = await autocannon({ connections: 50, duration: 10, ...options })
-  return {
-    requests: r.requests.total,
-    rps: Math.round(r.requests.average),
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    errors: r.errors + r.timeouts,
-    non2xx: r.non2xx,
+/** One wrk run against `url`; with `cookiesFile`, each request carries the next line's cookies. */
+export function wrk(
+  url: string,
+  options: {
+    threads: number
+    connections: number
+    seconds: number
+    headers?: Record<string, string>
+    cookiesFile?: string
+  },
+): WrkResult {
+  const args = ['-t', String(options.threads), '-c', String(options.connections), '-d', `${options.seconds}s`]
+  for (const [k, v] of Object.entries(options.headers ?? {})) args.push('-H', `${k}: ${v}`)
+  args.push('-s', join(__dirname, 'wrk-report.lua'), url)
+  const env = options.cookiesFile ? { ...process.env, WRK_COOKIES: options.cookiesFile } : process.env
+  const out = execFileSync('wrk', args, { env, maxBuffer: 1 << 20 }).toString()
+  const line = out.split('\n').find((l) => l.startsWith('WRK '))
+  if (!line) throw new Error(`wrk printed no summary:\n${out}`)
+  const r = JSON.parse(line.slice(4)) as Omit<WrkResult, 'rps'>
+  return { ...r, rps: r.requests / r.seconds }
+}
+
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
+
+/** CPU time (user + system) the processes have used so far, in milliseconds. */
+export function cpuMs(pids: number[]): number {
+  let ticks = 0
+  for (const pid of pids) {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12]) // utime, stime
   }
+  return ticks * TICK_MS
+}
+
+/** Resident memory of the processes, in MiB. */
+export function rssMiB(pids: number[]): number {
+  let kib = 0
+  for (const pid of pids) kib += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])
+  return kib / 1024
 }
 
 /** Calls per Redis command since the last CONFIG RESETSTAT. */
@@ -79,34 +138,15 @@ export async function commandStats(redis: Redis): Promise<Record<string, number>
   return out
 }
 
-export const machine = () =>
-  `${process.version}, ${cpus().length} cores (${cpus()[0].model.trim()}), ${new Date().toISOString()}`
-
-/**
- * What both benchmarks run against: Keycloak, a private Redis, the echo upstream as "echo", and
- * keyward from dist/ as its own process. `run` gets them; everything is stopped afterwards.
- */
-export async function withStack(
-  overrides: Record<string, string>,
-  run: (stack: { url: string; env: Record<string, string>; upstream: string; redis: Redis }) => Promise<void>,
-): Promise<void> {
-  keycloak()
-  const redis = await privateRedis()
-  const upstream = await echoUpstream()
-  const url = `http://127.0.0.1:${await freePort()}`
-  // testEnv turns the login rate limit off: the refresh storm logs in 1,000 times from one address.
-  const env = testEnv({ UPSTREAMS: JSON.stringify({ echo: upstream.url }), LOG_LEVEL: 'warn', ...overrides })
-  const kw = await startKeywardProcess(url, env, { built: true })
-  try {
-    await run({ url, env, upstream: upstream.url, redis: redis.client })
-  } finally {
-    await kw.kill('SIGTERM')
-    upstream.server.close()
-    redis.client.disconnect()
-    await redis.server.stop()
-  }
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
+export const machine = () =>
+  `${process.version}, ${cpus().length} cores (${cpus()[0].model.trim()}), ${new Date().toISOString().slice(0, 16)} UTC`
+
+/** Runs `run`, then exits: 0, or 1 with the error. */
 export function main(run: () => Promise<void>): void {
   run().then(
     () => process.exit(0),

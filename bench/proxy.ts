@@ -1,76 +1,153 @@
 /**
- * The fresh-token hot path: throughput and latency of a proxied GET through keyward, against the
- * same upstream reached directly and through a plain Node reverse proxy with no auth, plus Redis
- * commands per proxied request. Run with `npm run bench` (it builds keyward first).
+ * The fresh-token hot path: a proxied GET through keyward with one worker and with a worker per core,
+ * beside a plain Node reverse proxy with no auth, all in front of the same upstream, measured with wrk
+ * in interleaved rounds: req/s, p50/p99, CPU time per request of the target's own processes, latency
+ * at one connection, and Redis commands per request. Run with `npm run bench` (it builds keyward).
+ *   BENCH_ROUNDS (5), BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_C1_SECONDS (5)
  */
-import { createServer } from 'node:http'
-import { pipeline } from 'node:stream/promises'
-import { Agent, request } from 'undici'
-import { freePort } from '../harness/redis-server'
-import { commandStats, load, login, machine, main, withStack } from './lib'
+import { cpus } from 'node:os'
+import { request } from 'undici'
+import { testEnv } from '../harness/keyward'
+import {
+  commandStats,
+  cpuMs,
+  ensureWrk,
+  keycloak,
+  keyward,
+  login,
+  machine,
+  main,
+  median,
+  nodeServer,
+  privateRedis,
+  processTree,
+  wrk,
+  type WrkResult,
+} from './lib'
 
-const READS = new Set(['get', 'hgetall', 'mget', 'exists', 'smembers', 'evalsha', 'eval'])
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
+const C1_SECONDS = Number(process.env.BENCH_C1_SECONDS ?? 5)
+const READS = new Set(['get', 'hgetall', 'hmget', 'mget', 'exists', 'smembers', 'evalsha', 'eval'])
 
-async function plainProxy(target: string): Promise<string> {
-  const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
-  const server = createServer((req, res) => {
-    request(`${target}${req.url}`, { method: req.method as 'GET', headers: req.headers, dispatcher: agent })
-      .then((answer) => {
-        res.writeHead(answer.statusCode, answer.headers as Record<string, string>)
-        return pipeline(answer.body, res)
-      })
-      .catch(() => res.destroy()) // the load generator hangs up at the end of a run
-  })
-  const port = await freePort()
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
-  return `http://127.0.0.1:${port}`
+interface Target {
+  name: string
+  url: string
+  pid?: number
+  headers?: Record<string, string>
 }
 
-main(() =>
-  withStack({}, async ({ url, upstream, redis }) => {
-    const proxied = await plainProxy(upstream)
-    const cookie = await login(url)
-    const headers = { cookie, 'x-csrf': '1' }
-    const duration = Number(process.env.BENCH_SECONDS ?? 10)
+interface Measured extends WrkResult {
+  /** CPU time of the target's own processes per request, in microseconds. */
+  cpuUs: number
+}
 
-    await load({ url: `${url}/api/echo/items`, headers, duration: 2 }) // warm-up: JIT, pools
-    const direct = await load({ url: `${upstream}/items`, duration })
-    const plain = await load({ url: `${proxied}/items`, duration })
-    const keyward = await load({ url: `${url}/api/echo/items`, headers, duration })
-    // Redis commands per request, counted over a fixed number of requests that all complete (a timed
-    // run ends with requests in flight whose commands Redis has counted and autocannon has not), once
-    // the timed run's last requests have finished too.
-    const counted = 10_000
-    await new Promise((r) => setTimeout(r, 1000))
-    await redis.config('RESETSTAT')
-    await load({ url: `${url}/api/echo/items`, headers, amount: counted }) // amount overrides the duration
-    const stats = await commandStats(redis)
-    delete stats.config
-    delete stats.info
-    const reads = Object.entries(stats)
-      .filter(([c]) => READS.has(c))
-      .reduce((n, [, v]) => n + v, 0)
-    const writes = Object.entries(stats)
-      .filter(([c]) => !READS.has(c))
-      .reduce((n, [, v]) => n + v, 0)
+function measure(target: Target, threads: number, connections: number, seconds: number): Measured {
+  const pids = target.pid ? processTree(target.pid) : []
+  const before = cpuMs(pids)
+  const result = wrk(target.url, { threads, connections, seconds, headers: target.headers })
+  if (result.errors || result.non2xx)
+    throw new Error(`${target.name}: ${result.errors} errors, ${result.non2xx} non-2xx`)
+  return { ...result, cpuUs: ((cpuMs(pids) - before) * 1000) / result.requests }
+}
 
-    const rows = [
-      ['upstream directly', direct],
-      ['plain Node proxy, no auth', plain],
-      ['keyward (cookie → session → token → upstream)', keyward],
-    ] as const
-    console.log(`\n${machine()}; 50 connections, ${duration} s each, load generator on the same machine\n`)
-    console.log('| target | req/s | p50 ms | p99 ms | errors | non-2xx |\n|---|---|---|---|---|---|')
-    for (const [name, r] of rows)
-      console.log(`| ${name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`)
+/** Redis commands per proxied request, over `count` requests that all complete (4 at a time). */
+async function redisPerRequest(
+  redis: Awaited<ReturnType<typeof privateRedis>>['client'],
+  target: Target,
+  count: number,
+) {
+  await new Promise((r) => setTimeout(r, 1000)) // let the timed runs' last requests finish
+  await redis.config('RESETSTAT')
+  let left = count
+  const worker = async () => {
+    while (left-- > 0) {
+      const res = await request(target.url, { headers: target.headers })
+      await res.body.dump()
+      if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`)
+    }
+  }
+  await Promise.all([worker(), worker(), worker(), worker()])
+  const stats = await commandStats(redis)
+  for (const own of ['config', 'config|resetstat', 'info']) delete stats[own] // the benchmark's own
+  const per = (filter: (c: string) => boolean) =>
+    Object.entries(stats)
+      .filter(([c]) => filter(c))
+      .reduce((n, [, v]) => n + v, 0) / count
+  return { stats, reads: per((c) => READS.has(c)), writes: per((c) => !READS.has(c)) }
+}
+
+main(async () => {
+  ensureWrk()
+  keycloak()
+  const cores = cpus().length
+  const stop: (() => Promise<unknown>)[] = []
+  try {
+    const redis = await privateRedis()
+    stop.push(async () => (redis.client.disconnect(), redis.server.stop()))
+    const upstream = await nodeServer('echo-upstream.mjs')
+    stop.push(() => upstream.proc.kill('SIGTERM'))
+    const plain = await nodeServer('plain-proxy.mjs', { TARGET: upstream.url })
+    stop.push(() => plain.proc.kill('SIGTERM'))
+    const env = testEnv({ UPSTREAMS: JSON.stringify({ up: upstream.url }), LOG_LEVEL: 'warn' })
+    const one = await keyward(env, 1)
+    stop.push(() => one.proc.kill('SIGTERM'))
+    const all = await keyward(env, cores)
+    stop.push(() => all.proc.kill('SIGTERM'))
+    // Both keywards share one Redis and its sessions: one login serves them both.
+    const headers = { cookie: await login(one.url), 'x-csrf': '1' }
+
+    const targets: Target[] = [
+      { name: 'upstream directly', url: `${upstream.url}/x`, pid: upstream.proc.child.pid },
+      { name: 'plain Node proxy, no auth', url: `${plain.url}/x`, pid: plain.proc.child.pid },
+      { name: 'keyward, 1 worker', url: `${one.url}/api/up/x`, pid: one.proc.child.pid, headers },
+      { name: `keyward, ${cores} workers`, url: `${all.url}/api/up/x`, pid: all.proc.child.pid, headers },
+    ]
+    for (const t of targets) measure(t, 2, CONNECTIONS, 3) // warm-up: JIT, pools
+    const runs = new Map<string, Measured[]>(targets.map((t) => [t.name, []]))
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const t of targets) runs.get(t.name)!.push(measure(t, 2, CONNECTIONS, SECONDS))
+    }
+    const lone = new Map<string, Measured[]>()
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const t of targets.slice(1, 3)) lone.set(t.name, [...(lone.get(t.name) ?? []), measure(t, 1, 1, C1_SECONDS)])
+    }
+    const counted = 2000
+    const redisUse = await redisPerRequest(redis.client, targets[2], counted)
+
+    const m = (name: string, field: keyof Measured, from = runs) => median(from.get(name)!.map((r) => r[field]))
     console.log(
-      `\nkeyward / direct throughput: ${(keyward.rps / direct.rps).toFixed(2)}; keyward / plain proxy: ${(keyward.rps / plain.rps).toFixed(2)}`,
+      `\n${machine()}; wrk -t2 -c${CONNECTIONS}, ${SECONDS} s per run, ${ROUNDS} interleaved rounds (medians)\n`,
+    )
+    console.log('| target | req/s | p50 ms | p99 ms | CPU µs per request |\n|---|---|---|---|---|')
+    for (const t of targets) {
+      const ms = (us: number) => (us / 1000).toFixed(2)
+      console.log(
+        `| ${t.name} | ${Math.round(m(t.name, 'rps'))} | ${ms(m(t.name, 'p50'))} | ${ms(m(t.name, 'p99'))} | ${Math.round(m(t.name, 'cpuUs'))} |`,
+      )
+    }
+    const [, p, k1, kN] = targets.map((t) => t.name) as [string, string, string, string]
+    console.log(`\none connection (wrk -t1 -c1, ${C1_SECONDS} s, ${ROUNDS} rounds, medians):\n`)
+    console.log('| target | mean latency µs | p50 µs | CPU µs per request |\n|---|---|---|---|')
+    for (const name of [p, k1]) {
+      console.log(
+        `| ${name} | ${Math.round(m(name, 'mean', lone))} | ${Math.round(m(name, 'p50', lone))} | ${Math.round(m(name, 'cpuUs', lone))} |`,
+      )
+    }
+    console.log(`\n- 1 worker ÷ plain proxy, req/s: **${(m(k1, 'rps') / m(p, 'rps')).toFixed(2)}** (goal ≥ 0.6)`)
+    console.log(`- ${cores} workers ÷ 1 worker, req/s: **${(m(kN, 'rps') / m(k1, 'rps')).toFixed(2)}**`)
+    console.log(`- p99 under load, 1 worker ÷ plain proxy: **${(m(k1, 'p99') / m(p, 'p99')).toFixed(2)}** (goal ≤ 2)`)
+    console.log(
+      `- keyward's CPU per request, 1 worker: **${Math.round(m(k1, 'cpuUs'))} µs** under load, **${Math.round(m(k1, 'cpuUs', lone))} µs** at one connection (goal ≤ 300)`,
     )
     console.log(
-      `Redis commands per proxied request (${counted} requests): ${JSON.stringify(Object.fromEntries(Object.entries(stats).map(([c, n]) => [c, +(n / counted).toFixed(3)])))}`,
+      `- a lone request adds **${Math.round(m(k1, 'mean', lone) - m(p, 'mean', lone))} µs** to the plain proxy's (goal ≤ 300)`,
     )
     console.log(
-      `reads per request: ${(reads / counted).toFixed(3)}, writes per request: ${(writes / counted).toFixed(3)}`,
+      `- Redis per proxied request, over ${counted} requests: **${redisUse.reads.toFixed(3)} reads, ${redisUse.writes.toFixed(3)} writes** ${JSON.stringify(redisUse.stats)}`,
     )
-  }),
-)
+  } finally {
+    for (const s of stop.reverse()) await s()
+  }
+})

@@ -12,8 +12,14 @@ export type KeywardProcess = TrackedProcess
  * child would outlive a SIGKILL of its parent), or `built` from dist/ the way `npm start` runs it
  * (benchmarks; needs `npm run build` first). Its log is checked for tokens like every keyward's.
  */
-export function spawnKeyward(env: Record<string, string>, options: { built?: boolean } = {}): KeywardProcess {
-  const args = options.built ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts']
+export interface SpawnOptions {
+  built?: boolean
+  /** Flags for node itself, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
+  nodeArgs?: string[]
+}
+
+export function spawnKeyward(env: Record<string, string>, options: SpawnOptions = {}): KeywardProcess {
+  const args = [...(options.nodeArgs ?? []), ...(options.built ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'])]
   const proc = spawnTracked(process.execPath, args, {
     cwd: root,
     env,
@@ -27,11 +33,12 @@ export function spawnKeyward(env: Record<string, string>, options: { built?: boo
 export async function startKeywardProcess(
   url: string,
   env: Record<string, string>,
-  options: { built?: boolean } = {},
+  options: SpawnOptions = {},
 ): Promise<KeywardProcess> {
   const proc = spawnKeyward({ ...env, PUBLIC_URL: env.PUBLIC_URL ?? url, PORT: new URL(url).port }, options)
   try {
-    await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 30_000)
+    const died = proc.exited.then((code) => Promise.reject(new Error(`keyward exited with ${code}`)))
+    await Promise.race([waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 30_000), died])
   } catch (err) {
     await proc.kill()
     throw new Error(`keyward at ${url} did not become ready:\n${proc.output()}`, { cause: err })

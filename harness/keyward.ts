@@ -5,7 +5,9 @@ import { Redis } from 'ioredis'
 import { compose, type Composed } from '../src/compose'
 import { loadConfig, type Config } from '../src/config/load'
 import { createLogger } from '../src/log'
+import type { TokenSet } from '../src/domain/token-session'
 import { createSealer } from '../src/store/seal'
+import { decodeTokens } from '../src/store/token-codec'
 import { watchKeyward } from './leaks'
 import { keycloakUrl, redisUrl } from './servers'
 
@@ -15,6 +17,9 @@ export const TEST_KEYS = `k1:${randomBytes(32).toString('base64')}`
 
 /** Opens what keyward sealed in Redis with TEST_KEYS, for tests that must look at the tokens themselves. */
 export const testSealer = () => createSealer([{ kid: 'k1', key: Buffer.from(TEST_KEYS.slice(3), 'base64') }])
+
+/** The tokens a session record holds (its `t` field), opened with TEST_KEYS. */
+export const openTokens = (sealed: Buffer, id: string): TokenSet => decodeTokens(testSealer().open(sealed, id))
 
 /** Environment for one keyward under test; every instance gets its own Redis key prefix. */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
@@ -29,6 +34,8 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     SESSION_SECRET: randomBytes(32).toString('hex'),
     TOKEN_ENCRYPTION_KEYS: TEST_KEYS,
     LOG_LEVEL: 'debug',
+    // One process: the suites start several keywards of their own; the workers have their own test.
+    WORKERS: '1',
     // Suites log in many times from one address, and check that Redis holds nothing after a logout;
     // the limit's own counter would be in the way. It has a test of its own (bad-input).
     LOGIN_RATE_LIMIT: '0',

@@ -36,6 +36,34 @@ export function unregisterProcessGroup(pgid: number): void {
   if (dir) rmSync(join(dir, String(pgid)), { force: true })
 }
 
+/** The node processes a keyward primary started: its workers (not, say, a child of a worker's). */
+export function workersOf(pid: number): number[] {
+  return processTree(pid).filter((child) => {
+    try {
+      return (
+        child !== pid &&
+        readFileSync(`/proc/${child}/stat`, 'utf8').split(' ')[3] === String(pid) &&
+        readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'node'
+      )
+    } catch {
+      return false
+    }
+  })
+}
+
+/** A process and its descendants (a keyward primary and its workers), from /proc. */
+export function processTree(pid: number): number[] {
+  let children: number[]
+  try {
+    children = readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
+    )
+  } catch {
+    return [] // gone
+  }
+  return [pid, ...children.flatMap(processTree)]
+}
+
 /** Sends `signal` to a whole process group; false when none of it is left. */
 export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   try {

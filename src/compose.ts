@@ -20,6 +20,7 @@ import { createRateLimits } from './store/rate-limits'
 import { createRedis, pingRedis } from './store/redis'
 import { createRefreshLocks } from './store/refresh-locks'
 import { createSealer } from './store/seal'
+import { createSessionCache } from './store/session-cache'
 import { createTokenSessionStore } from './store/token-sessions'
 import { createForwarder } from './upstream/forward'
 
@@ -37,7 +38,24 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
   const redis = createRedis(config.redis.url, log)
   const keys = redisKeys(config.redis.prefix)
   const sealer = createSealer(config.tokenKeys)
-  const tokenSessions = createTokenSessionStore(redis, keys, sealer, now)
+  const cache =
+    config.redis.sessionCacheMs > 0
+      ? createSessionCache({
+          url: config.redis.url,
+          keyOf: keys.tokenSession,
+          read: (connection, id) => tokenSessions.read(connection, id),
+          maxAgeMs: config.redis.sessionCacheMs,
+          maxEntries: 10_000,
+          log,
+          now,
+        })
+      : undefined
+  const tokenSessions = createTokenSessionStore(redis, keys, sealer, { now, onChange: (id) => cache?.forget(id) })
+  // Callers are found through the cache; the refresh engine and the use cases always read Redis.
+  const callerSessions = {
+    get: (id: string) => (cache ? cache.get(id) : tokenSessions.get(id)),
+    noteCookieExpiry: (id: string, at: number) => tokenSessions.noteCookieExpiry(id, at),
+  }
   const rateLimits = createRateLimits(redis, keys)
 
   const oidcByApp = new Map<string, OidcClient>()
@@ -83,7 +101,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
   const admitLogin = perClientLimit('login', config.loginsPerMinute, (name, windowMs) => rateLimits.hit(name, windowMs))
   const apps: AppRoutesDeps[] = config.apps.map((app) => ({
     app,
-    caller: callerOf({ app, secrets: config.session.secrets, sessions: tokenSessions, now }),
+    caller: callerOf({ app, secrets: config.session.secrets, sessions: callerSessions, now }),
     login,
     ends,
     cookieSessionStore,
@@ -126,6 +144,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
       for (const client of oidcByApp.values()) client.stop()
       await tokens.idle() // each is bounded by the Keycloak timeout and the refresh lock's TTL
       await forwarder.close()
+      await cache?.close()
       await redis.quit().catch(() => redis.disconnect())
     },
   }

@@ -1,7 +1,10 @@
+import cluster from 'node:cluster'
 import { createServer } from 'node:http'
 import { compose } from './compose'
 import { ConfigError, loadConfig } from './config/load'
+import { createLogger } from './log'
 import { exitGracefully } from './ops/shutdown'
+import { superviseWorkers } from './ops/workers'
 
 function main(): void {
   let config
@@ -12,13 +15,19 @@ function main(): void {
     process.stderr.write(`keyward: ${err.message}\nSee .env.example and the configuration table in README.md.\n`)
     process.exit(2)
   }
+  if (config.workers > 1 && cluster.isPrimary) {
+    superviseWorkers(
+      config.workers,
+      config.shutdownGraceSeconds,
+      createLogger(config.logLevel).child({ primary: true }),
+    )
+    return
+  }
   const composed = compose(config)
   const server = createServer(composed.handler)
   server.listen(config.port, config.host, () => {
-    composed.log.info(
-      { url: config.apps[0]?.publicUrl.origin, listen: `${config.host}:${config.port}` },
-      'keyward listening',
-    )
+    const listening = { url: config.apps[0]?.publicUrl.origin, listen: `${config.host}:${config.port}` }
+    composed.log.info({ ...listening, workers: config.workers }, 'keyward listening')
   })
   exitGracefully(server, composed, config.shutdownGraceSeconds)
 }

@@ -84,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   return {
     host: e.HOST,
     port: e.PORT,
+    workers: e.WORKERS,
     trustProxy: e.TRUST_PROXY === 'false' ? false : Number(e.TRUST_PROXY),
     staticDir: e.STATIC_DIR,
     shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
@@ -97,7 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       waitMs: e.REFRESH_WAIT_MS,
       pollMs: e.REFRESH_POLL_MS,
     },
-    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
+    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX, sessionCacheMs: e.SESSION_CACHE_MS },
     session: {
       secrets: e.SESSION_SECRET,
       lifetimes: {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { z } from 'zod'
 
 const bool = z
@@ -80,6 +81,12 @@ const upstreams = z.string().transform((v, ctx) => {
 
 const serverEnv = {
   HOST: z.string().default('127.0.0.1'),
+  WORKERS: z.coerce
+    .number({ error: 'how many worker processes serve requests, e.g. 4; 1 serves from one process' })
+    .int('a whole number, e.g. 4')
+    .min(1, 'at least 1, e.g. 4')
+    .max(256, 'at most 256')
+    .default(() => availableParallelism()),
   PORT: z.coerce.number({ error: 'a TCP port, e.g. 3000' }).int().min(0).max(65535).default(3000),
   TRUST_PROXY: z
     .string()
@@ -153,6 +160,12 @@ const sessionEnv = {
   LOGIN_TX_TTL_SECONDS: seconds(600),
   MOBILE_CODE_TTL_SECONDS: seconds(60).refine((s) => s <= 60, 'at most 60 seconds, e.g. 60'),
   SESSION_FALLBACK_TTL_SECONDS: seconds(1800),
+  SESSION_CACHE_MS: z.coerce
+    .number({ error: 'milliseconds a session read may be reused in a process, e.g. 1000; 0 turns the cache off' })
+    .int('a whole number of milliseconds, e.g. 1000')
+    .min(0, 'a whole number of milliseconds, e.g. 1000; 0 turns the cache off')
+    .max(60_000, 'at most 60000')
+    .default(1000),
   OFFLINE_SESSION_IDLE_SECONDS: seconds(2_592_000),
 }
 

@@ -45,6 +45,8 @@ export interface KeycloakConfig {
 export interface Config {
   host: string
   port: number
+  /** Worker processes (node:cluster) sharing the port; 1 runs keyward in this process alone. */
+  workers: number
   trustProxy: number | false
   staticDir?: string
   shutdownGraceSeconds: number
@@ -52,7 +54,12 @@ export interface Config {
   apps: AppConfig[]
   upstreams: ReadonlyMap<string, UpstreamConfig>
   refresh: RefreshSettings
-  redis: { url: string; prefix: string }
+  redis: {
+    url: string
+    prefix: string
+    /** How long a process may reuse a session it read (Redis tells it when one changes); 0: never. */
+    sessionCacheMs: number
+  }
   session: { secrets: string[]; lifetimes: Lifetimes; loginTxTtlSeconds: number; mobileCodeTtlSeconds: number }
   tokenKeys: { kid: string; key: Buffer }[]
   /** Logins a client address may start per minute (each stores a transaction for a while); 0 is no limit. */

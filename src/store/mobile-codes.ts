@@ -24,7 +24,8 @@ export function createMobileCodeStore(redis: Redis, keys: RedisKeys, sealer: Sea
   return {
     async create(code: string, binding: CodeBinding, login: MobileLogin): Promise<void> {
       const k = keys.mobileCode(digest(code))
-      const sealed = sealer.seal(JSON.stringify(login), k)
+      // Text (base64url) here: the Lua script below hands the value back through ioredis as a string.
+      const sealed = sealer.seal(JSON.stringify(login), k).toString('base64url')
       await guarded(
         redis
           .multi()
@@ -39,7 +40,10 @@ export function createMobileCodeStore(redis: Redis, keys: RedisKeys, sealer: Sea
       const result = await guarded(REDEEM(redis, [k], [proof.codeChallenge, proof.redirectUri, proof.app]))
       if (result === 0) return { ok: false, reason: 'unknown' }
       if (result === 1) return { ok: false, reason: 'mismatch' }
-      return { ok: true, login: JSON.parse(sealer.open(String(result), k)) as MobileLogin }
+      return {
+        ok: true,
+        login: JSON.parse(sealer.open(Buffer.from(String(result), 'base64url'), k).toString()) as MobileLogin,
+      }
     },
   }
 }

@@ -1,22 +1,25 @@
 import { createHash } from 'node:crypto'
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { storeUnavailable } from '../domain/failures'
 import { errorFields, type Logger } from '../log'
 
+/** How every connection keyward opens to Redis behaves (see `createRedis`). */
+export const connectionOptions = (): RedisOptions => ({
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 2000,
+  commandTimeout: 2000,
+  retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+  // Commands issued in the same tick by concurrent requests share one write to the socket.
+  enableAutoPipelining: true,
+})
+
 /**
- * The one Redis connection. Commands fail at once while Redis is away (no offline queue, one retry),
+ * The one Redis connection for commands (the session cache has two of its own). Commands fail at once while Redis is away (no offline queue, one retry),
  * so callers answer 503 quickly instead of hanging; the client keeps reconnecting in the background.
  */
 export function createRedis(url: string, log: Logger): Redis {
-  const redis = new Redis(url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
-    commandTimeout: 2000,
-    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-    // Commands issued in the same tick by concurrent requests share one write to the socket.
-    enableAutoPipelining: true,
-  })
+  const redis = new Redis(url, connectionOptions())
   let lastWarning = 0
   redis.on('error', (err: unknown) => {
     // ioredis reports every failed reconnect; one line per 10 s is enough to see an outage.
@@ -78,7 +81,7 @@ export async function guarded<T>(call: Promise<T>): Promise<T> {
 /** A Lua script run by its SHA1, loaded on first use (and again after a Redis restart). */
 export function luaScript(lua: string) {
   const sha = createHash('sha1').update(lua).digest('hex')
-  return async (redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> => {
+  return async (redis: Redis, keys: string[], args: (string | number | Buffer)[]): Promise<unknown> => {
     try {
       return await redis.evalsha(sha, keys.length, ...keys, ...args)
     } catch (err) {

@@ -5,36 +5,41 @@ export interface EncryptionKey {
   key: Buffer
 }
 
+const IV = 12
+const TAG = 16
+
 /**
  * AES-256-GCM with a key id, so keys rotate without logging anyone out: the first key seals, every
  * listed key still opens. `aad` binds a ciphertext to its record, so it cannot be moved to another.
+ * Sealed values are bytes (Redis keeps them as they are): the key id's length and the key id, the IV,
+ * the 16-byte tag, then the ciphertext.
  */
 export function createSealer(keys: readonly EncryptionKey[]) {
   const [current] = keys
   if (!current) throw new TypeError('at least one encryption key is needed')
   const byKid = new Map(keys.map((k) => [k.kid, k.key]))
+  const kid = Buffer.from(current.kid)
 
   return {
-    seal(plaintext: string, aad: string): string {
-      const iv = randomBytes(12)
-      const cipher = createCipheriv('aes-256-gcm', current.key, iv).setAAD(Buffer.from(aad))
-      const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
-      return [
-        current.kid,
-        iv.toString('base64url'),
-        body.toString('base64url'),
-        cipher.getAuthTag().toString('base64url'),
-      ].join('.')
+    seal(plaintext: Buffer | string, aad: string): Buffer {
+      const iv = randomBytes(IV)
+      const cipher = createCipheriv('aes-256-gcm', current.key, iv, { authTagLength: TAG }).setAAD(Buffer.from(aad))
+      const body = Buffer.concat([cipher.update(Buffer.from(plaintext)), cipher.final()])
+      return Buffer.concat([Buffer.of(kid.length), kid, iv, cipher.getAuthTag(), body])
     },
-    /** Throws when the key id is unknown or the ciphertext was altered. */
-    open(sealed: string, aad: string): string {
-      const [kid, iv, body, tag] = sealed.split('.')
-      const key = kid === undefined ? undefined : byKid.get(kid)
-      if (!key || !iv || !body || !tag) throw new Error(`sealed value uses an unknown key id ${JSON.stringify(kid)}`)
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'))
+
+    /** Throws when the key id is unknown or the value was altered, cut short, or sealed for another record. */
+    open(sealed: Buffer, aad: string): Buffer {
+      const kidEnd = 1 + (sealed[0] ?? 0)
+      const name = sealed.subarray(1, kidEnd).toString()
+      const key = byKid.get(name)
+      if (!key || sealed.length < kidEnd + IV + TAG)
+        throw new Error(`sealed value uses an unknown key id ${JSON.stringify(name)}`)
+      const iv = sealed.subarray(kidEnd, kidEnd + IV)
+      const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG })
         .setAAD(Buffer.from(aad))
-        .setAuthTag(Buffer.from(tag, 'base64url'))
-      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8')
+        .setAuthTag(sealed.subarray(kidEnd + IV, kidEnd + IV + TAG))
+      return Buffer.concat([decipher.update(sealed.subarray(kidEnd + IV + TAG)), decipher.final()])
     },
   }
 }

@@ -3,11 +3,13 @@ import type { TokenSession, TokenSet } from '../domain/token-session'
 import type { RedisKeys } from './keys'
 import { guarded, luaScript } from './redis'
 import type { Sealer } from './seal'
+import { decodeTokens, encodeTokens } from './token-codec'
 
-// An index set lives as long as its longest-lived member; PTTL is -1/-2 for no TTL/no key.
+// An index is a sorted set of session ids scored by their expiry (small ones are packed compactly by
+// Redis), and lives as long as its longest-lived member; PEXPIRETIME is -1/-2 for no TTL/no key.
 const INDEX_ADD = luaScript(`
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
 return 1`)
 
 // Writes a refreshed session only if the record is still at the version it was read at, so a slow
@@ -24,35 +26,42 @@ const SET_IF_EXISTS = luaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])`)
 
-type Meta = Omit<TokenSession, 'tokens' | 'version' | 'cookieExpiresAt'>
+type Meta = Omit<TokenSession, 'id' | 'tokens' | 'version' | 'cookieExpiresAt'>
 
 /**
- * Token sessions in Redis: one hash per session (`v` version, `m` metadata, `t` sealed tokens, `c`
- * when the browser's remember-me cookie expires) that expires when Keycloak stops honouring its
- * refresh token, plus index sets by `sub` and `sid`. Tokens are written only here.
+ * Token sessions in Redis: one hash per session (`v` version, `m` metadata, `t` the sealed tokens as
+ * bytes, `c` when the browser's remember-me cookie expires) that expires when Keycloak stops honouring
+ * its refresh token, plus indexes by `sub` and `sid`. Tokens are written only here.
  */
-export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: Sealer, now: () => number = Date.now) {
+export function createTokenSessionStore(
+  redis: Redis,
+  keys: RedisKeys,
+  sealer: Sealer,
+  options: { now?: () => number; onChange?: (id: string) => void } = {},
+) {
   const key = keys.tokenSession
+  const now = options.now ?? Date.now
+  const changed = options.onChange ?? (() => undefined)
 
   function indexKeys(s: Pick<TokenSession, 'sub' | 'sid'>): string[] {
     return s.sid ? [keys.subIndex(s.sub), keys.sidIndex(s.sid)] : [keys.subIndex(s.sub)]
   }
 
   function fields(session: TokenSession) {
-    const { tokens, version, cookieExpiresAt, ...meta } = session
+    const { id, tokens, version, cookieExpiresAt, ...meta } = session
     return {
       v: version,
       m: JSON.stringify(meta),
-      t: sealer.seal(JSON.stringify(tokens), session.id),
+      t: sealer.seal(encodeTokens(tokens), id),
       ...(cookieExpiresAt ? { c: cookieExpiresAt } : {}),
     }
   }
 
   /** Index sets and the browser's cookie session live as long as the token session they lead to. */
-  async function extendNeighbours(session: TokenSession, ttlMs: number): Promise<void> {
+  async function extendNeighbours(session: TokenSession): Promise<void> {
     await guarded(
       Promise.all([
-        ...indexKeys(session).map((k) => INDEX_ADD(redis, [k], [session.id, ttlMs])),
+        ...indexKeys(session).map((k) => INDEX_ADD(redis, [k], [session.id, session.expiresAt])),
         ...(session.cookieSessionId
           ? [redis.pexpireat(keys.cookieSession(session.cookieSessionId), session.expiresAt)]
           : []),
@@ -60,65 +69,78 @@ export function createTokenSessionStore(redis: Redis, keys: RedisKeys, sealer: S
     )
   }
 
-  /** The session, or undefined when it expired, was deleted, or was sealed with a key since retired. */
-  async function get(id: string): Promise<TokenSession | undefined> {
-    const h = await guarded(redis.hgetall(key(id)))
+  /**
+   * The session as read on `connection`, or undefined when it expired, was deleted, or was sealed with
+   * a key since retired.
+   */
+  async function read(connection: Redis, id: string): Promise<TokenSession | undefined> {
+    const h = await guarded(connection.hgetallBuffer(key(id)))
     if (!h.m || !h.t || !h.v) return undefined
     let tokens: TokenSet
     try {
-      tokens = JSON.parse(sealer.open(h.t, id)) as TokenSet
+      tokens = decodeTokens(sealer.open(h.t, id))
     } catch {
       return undefined // retiring a key from TOKEN_ENCRYPTION_KEYS ends the sessions it sealed
     }
-    const session: TokenSession = { ...(JSON.parse(h.m) as Meta), version: Number(h.v), tokens }
+    const session: TokenSession = { id, ...(JSON.parse(h.m.toString()) as Meta), version: Number(h.v), tokens }
     if (h.c) session.cookieExpiresAt = Number(h.c)
     return session
   }
 
-  /** The live sessions an index set lists; members whose record expired are dropped from it. */
+  const get = (id: string) => read(redis, id)
+
+  /** The live sessions an index lists; members whose record is gone are dropped from it. */
   async function listIndexed(index: string): Promise<TokenSession[]> {
-    const ids = await guarded(redis.smembers(index))
+    const ids = await guarded(redis.zrangebyscore(index, now(), '+inf'))
     const found = await Promise.all(ids.map(async (id) => ({ id, session: await get(id) })))
     const gone = found.filter((f) => !f.session).map((f) => f.id)
-    if (gone.length) await guarded(redis.srem(index, ...gone))
+    await guarded(
+      Promise.all([
+        redis.zremrangebyscore(index, '-inf', `(${now()}`),
+        ...(gone.length ? [redis.zrem(index, ...gone)] : []),
+      ]),
+    )
     return found.flatMap((f) => (f.session ? [f.session] : []))
   }
 
   return {
     /** Stores a new session. Sessions whose expiry has already passed are not stored. */
     async create(session: TokenSession): Promise<void> {
-      const ttlMs = session.expiresAt - now()
-      if (ttlMs <= 0) return
+      if (session.expiresAt <= now()) return
       await guarded(
         redis.multi().hset(key(session.id), fields(session)).pexpireat(key(session.id), session.expiresAt).exec(),
       )
       // Indexes are separate keys (other slots in Redis Cluster), so they are written after the record;
       // readers treat a member whose record is gone as absent.
-      await extendNeighbours(session, ttlMs)
+      await extendNeighbours(session)
     },
 
     /** Compare-and-set of a refreshed session on its version; false when the record moved on. */
     async replace(next: TokenSession, expectedVersion: number): Promise<boolean> {
       const f = fields(next)
       const written = await guarded(REPLACE(redis, [key(next.id)], [expectedVersion, f.v, f.m, f.t, next.expiresAt]))
+      changed(next.id)
       if (written !== 1) return false
-      await extendNeighbours(next, next.expiresAt - now())
+      await extendNeighbours(next)
       return true
     },
 
     get,
+    read,
 
     /** Records when the browser's remember-me cookie, just issued again, expires. */
     async noteCookieExpiry(id: string, expiresAt: number): Promise<void> {
       await guarded(SET_IF_EXISTS(redis, [key(id)], ['c', expiresAt]))
+      changed(id)
     },
 
     /** Removes the session, its index entries, and the browser's cookie session pointing at it. */
     async delete(session: Pick<TokenSession, 'id' | 'sub' | 'sid' | 'cookieSessionId'>): Promise<void> {
       await guarded(redis.del(key(session.id)))
+      changed(session.id)
       await guarded(
         Promise.all([
-          ...indexKeys(session).map((k) => redis.srem(k, session.id)),
+          ...indexKeys(session).map((k) => redis.zrem(k, session.id)),
           ...(session.cookieSessionId ? [redis.del(keys.cookieSession(session.cookieSessionId))] : []),
         ]),
       )

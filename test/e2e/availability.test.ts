@@ -4,7 +4,14 @@ import { digest, randomOpaque } from '../../src/domain/opaque'
 import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { TcpProxy } from '../../harness/tcp-proxy'
-import { keycloakUrl, startKeyward, testSealer, withKeyward, type RunningKeyward } from '../../harness/keyward'
+import {
+  keycloakUrl,
+  startKeyward,
+  testSealer,
+  waitUntil,
+  withKeyward,
+  type RunningKeyward,
+} from '../../harness/keyward'
 import { APP_URI, bearer, MOBILE, MobileApp } from '../../harness/mobile-app'
 import { freePort, RedisServer } from '../../harness/redis-server'
 import { storedSession } from '../support/refresh-fixture'
@@ -102,6 +109,9 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
       expect((await browser.request(`${kw.url}/auth/session`)).status).toBe(200)
 
       await redis.stop()
+      // Once keyward's connections have noticed (until then, for a few ms, a session it read a moment
+      // ago may still come from its cache, which empties as its connections close).
+      await waitUntil(async () => (await fetch(`${kw.url}/readyz`)).status === 503, 5000, 20)
       const during = await browser.request(`${kw.url}/auth/session`)
       expect(during.status).toBe(503)
       expect(JSON.parse(during.text)).toMatchObject({ code: 'store_unavailable' })
@@ -176,8 +186,15 @@ describe('Redis refusing writes just as a login finishes', () => {
   /** The Keycloak session a mobile code stands for, from its sealed record (the tests hold the key). */
   const sidOfCode = async (code: string) => {
     const key = `${kw.config.redis.prefix}code:{${digest(code)}}`
-    return (JSON.parse(testSealer().open((await control.hget(key, 'd'))!, key)) as { session: { sid: string } }).session
-      .sid
+    return (
+      JSON.parse(
+        testSealer()
+          .open(Buffer.from((await control.hget(key, 'd'))!, 'base64url'), key)
+          .toString(),
+      ) as {
+        session: { sid: string }
+      }
+    ).session.sid
   }
   afterEach(() => acceptWrites())
   afterAll(async () => {

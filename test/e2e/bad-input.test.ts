@@ -15,8 +15,8 @@ async function snapshot(kw: RunningKeyward) {
     redis[key] =
       type === 'hash'
         ? await kw.redis.hgetall(key)
-        : type === 'set'
-          ? (await kw.redis.smembers(key)).sort()
+        : type === 'zset'
+          ? await kw.redis.zrange(key, '0', '-1', 'WITHSCORES')
           : await kw.redis.get(key)
   }
   const ours = Object.keys(redis)

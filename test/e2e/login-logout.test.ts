@@ -1,19 +1,18 @@
 import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { findJwts } from '../../harness/leaks'
-import { startKeyward, testSealer, type RunningKeyward } from '../../harness/keyward'
+import { openTokens, startKeyward, type RunningKeyward } from '../../harness/keyward'
 
 const admin = new KeycloakAdmin()
 
 /** The tokens keyward holds right now, opened from Redis with the test's key. */
 async function storedTokens(kw: RunningKeyward): Promise<string[]> {
-  const sealer = testSealer()
   const out: string[] = []
   for (const key of await kw.keys()) {
     if (!key.includes(':tok:')) continue
-    const h = await kw.redis.hgetall(key)
+    const h = await kw.redis.hgetallBuffer(key)
     const id = key.slice(key.indexOf('{') + 1, -1)
-    out.push(...Object.values(JSON.parse(sealer.open(h.t, id)) as Record<string, string>))
+    out.push(...Object.values(openTokens(h.t, id)))
   }
   return out
 }

@@ -45,8 +45,8 @@ describe('mobile apps: one-time code, session handle, bearer calls, offline toke
 
     // Redis keeps only the handle's hash.
     const read = async (k: string) =>
-      ({ string: () => kw.redis.get(k), hash: () => kw.redis.hgetall(k), set: () => kw.redis.smembers(k) })[
-        (await kw.redis.type(k)) as 'string' | 'hash' | 'set'
+      ({ string: () => kw.redis.get(k), hash: () => kw.redis.hgetall(k), zset: () => kw.redis.zrange(k, '0', '-1') })[
+        (await kw.redis.type(k)) as 'string' | 'hash' | 'zset'
       ]()
     const dump = JSON.stringify(await Promise.all((await kw.keys()).map(async (k) => [k, await read(k)])))
     expect(dump).not.toContain(body.session_token.slice(3))

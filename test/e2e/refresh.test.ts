@@ -170,6 +170,7 @@ describe('transparent refresh (10-second access tokens, rotation on, no reuse)',
       const { browser } = await loggedIn(kw)
       expect((await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status).toBe(200)
       await redis.stop()
+      await waitUntil(async () => (await fetch(`${kw.url}/readyz`)).status === 503, 5000, 20) // noticed
       for (let i = 0; i < 5; i++) {
         const started = Date.now()
         const res = await browser.request(`${kw.url}/api/echo/me`, { headers: api })

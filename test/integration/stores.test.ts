@@ -79,14 +79,14 @@ describe('token sessions in Redis', () => {
     const pttl = await redis.pttl(`${prefix}tok:{s1}`)
     expect(pttl).toBeGreaterThan(1_790_000)
     expect(pttl).toBeLessThanOrEqual(1_800_000)
-    expect(await redis.smembers(`${prefix}idx:sub:user-1`)).toEqual(['s1'])
-    expect(await redis.smembers(`${prefix}idx:sid:kc-sid`)).toEqual(['s1'])
+    expect(await redis.zrange(`${prefix}idx:sub:user-1`, '0', '-1')).toEqual(['s1'])
+    expect(await redis.zrange(`${prefix}idx:sid:kc-sid`, '0', '-1')).toEqual(['s1'])
     expect(await redis.pttl(`${prefix}idx:sub:user-1`)).toBeGreaterThanOrEqual(pttl - 1000)
   })
 
   test('tokens are encrypted at rest', async () => {
-    const raw = JSON.stringify(await redis.hgetall(`${prefix}tok:{s1}`))
-    for (const secret of ['access-secret', 'refresh-secret']) expect(raw).not.toContain(secret)
+    const raw = Object.values(await redis.hgetallBuffer(`${prefix}tok:{s1}`)).map((v) => v.toString('latin1'))
+    for (const secret of ['access-secret', 'refresh-secret']) expect(raw.join()).not.toContain(secret)
   })
 
   test('an index lives as long as its longest-lived member', async () => {
@@ -94,7 +94,13 @@ describe('token sessions in Redis', () => {
     expect(await redis.pttl(`${prefix}idx:sub:user-1`)).toBeGreaterThan(3_500_000)
     await store.create(session('s3', 60_000, 'kc-sid-3'))
     expect(await redis.pttl(`${prefix}idx:sub:user-1`)).toBeGreaterThan(3_500_000)
-    expect((await redis.smembers(`${prefix}idx:sub:user-1`)).sort()).toEqual(['s1', 's2', 's3'])
+    expect((await redis.zrange(`${prefix}idx:sub:user-1`, '0', '-1')).sort()).toEqual(['s1', 's2', 's3'])
+  })
+
+  test('an index lists only live sessions: members past their expiry, or whose record is gone, are dropped', async () => {
+    await redis.zadd(`${prefix}idx:sub:user-1`, Date.now() - 1000, 'expired', Date.now() + 60_000, 'vanished')
+    expect((await store.listBySub('user-1')).map((s) => s.id).sort()).toEqual(['s1', 's2', 's3'])
+    expect((await redis.zrange(`${prefix}idx:sub:user-1`, '0', '-1')).sort()).toEqual(['s1', 's2', 's3'])
   })
 
   test('delete removes the record and its index entries', async () => {

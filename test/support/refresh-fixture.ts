@@ -1,7 +1,7 @@
 import { Browser } from '../../harness/browser'
 import { type KeycloakAdmin } from '../../harness/keycloak-admin'
 import type { RunningKeyward } from '../../harness/keyward'
-import { testSealer, waitUntil } from '../../harness/keyward'
+import { openTokens, waitUntil } from '../../harness/keyward'
 
 /** keyward-short issues 10-second access tokens (keycloak/keyward-realm.json). */
 export const SHORT_CLIENT = { OIDC_CLIENT_ID: 'keyward-short', OIDC_CLIENT_SECRET: 'keyward-short-dev-secret' }
@@ -28,7 +28,7 @@ export async function storedSession(
   const meta = JSON.parse(h.m)
   return {
     key,
-    id: meta.id,
+    id: key.slice(key.indexOf('{') + 1, -1),
     sid: meta.sid,
     version: Number(h.v),
     accessExpiresAt: meta.accessExpiresAt,
@@ -46,9 +46,7 @@ export async function storedAccessClaims(
   kw: Pick<RunningKeyward, 'redis'>,
   session: StoredSession,
 ): Promise<Record<string, unknown>> {
-  const { accessToken } = JSON.parse(testSealer().open((await kw.redis.hget(session.key, 't'))!, session.id)) as {
-    accessToken: string
-  }
+  const { accessToken } = openTokens((await kw.redis.hgetBuffer(session.key, 't'))!, session.id)
   return JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString('utf8')) as Record<string, unknown>
 }
 

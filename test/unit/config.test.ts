@@ -36,7 +36,7 @@ describe('loadConfig', () => {
       cookie: { name: '__Host-keyward', secure: true, sameSite: 'lax' },
     })
     expect([...config.apps[0].allowedOrigins]).toEqual(['https://app.example.com'])
-    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'kw:' })
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'kw:', sessionCacheMs: 1000 })
     expect(config.trustProxy).toBe(false)
   })
 
