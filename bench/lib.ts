@@ -138,6 +138,13 @@ export async function commandStats(redis: Redis): Promise<Record<string, number>
   return out
 }
 
+/** `items` in `rounds` rounds, each starting one further along, so no item always runs first or last. */
+export function* rotations<T>(items: readonly T[], rounds: number): Generator<T> {
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < items.length; i++) yield items[(round + i) % items.length]!
+  }
+}
+
 export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
@@ -146,12 +153,26 @@ export const median = (xs: number[]): number => {
 export const machine = () =>
   `${process.version}, ${cpus().length} cores (${cpus()[0].model.trim()}), ${new Date().toISOString().slice(0, 16)} UTC`
 
-/** Runs `run`, then exits: 0, or 1 with the error. */
-export function main(run: () => Promise<void>): void {
-  run().then(
-    () => process.exit(0),
-    (err: unknown) => {
+/**
+ * Runs a benchmark, then exits: 0, or 1 with the error. What it registers with `atExit` (the servers
+ * it started) is stopped first, also when the run is interrupted (SIGINT, SIGTERM).
+ */
+export function main(run: (atExit: (stop: () => Promise<unknown>) => void) => Promise<void>): void {
+  const stops: (() => Promise<unknown>)[] = []
+  const cleanup = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined)
+  }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void cleanup().finally(() => process.exit(130)))
+  }
+  run((stop) => stops.push(stop)).then(
+    async () => {
+      await cleanup()
+      process.exit(0)
+    },
+    async (err: unknown) => {
       console.error(err)
+      await cleanup()
       process.exit(1)
     },
   )

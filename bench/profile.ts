@@ -56,43 +56,39 @@ export function summarize(profile: Profile): { byOwner: [string, number][]; byFu
   return { byOwner: top(byOwner), byFunction: top(byFunction).slice(0, TOP) }
 }
 
-main(async () => {
+main(async (atExit) => {
   ensureWrk()
   keycloak()
-  const stop: (() => Promise<unknown>)[] = []
-  try {
-    const redis = await privateRedis()
-    stop.push(async () => (redis.client.disconnect(), redis.server.stop()))
-    const upstream = await nodeServer('echo-upstream.mjs')
-    stop.push(() => upstream.proc.kill('SIGTERM'))
-    const dir = mkdtempSync(join(tmpdir(), 'keyward-profile-'))
-    const env = testEnv({
-      UPSTREAMS: JSON.stringify({ up: upstream.url }),
-      LOG_LEVEL: 'warn',
-    })
-    const kw = await keyward(env, 1, ['--cpu-prof', `--cpu-prof-dir=${dir}`])
-    const headers = { cookie: await login(kw.url), 'x-csrf': '1' }
-    wrk(`${kw.url}/api/up/x`, { threads: 1, connections: CONNECTIONS, seconds: 3, headers }) // warm-up
-    const pid = kw.proc.child.pid!
-    const before = cpuMs([pid])
-    const run = wrk(`${kw.url}/api/up/x`, {
-      threads: Math.min(2, CONNECTIONS),
-      connections: CONNECTIONS,
-      seconds: SECONDS,
-      headers,
-    })
-    const cpuUs = ((cpuMs([pid]) - before) * 1000) / run.requests
-    await kw.proc.kill('SIGTERM') // the profile is written as the process exits
-    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))!
-    const { byOwner, byFunction } = summarize(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile)
-    console.log(`\n${machine()}; keyward 1 worker, wrk ${CONNECTIONS} connection(s), ${SECONDS} s`)
-    console.log(`${Math.round(run.rps)} req/s, ${Math.round(cpuUs)} µs of CPU per request (profiling adds some)\n`)
-    console.log('| self time by part | % |\n|---|---|')
-    for (const [k, v] of byOwner.filter(([, v]) => v >= 0.5)) console.log(`| ${k} | ${v.toFixed(1)} |`)
-    console.log(`\n| top ${TOP} functions by self time | % |\n|---|---|`)
-    for (const [k, v] of byFunction) console.log(`| \`${k}\` | ${v.toFixed(1)} |`)
-    console.log(`\nprofile: ${join(dir, file)}`)
-  } finally {
-    for (const s of stop.reverse()) await s()
-  }
+  const redis = await privateRedis()
+  atExit(async () => (redis.client.disconnect(), redis.server.stop()))
+  const upstream = await nodeServer('echo-upstream.mjs')
+  atExit(() => upstream.proc.kill('SIGTERM'))
+  const dir = mkdtempSync(join(tmpdir(), 'keyward-profile-'))
+  const env = testEnv({
+    UPSTREAMS: JSON.stringify({ up: upstream.url }),
+    LOG_LEVEL: 'warn',
+  })
+  const kw = await keyward(env, 1, ['--cpu-prof', `--cpu-prof-dir=${dir}`])
+  atExit(() => kw.proc.kill('SIGTERM'))
+  const headers = { cookie: await login(kw.url), 'x-csrf': '1' }
+  wrk(`${kw.url}/api/up/x`, { threads: 1, connections: CONNECTIONS, seconds: 3, headers }) // warm-up
+  const pid = kw.proc.child.pid!
+  const before = cpuMs([pid])
+  const run = wrk(`${kw.url}/api/up/x`, {
+    threads: Math.min(2, CONNECTIONS),
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    headers,
+  })
+  const cpuUs = ((cpuMs([pid]) - before) * 1000) / run.requests
+  await kw.proc.kill('SIGTERM') // the profile is written as the process exits
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))!
+  const { byOwner, byFunction } = summarize(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile)
+  console.log(`\n${machine()}; keyward 1 worker, wrk ${CONNECTIONS} connection(s), ${SECONDS} s`)
+  console.log(`${Math.round(run.rps)} req/s, ${Math.round(cpuUs)} µs of CPU per request (profiling adds some)\n`)
+  console.log('| self time by part | % |\n|---|---|')
+  for (const [k, v] of byOwner.filter(([, v]) => v >= 0.5)) console.log(`| ${k} | ${v.toFixed(1)} |`)
+  console.log(`\n| top ${TOP} functions by self time | % |\n|---|---|`)
+  for (const [k, v] of byFunction) console.log(`| \`${k}\` | ${v.toFixed(1)} |`)
+  console.log(`\nprofile: ${join(dir, file)}`)
 })

@@ -21,6 +21,7 @@ import {
   nodeServer,
   privateRedis,
   processTree,
+  rotations,
   wrk,
   type WrkResult,
 } from './lib'
@@ -78,76 +79,67 @@ async function redisPerRequest(
   return { stats, reads: per((c) => READS.has(c)), writes: per((c) => !READS.has(c)) }
 }
 
-main(async () => {
+main(async (atExit) => {
   ensureWrk()
   keycloak()
   const cores = cpus().length
-  const stop: (() => Promise<unknown>)[] = []
-  try {
-    const redis = await privateRedis()
-    stop.push(async () => (redis.client.disconnect(), redis.server.stop()))
-    const upstream = await nodeServer('echo-upstream.mjs')
-    stop.push(() => upstream.proc.kill('SIGTERM'))
-    const plain = await nodeServer('plain-proxy.mjs', { TARGET: upstream.url })
-    stop.push(() => plain.proc.kill('SIGTERM'))
-    const env = testEnv({ UPSTREAMS: JSON.stringify({ up: upstream.url }), LOG_LEVEL: 'warn' })
-    const one = await keyward(env, 1)
-    stop.push(() => one.proc.kill('SIGTERM'))
-    const all = await keyward(env, cores)
-    stop.push(() => all.proc.kill('SIGTERM'))
-    // Both keywards share one Redis and its sessions: one login serves them both.
-    const headers = { cookie: await login(one.url), 'x-csrf': '1' }
+  const redis = await privateRedis()
+  atExit(async () => (redis.client.disconnect(), redis.server.stop()))
+  const upstream = await nodeServer('echo-upstream.mjs')
+  atExit(() => upstream.proc.kill('SIGTERM'))
+  const plain = await nodeServer('plain-proxy.mjs', { TARGET: upstream.url })
+  atExit(() => plain.proc.kill('SIGTERM'))
+  const env = testEnv({ UPSTREAMS: JSON.stringify({ up: upstream.url }), LOG_LEVEL: 'warn' })
+  const one = await keyward(env, 1)
+  atExit(() => one.proc.kill('SIGTERM'))
+  const all = await keyward(env, cores)
+  atExit(() => all.proc.kill('SIGTERM'))
+  // Both keywards share one Redis and its sessions: one login serves them both.
+  const headers = { cookie: await login(one.url), 'x-csrf': '1' }
 
-    const targets: Target[] = [
-      { name: 'upstream directly', url: `${upstream.url}/x`, pid: upstream.proc.child.pid },
-      { name: 'plain Node proxy, no auth', url: `${plain.url}/x`, pid: plain.proc.child.pid },
-      { name: 'keyward, 1 worker', url: `${one.url}/api/up/x`, pid: one.proc.child.pid, headers },
-      { name: `keyward, ${cores} workers`, url: `${all.url}/api/up/x`, pid: all.proc.child.pid, headers },
-    ]
-    for (const t of targets) measure(t, 2, CONNECTIONS, 3) // warm-up: JIT, pools
-    const runs = new Map<string, Measured[]>(targets.map((t) => [t.name, []]))
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const t of targets) runs.get(t.name)!.push(measure(t, 2, CONNECTIONS, SECONDS))
-    }
-    const lone = new Map<string, Measured[]>()
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const t of targets.slice(1, 3)) lone.set(t.name, [...(lone.get(t.name) ?? []), measure(t, 1, 1, C1_SECONDS)])
-    }
-    const counted = 2000
-    const redisUse = await redisPerRequest(redis.client, targets[2], counted)
+  const targets: Target[] = [
+    { name: 'upstream directly', url: `${upstream.url}/x`, pid: upstream.proc.child.pid },
+    { name: 'plain Node proxy, no auth', url: `${plain.url}/x`, pid: plain.proc.child.pid },
+    { name: 'keyward, 1 worker', url: `${one.url}/api/up/x`, pid: one.proc.child.pid, headers },
+    { name: `keyward, ${cores} workers`, url: `${all.url}/api/up/x`, pid: all.proc.child.pid, headers },
+  ]
+  for (const t of targets) measure(t, 2, CONNECTIONS, 3) // warm-up: JIT, pools
+  const runs = new Map<string, Measured[]>(targets.map((t) => [t.name, []]))
+  for (const t of rotations(targets, ROUNDS)) runs.get(t.name)!.push(measure(t, 2, CONNECTIONS, SECONDS))
+  const lone = new Map<string, Measured[]>(targets.slice(1, 3).map((t) => [t.name, []]))
+  for (const t of rotations(targets.slice(1, 3), ROUNDS)) lone.get(t.name)!.push(measure(t, 1, 1, C1_SECONDS))
+  const counted = 2000
+  const redisUse = await redisPerRequest(redis.client, targets[2], counted)
 
-    const m = (name: string, field: keyof Measured, from = runs) => median(from.get(name)!.map((r) => r[field]))
+  const m = (name: string, field: keyof Measured, from = runs) => median(from.get(name)!.map((r) => r[field]))
+  console.log(
+    `\n${machine()}; wrk -t2 -c${CONNECTIONS}, ${SECONDS} s per run, ${ROUNDS} interleaved rounds, each starting one further along (medians)\n`,
+  )
+  console.log('| target | req/s | p50 ms | p99 ms | CPU µs per request |\n|---|---|---|---|---|')
+  for (const t of targets) {
+    const ms = (us: number) => (us / 1000).toFixed(2)
     console.log(
-      `\n${machine()}; wrk -t2 -c${CONNECTIONS}, ${SECONDS} s per run, ${ROUNDS} interleaved rounds (medians)\n`,
+      `| ${t.name} | ${Math.round(m(t.name, 'rps'))} | ${ms(m(t.name, 'p50'))} | ${ms(m(t.name, 'p99'))} | ${Math.round(m(t.name, 'cpuUs'))} |`,
     )
-    console.log('| target | req/s | p50 ms | p99 ms | CPU µs per request |\n|---|---|---|---|---|')
-    for (const t of targets) {
-      const ms = (us: number) => (us / 1000).toFixed(2)
-      console.log(
-        `| ${t.name} | ${Math.round(m(t.name, 'rps'))} | ${ms(m(t.name, 'p50'))} | ${ms(m(t.name, 'p99'))} | ${Math.round(m(t.name, 'cpuUs'))} |`,
-      )
-    }
-    const [, p, k1, kN] = targets.map((t) => t.name) as [string, string, string, string]
-    console.log(`\none connection (wrk -t1 -c1, ${C1_SECONDS} s, ${ROUNDS} rounds, medians):\n`)
-    console.log('| target | mean latency µs | p50 µs | CPU µs per request |\n|---|---|---|---|')
-    for (const name of [p, k1]) {
-      console.log(
-        `| ${name} | ${Math.round(m(name, 'mean', lone))} | ${Math.round(m(name, 'p50', lone))} | ${Math.round(m(name, 'cpuUs', lone))} |`,
-      )
-    }
-    console.log(`\n- 1 worker ÷ plain proxy, req/s: **${(m(k1, 'rps') / m(p, 'rps')).toFixed(2)}** (goal ≥ 0.6)`)
-    console.log(`- ${cores} workers ÷ 1 worker, req/s: **${(m(kN, 'rps') / m(k1, 'rps')).toFixed(2)}**`)
-    console.log(`- p99 under load, 1 worker ÷ plain proxy: **${(m(k1, 'p99') / m(p, 'p99')).toFixed(2)}** (goal ≤ 2)`)
-    console.log(
-      `- keyward's CPU per request, 1 worker: **${Math.round(m(k1, 'cpuUs'))} µs** under load, **${Math.round(m(k1, 'cpuUs', lone))} µs** at one connection (goal ≤ 300)`,
-    )
-    console.log(
-      `- a lone request adds **${Math.round(m(k1, 'mean', lone) - m(p, 'mean', lone))} µs** to the plain proxy's (goal ≤ 300)`,
-    )
-    console.log(
-      `- Redis per proxied request, over ${counted} requests: **${redisUse.reads.toFixed(3)} reads, ${redisUse.writes.toFixed(3)} writes** ${JSON.stringify(redisUse.stats)}`,
-    )
-  } finally {
-    for (const s of stop.reverse()) await s()
   }
+  const [, p, k1, kN] = targets.map((t) => t.name) as [string, string, string, string]
+  console.log(`\none connection (wrk -t1 -c1, ${C1_SECONDS} s, ${ROUNDS} rounds, medians):\n`)
+  console.log('| target | mean latency µs | p50 µs | CPU µs per request |\n|---|---|---|---|')
+  for (const name of [p, k1]) {
+    console.log(
+      `| ${name} | ${Math.round(m(name, 'mean', lone))} | ${Math.round(m(name, 'p50', lone))} | ${Math.round(m(name, 'cpuUs', lone))} |`,
+    )
+  }
+  console.log(`\n- 1 worker ÷ plain proxy, req/s: **${(m(k1, 'rps') / m(p, 'rps')).toFixed(2)}** (goal ≥ 0.6)`)
+  console.log(`- ${cores} workers ÷ 1 worker, req/s: **${(m(kN, 'rps') / m(k1, 'rps')).toFixed(2)}**`)
+  console.log(`- p99 under load, 1 worker ÷ plain proxy: **${(m(k1, 'p99') / m(p, 'p99')).toFixed(2)}** (goal ≤ 2)`)
+  console.log(
+    `- keyward's CPU per request, 1 worker: **${Math.round(m(k1, 'cpuUs'))} µs** under load, **${Math.round(m(k1, 'cpuUs', lone))} µs** at one connection (goal ≤ 300)`,
+  )
+  console.log(
+    `- a lone request adds **${Math.round(m(k1, 'mean', lone) - m(p, 'mean', lone))} µs** to the plain proxy's (goal ≤ 300)`,
+  )
+  console.log(
+    `- Redis per proxied request, over ${counted} requests: **${redisUse.reads.toFixed(3)} reads, ${redisUse.writes.toFixed(3)} writes** ${JSON.stringify(redisUse.stats)}`,
+  )
 })

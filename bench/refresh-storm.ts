@@ -15,81 +15,75 @@ import { ensureWrk, keycloak, keyward, login, machine, main, nodeServer, private
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 1000)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
 
-main(async () => {
+main(async (atExit) => {
   ensureWrk()
   keycloak()
-  const stop: (() => Promise<unknown>)[] = []
-  try {
-    const redis = await privateRedis()
-    stop.push(async () => (redis.client.disconnect(), redis.server.stop()))
-    const upstream = await nodeServer('echo-upstream.mjs')
-    stop.push(() => upstream.proc.kill('SIGTERM'))
-    const env = testEnv({
-      UPSTREAMS: JSON.stringify({ up: upstream.url }),
-      LOG_LEVEL: 'warn',
-      // A storm of 1,000 refreshes queues at Keycloak: allow the slowest its time.
-      OIDC_TIMEOUT_SECONDS: '30',
-      REFRESH_LOCK_TTL_MS: '35000',
-      REFRESH_WAIT_MS: '30000',
-      SHUTDOWN_GRACE_SECONDS: '40',
-    })
-    const kw = await keyward(env, cpus().length)
-    stop.push(() => kw.proc.kill('SIGTERM'))
-    const admin = new KeycloakAdmin()
+  const redis = await privateRedis()
+  atExit(async () => (redis.client.disconnect(), redis.server.stop()))
+  const upstream = await nodeServer('echo-upstream.mjs')
+  atExit(() => upstream.proc.kill('SIGTERM'))
+  const env = testEnv({
+    UPSTREAMS: JSON.stringify({ up: upstream.url }),
+    LOG_LEVEL: 'warn',
+    // A storm of 1,000 refreshes queues at Keycloak: allow the slowest its time.
+    OIDC_TIMEOUT_SECONDS: '30',
+    REFRESH_LOCK_TTL_MS: '35000',
+    REFRESH_WAIT_MS: '30000',
+    SHUTDOWN_GRACE_SECONDS: '40',
+  })
+  const kw = await keyward(env, cpus().length)
+  atExit(() => kw.proc.kill('SIGTERM'))
+  const admin = new KeycloakAdmin()
 
-    const started = Date.now()
-    const cookies: string[] = []
-    for (let i = 0; i < SESSIONS; i += 10) {
-      cookies.push(...(await Promise.all(Array.from({ length: Math.min(10, SESSIONS - i) }, () => login(kw.url)))))
-    }
-    console.log(`${SESSIONS} logins in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-    const file = join(mkdtempSync(join(tmpdir(), 'keyward-storm-')), 'cookies.txt')
-    writeFileSync(file, cookies.join('\n'))
-
-    // Every session's access token "expires" now: the stored expiry is moved to this second, which is
-    // exactly what keyward reads to decide (the tokens themselves are still valid at Keycloak).
-    const keys = await redis.client.keys(`${env.REDIS_PREFIX}tok:*`)
-    const stormAt = Date.now() + 1000
-    const sids: string[] = []
-    for (const key of keys) {
-      const meta = JSON.parse((await redis.client.hget(key, 'm'))!) as { sid: string }
-      sids.push(meta.sid)
-      const moved = { ...meta, accessExpiresAt: stormAt, refreshedAt: stormAt - 300_000 }
-      await redis.client.hset(key, 'm', JSON.stringify(moved))
-    }
-    await new Promise((r) => setTimeout(r, stormAt - Date.now() + 10))
-    const result = wrk(`${kw.url}/api/up/items`, {
-      threads: 2,
-      connections: 100,
-      seconds: SECONDS,
-      headers: { 'x-csrf': '1' },
-      cookiesFile: file,
-    })
-
-    const events = await admin.call<{ sessionId: string; time: number }[]>(
-      'GET',
-      `/events?type=REFRESH_TOKEN&client=keyward-web&dateFrom=${new Date(started).toISOString().slice(0, 10)}&max=${SESSIONS * 5}`,
-    )
-    const mine = new Set(sids)
-    const perSession = new Map<string, number>()
-    for (const e of events)
-      if (mine.has(e.sessionId)) perSession.set(e.sessionId, (perSession.get(e.sessionId) ?? 0) + 1)
-    const counts = [...mine].map((sid) => perSession.get(sid) ?? 0)
-    const histogram = counts.reduce<Record<number, number>>((h, c) => ({ ...h, [c]: (h[c] ?? 0) + 1 }), {})
-    const stormEnd = Math.max(...events.filter((e) => mine.has(e.sessionId)).map((e) => e.time))
-
-    console.log(
-      `\n${machine()}; ${SESSIONS} sessions, keyward with ${cpus().length} workers, wrk -t2 -c100, ${SECONDS} s\n`,
-    )
-    console.log(
-      `requests: ${result.requests} (${Math.round(result.rps)}/s), errors: ${result.errors}, non-2xx: ${result.non2xx}`,
-    )
-    console.log(
-      `latency during the run: p50 ${(result.p50 / 1000).toFixed(1)} ms, p99 ${(result.p99 / 1000).toFixed(1)} ms`,
-    )
-    console.log(`Keycloak refreshes per session (count: sessions): ${JSON.stringify(histogram)}`)
-    console.log(`all ${SESSIONS} refreshes done ${((stormEnd - stormAt) / 1000).toFixed(1)} s after the common expiry`)
-  } finally {
-    for (const s of stop.reverse()) await s()
+  const started = Date.now()
+  const cookies: string[] = []
+  for (let i = 0; i < SESSIONS; i += 10) {
+    cookies.push(...(await Promise.all(Array.from({ length: Math.min(10, SESSIONS - i) }, () => login(kw.url)))))
   }
+  console.log(`${SESSIONS} logins in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  const file = join(mkdtempSync(join(tmpdir(), 'keyward-storm-')), 'cookies.txt')
+  writeFileSync(file, cookies.join('\n'))
+
+  // Every session's access token "expires" now: the stored expiry is moved to this second, which is
+  // exactly what keyward reads to decide (the tokens themselves are still valid at Keycloak).
+  const keys = await redis.client.keys(`${env.REDIS_PREFIX}tok:*`)
+  const stormAt = Date.now() + 1000
+  const sids: string[] = []
+  for (const key of keys) {
+    const meta = JSON.parse((await redis.client.hget(key, 'm'))!) as { sid: string }
+    sids.push(meta.sid)
+    const moved = { ...meta, accessExpiresAt: stormAt, refreshedAt: stormAt - 300_000 }
+    await redis.client.hset(key, 'm', JSON.stringify(moved))
+  }
+  await new Promise((r) => setTimeout(r, stormAt - Date.now() + 10))
+  const result = wrk(`${kw.url}/api/up/items`, {
+    threads: 2,
+    connections: 100,
+    seconds: SECONDS,
+    headers: { 'x-csrf': '1' },
+    cookiesFile: file,
+  })
+
+  const events = await admin.call<{ sessionId: string; time: number }[]>(
+    'GET',
+    `/events?type=REFRESH_TOKEN&client=keyward-web&dateFrom=${new Date(started).toISOString().slice(0, 10)}&max=${SESSIONS * 5}`,
+  )
+  const mine = new Set(sids)
+  const perSession = new Map<string, number>()
+  for (const e of events) if (mine.has(e.sessionId)) perSession.set(e.sessionId, (perSession.get(e.sessionId) ?? 0) + 1)
+  const counts = [...mine].map((sid) => perSession.get(sid) ?? 0)
+  const histogram = counts.reduce<Record<number, number>>((h, c) => ({ ...h, [c]: (h[c] ?? 0) + 1 }), {})
+  const stormEnd = Math.max(...events.filter((e) => mine.has(e.sessionId)).map((e) => e.time))
+
+  console.log(
+    `\n${machine()}; ${SESSIONS} sessions, keyward with ${cpus().length} workers, wrk -t2 -c100, ${SECONDS} s\n`,
+  )
+  console.log(
+    `requests: ${result.requests} (${Math.round(result.rps)}/s), errors: ${result.errors}, non-2xx: ${result.non2xx}`,
+  )
+  console.log(
+    `latency during the run: p50 ${(result.p50 / 1000).toFixed(1)} ms, p99 ${(result.p99 / 1000).toFixed(1)} ms`,
+  )
+  console.log(`Keycloak refreshes per session (count: sessions): ${JSON.stringify(histogram)}`)
+  console.log(`all ${SESSIONS} refreshes done ${((stormEnd - stormAt) / 1000).toFixed(1)} s after the common expiry`)
 })

@@ -79,6 +79,21 @@ describe('the API proxy', () => {
     expect(res.headers.get('x-upstream')).toBe('yes')
   })
 
+  test('API answers and API problems carry the security headers that matter for them, and no page policy', async () => {
+    const ok = await browser.request(`${kw.url}/api/orders/items`, { headers: api })
+    const refused = await browser.request(`${kw.url}/api/orders/items`) // no X-CSRF
+    expect(refused.status).toBe(403)
+    for (const res of [ok, refused]) {
+      expect(res.headers.get('content-security-policy')).toBe("default-src 'none';frame-ancestors 'none'")
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(res.headers.get('x-frame-options')).toBe('DENY')
+      expect(res.headers.get('cross-origin-resource-policy')).toBe('same-origin')
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+      expect(res.headers.get('strict-transport-security')).toMatch(/^max-age=\d+/)
+      expect(res.headers.get('x-powered-by')).toBeNull()
+    }
+  })
+
   test('hop-by-hop headers, including those the request names in Connection, stay behind', async () => {
     const cookie = await browser.jar.getCookieString(kw.url)
     const res = await rawGet(kw.url, '/api/orders/hop', {
