@@ -141,7 +141,7 @@ export async function commandStats(redis: Redis): Promise<Record<string, number>
 /** `items` in `rounds` rounds, each starting one further along, so no item always runs first or last. */
 export function* rotations<T>(items: readonly T[], rounds: number): Generator<T> {
   for (let round = 0; round < rounds; round++) {
-    for (let i = 0; i < items.length; i++) yield items[(round + i) % items.length]!
+    for (let i = 0; i < items.length; i++) yield items[(round + i) % items.length]
   }
 }
 
