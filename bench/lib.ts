@@ -41,6 +41,22 @@ export async function privateRedis(): Promise<{ server: RedisServer; client: Red
   return { server, client: new Redis(server.url), url: server.url }
 }
 
+export type AtExit = (stop: () => Promise<unknown>) => void
+
+/**
+ * What every benchmark runs against: wrk, Keycloak, a private Redis and the echo upstream, each
+ * stopped at exit.
+ */
+export async function baseStack(atExit: AtExit) {
+  ensureWrk()
+  keycloak()
+  const redis = await privateRedis()
+  atExit(async () => (redis.client.disconnect(), redis.server.stop()))
+  const upstream = await nodeServer('echo-upstream.mjs')
+  atExit(() => upstream.proc.kill('SIGTERM'))
+  return { redis, upstream }
+}
+
 /** A small node script of bench/ as its own process on a free port, once it says it listens. */
 export async function nodeServer(
   script: string,
@@ -97,9 +113,12 @@ export function wrk(
     seconds: number
     headers?: Record<string, string>
     cookiesFile?: string
+    /** How long wrk waits for an answer before it counts a timeout (wrk's default: 2 s). */
+    timeoutSeconds?: number
   },
 ): WrkResult {
   const args = ['-t', String(options.threads), '-c', String(options.connections), '-d', `${options.seconds}s`]
+  if (options.timeoutSeconds) args.push('--timeout', `${options.timeoutSeconds}s`)
   for (const [k, v] of Object.entries(options.headers ?? {})) args.push('-H', `${k}: ${v}`)
   args.push('-s', join(__dirname, 'wrk-report.lua'), url)
   const env = options.cookiesFile ? { ...process.env, WRK_COOKIES: options.cookiesFile } : process.env
@@ -157,7 +176,7 @@ export const machine = () =>
  * Runs a benchmark, then exits: 0, or 1 with the error. What it registers with `atExit` (the servers
  * it started) is stopped first, also when the run is interrupted (SIGINT, SIGTERM).
  */
-export function main(run: (atExit: (stop: () => Promise<unknown>) => void) => Promise<void>): void {
+export function main(run: (atExit: AtExit) => Promise<void>): void {
   const stops: (() => Promise<unknown>)[] = []
   const cleanup = async () => {
     for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined)

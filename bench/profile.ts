@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { testEnv } from '../harness/keyward'
-import { cpuMs, ensureWrk, keycloak, keyward, login, machine, main, nodeServer, privateRedis, wrk } from './lib'
+import { baseStack, cpuMs, keyward, login, machine, main, wrk } from './lib'
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10)
 const CONNECTIONS = Number(process.env.PROFILE_CONNECTIONS ?? 32)
@@ -57,12 +57,7 @@ export function summarize(profile: Profile): { byOwner: [string, number][]; byFu
 }
 
 main(async (atExit) => {
-  ensureWrk()
-  keycloak()
-  const redis = await privateRedis()
-  atExit(async () => (redis.client.disconnect(), redis.server.stop()))
-  const upstream = await nodeServer('echo-upstream.mjs')
-  atExit(() => upstream.proc.kill('SIGTERM'))
+  const { upstream } = await baseStack(atExit)
   const dir = mkdtempSync(join(tmpdir(), 'keyward-profile-'))
   const env = testEnv({
     UPSTREAMS: JSON.stringify({ up: upstream.url }),

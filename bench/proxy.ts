@@ -8,18 +8,17 @@
 import { cpus } from 'node:os'
 import { request } from 'undici'
 import { testEnv } from '../harness/keyward'
+import type { Redis } from 'ioredis'
 import {
+  baseStack,
   commandStats,
   cpuMs,
-  ensureWrk,
-  keycloak,
   keyward,
   login,
   machine,
   main,
   median,
   nodeServer,
-  privateRedis,
   processTree,
   rotations,
   wrk,
@@ -54,11 +53,7 @@ function measure(target: Target, threads: number, connections: number, seconds: 
 }
 
 /** Redis commands per proxied request, over `count` requests that all complete (4 at a time). */
-async function redisPerRequest(
-  redis: Awaited<ReturnType<typeof privateRedis>>['client'],
-  target: Target,
-  count: number,
-) {
+async function redisPerRequest(redis: Redis, target: Target, count: number) {
   await new Promise((r) => setTimeout(r, 1000)) // let the timed runs' last requests finish
   await redis.config('RESETSTAT')
   let left = count
@@ -80,13 +75,8 @@ async function redisPerRequest(
 }
 
 main(async (atExit) => {
-  ensureWrk()
-  keycloak()
   const cores = cpus().length
-  const redis = await privateRedis()
-  atExit(async () => (redis.client.disconnect(), redis.server.stop()))
-  const upstream = await nodeServer('echo-upstream.mjs')
-  atExit(() => upstream.proc.kill('SIGTERM'))
+  const { redis, upstream } = await baseStack(atExit)
   const plain = await nodeServer('plain-proxy.mjs', { TARGET: upstream.url })
   atExit(() => plain.proc.kill('SIGTERM'))
   const env = testEnv({ UPSTREAMS: JSON.stringify({ up: upstream.url }), LOG_LEVEL: 'warn' })

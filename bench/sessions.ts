@@ -4,7 +4,7 @@
  * the fresh-token hot path with 1,000 and with 100,000 sessions stored (req/s and p99 over the same
  * 1,000 active sessions, with keyward's session cache on and off), and keyward's resident memory
  * after requests from 10,000 different sessions. Run with `npm run bench`.
- *   BENCH_SECONDS (10), BENCH_ROUNDS (5), BENCH_LOGINS (10), BENCH_STORED (100000)
+ *   BENCH_SECONDS (5), BENCH_ROUNDS (7), BENCH_LOGINS (10), BENCH_STORED (100000)
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -31,11 +31,11 @@ import {
   wrk,
 } from './lib'
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 10)
 const STORED = Number(process.env.BENCH_STORED ?? 100_000)
 const ACTIVE = 1000
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 
 async function memoryUsage(redis: Redis, pattern: string): Promise<{ bytes: number; keys: Record<string, number> }> {
   const keys: Record<string, number> = {}

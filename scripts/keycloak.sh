@@ -16,7 +16,11 @@ port=${KEYCLOAK_PORT:-8180}
 mgmt_port=${KEYCLOAK_MANAGEMENT_PORT:-9180}
 realm=${KEYCLOAK_REALM:-keyward}
 cache=${KEYWARD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keyward}
-home="$cache/keycloak-$version"
+dist="$cache/keycloak-$version"
+# One install, and so one dev database, per port: another instance (a benchmark on its own port) that
+# changes its realm cannot change the one the tests and the demo run against.
+home=$dist
+[ "$port" = 8180 ] || home="$cache/keycloak-$version-port-$port"
 run="$cache/run"
 pidfile="$run/keycloak-$port.pid"
 log="$run/keycloak-$port.log"
@@ -38,16 +42,21 @@ pick_java() {
 realm_digest() { cat "$root"/keycloak/*-realm.json | sha256sum | cut -c1-16; }
 
 fetch() {
-  [ -x "$home/bin/kc.sh" ] && return
-  command -v mvn >/dev/null || { say "Maven (mvn) is needed to fetch Keycloak"; exit 1; }
-  say "fetching org.keycloak:keycloak-quarkus-dist:$version from Maven Central"
-  local tmp
-  tmp=$(mktemp -d "$cache/fetch.XXXXXX")
-  mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
-    -Dartifact="org.keycloak:keycloak-quarkus-dist:$version:tar.gz" -DoutputDirectory="$tmp" >&2
-  tar -xzf "$tmp/keycloak-quarkus-dist-$version.tar.gz" -C "$tmp"
-  mv "$tmp/keycloak-$version" "$home"
-  rm -rf "$tmp"
+  if [ ! -x "$dist/bin/kc.sh" ]; then
+    command -v mvn >/dev/null || { say "Maven (mvn) is needed to fetch Keycloak"; exit 1; }
+    say "fetching org.keycloak:keycloak-quarkus-dist:$version from Maven Central"
+    local tmp
+    tmp=$(mktemp -d "$cache/fetch.XXXXXX")
+    mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+      -Dartifact="org.keycloak:keycloak-quarkus-dist:$version:tar.gz" -DoutputDirectory="$tmp" >&2
+    tar -xzf "$tmp/keycloak-quarkus-dist-$version.tar.gz" -C "$tmp"
+    mv "$tmp/keycloak-$version" "$dist"
+    rm -rf "$tmp"
+  fi
+  if [ ! -x "$home/bin/kc.sh" ]; then
+    cp -r "$dist" "$home"
+    rm -rf "$home/data"
+  fi
 }
 
 pid_alive() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }

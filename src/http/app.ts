@@ -5,6 +5,7 @@ import type { AppConfig } from '../config/types'
 import type { Logger } from '../log'
 import type { LoginDeps } from '../sessions/login'
 import type { SessionEndDeps } from '../sessions/session-end'
+import { loginBindingName } from './browser-cookie'
 import type { CallerOf } from './caller'
 import { corsFor } from './middleware/cors'
 import { draining } from './middleware/draining'
@@ -99,7 +100,8 @@ export function createHandler(deps: AppDeps): RequestListener {
   const routers = new Map<string, Router>()
   for (const app of deps.apps) {
     const cors = corsFor(app.app)
-    apis.set(app.app.publicUrl.host, { app: app.app, caller: app.caller, cors })
+    const cookies = new Set([app.app.cookie.name, loginBindingName(app.app.cookie)])
+    apis.set(app.app.publicUrl.host, { app: app.app, cookies, caller: app.caller, cors })
     routers.set(
       app.app.publicUrl.host,
       authRoutes(app, (req, res, next) => (cors(req, res) ? undefined : next())),

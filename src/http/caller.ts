@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AppConfig } from '../config/types'
-import { sessionIdOf } from '../domain/opaque'
 import type { TokenSession } from '../domain/token-session'
 import { clearSessionCookie, extendSessionCookie } from './browser-cookie'
-import { readCredential } from './credentials'
+import { credentialReader } from './credentials'
 import { checkCsrf } from './middleware/csrf'
 import { Problem } from './problem'
 
@@ -40,12 +39,13 @@ const invalidToken = (res: ServerResponse, detail: string) => {
 
 /**
  * The one way every route, the API proxy included, finds its caller: the credential the request
- * presents (see `readCredential`), then one Redis read of the token session it opens. A bearer
+ * presents (see `credentialReader`), then one Redis read of the token session it opens. A bearer
  * request carries no ambient credential, so it needs no CSRF defence and its cookies are not even
  * read. A cookie whose session has ended is cleared. Throws the 401/403 problem, unless `optional`.
  */
 export function callerOf(deps: CallerDeps) {
   const { app } = deps
+  const readCredential = credentialReader(app.cookie.name, deps.secrets)
 
   /**
    * An offline ("remember me") session slides with each refresh, but its persistent cookie keeps the
@@ -66,17 +66,17 @@ export function callerOf(deps: CallerDeps) {
     res: ServerResponse,
     check: CallerCheck,
   ): Promise<Caller | undefined> {
-    const credential = readCredential(req.headers, app.cookie.name, deps.secrets)
+    const credential = readCredential(req.headers)
     if (credential?.via === 'bad-bearer') throw invalidToken(res, 'Authorization must be: Bearer <session_token>.')
     if (credential?.via === 'bearer') {
-      const session = await deps.sessions.get(sessionIdOf(credential.handle))
+      const session = await deps.sessions.get(credential.sessionId)
       if (!session || session.app !== app.id || session.client !== 'mobile') {
         throw invalidToken(res, 'This session token is unknown or has ended.')
       }
       return { session, via: 'bearer' }
     }
     if (check.changing) checkCsrf(req, app.allowedOrigins)
-    const session = credential && (await deps.sessions.get(sessionIdOf(credential.cookieSessionId)))
+    const session = credential && (await deps.sessions.get(credential.sessionId))
     // Another app's session (several apps may share one Redis) opens nothing here, and changes nothing.
     if (session && session.app === app.id && session.client === 'web') {
       await slideRememberMe(res, session, credential.value)

@@ -46,14 +46,18 @@ const DROP_RESPONSE = new Set([
   'access-control-max-age',
 ])
 
+const NONE: ReadonlySet<string> = new Set()
+
 /** The headers fit to pass on: neither in `drop` nor named by the message's own `Connection` header. */
 function passable(headers: IncomingHttpHeaders, drop: ReadonlySet<string>): Record<string, string | string[]> {
-  const named = new Set(
-    String(headers.connection ?? '')
-      .toLowerCase()
-      .split(',')
-      .map((h) => h.trim()),
-  )
+  const named = headers.connection
+    ? new Set(
+        headers.connection
+          .toLowerCase()
+          .split(',')
+          .map((h) => h.trim()),
+      )
+    : NONE
   const out: Record<string, string | string[]> = {}
   for (const [name, value] of Object.entries(headers)) {
     if (value !== undefined && !drop.has(name) && !named.has(name)) out[name] = value

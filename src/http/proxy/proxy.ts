@@ -4,7 +4,7 @@ import type { AppConfig, UpstreamConfig } from '../../config/types'
 import type { Logger } from '../../log'
 import type { TokenService } from '../../sessions/token-service'
 import type { Forwarder } from '../../upstream/forward'
-import { clearSessionCookie, loginBindingName } from '../browser-cookie'
+import { clearSessionCookie } from '../browser-cookie'
 import type { Caller, CallerOf } from '../caller'
 import { logProblem } from '../middleware/error-handler'
 import { apiSecurityHeaders } from '../middleware/security-headers'
@@ -15,6 +15,8 @@ import { apiTarget } from './path'
 /** What the API proxy needs of one app. */
 export interface ApiApp {
   app: AppConfig
+  /** The app's own cookies (session, login binding): never passed to an upstream. */
+  cookies: ReadonlySet<string>
   caller: CallerOf
   /** Answers a CORS preflight from an allowed origin (true), or adds CORS headers to the answer. */
   cors: (req: IncomingMessage, res: ServerResponse) => boolean
@@ -83,13 +85,12 @@ export function createApiProxy(deps: ApiProxyDeps) {
     const { name, pathAndQuery } = apiTarget(req.url!)
     const upstream = deps.upstreams.get(name)
     if (!upstream) throw new Problem('unknown_upstream', `No upstream is called ${JSON.stringify(name)}.`)
-    const keywardCookies = new Set([api.app.cookie.name, loginBindingName(api.app.cookie)])
     const body = hasBody(req) ? req : undefined
     const outgoing = {
       method: req.method!,
       pathAndQuery,
       headers: req.headers,
-      cookie: otherCookies(req.headers.cookie, keywardCookies),
+      cookie: otherCookies(req.headers.cookie, api.cookies),
       body,
       forwardedFor: deps.forwarded(req),
     }
