@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 /**
@@ -36,17 +36,19 @@ export function unregisterProcessGroup(pgid: number): void {
   if (dir) rmSync(join(dir, String(pgid)), { force: true })
 }
 
-/** The node processes a keyward primary started: its workers (not, say, a child of a worker's). */
+/**
+ * The workers a keyward primary started: its live direct children running the same executable. (Not
+ * by name: Node 24 names its main thread "MainThread", so /proc/<pid>/comm no longer says "node".)
+ */
 export function workersOf(pid: number): number[] {
+  const exe = (p: number) => readlinkSync(`/proc/${p}/exe`)
   return processTree(pid).filter((child) => {
     try {
-      return (
-        child !== pid &&
-        readFileSync(`/proc/${child}/stat`, 'utf8').split(' ')[3] === String(pid) &&
-        readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'node'
-      )
+      const stat = readFileSync(`/proc/${child}/stat`, 'utf8')
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      return child !== pid && Number(ppid) === pid && state !== 'Z' && exe(child) === exe(pid)
     } catch {
-      return false
+      return false // gone meanwhile
     }
   })
 }
