@@ -9,10 +9,12 @@ import { createLogger, type Logger } from './log'
 import { createOidcClient, type OidcClient } from './oidc/client'
 import { healthRoutes } from './ops/health'
 import type { Stoppable } from './ops/shutdown'
+import type { HandoffDeps } from './sessions/handoff'
 import type { LoginDeps } from './sessions/login'
 import type { SessionEndDeps } from './sessions/session-end'
 import { createTokenService } from './sessions/token-service'
 import { createCookieSessionStore } from './store/cookie-sessions'
+import { createHandoffCodeStore } from './store/handoff-codes'
 import { redisKeys } from './store/keys'
 import { createLoginTransactionStore } from './store/login-transactions'
 import { createMobileCodeStore } from './store/mobile-codes'
@@ -97,13 +99,27 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     now,
   }
   const ends: SessionEndDeps = { tokenSessions, oidcFor, log }
+  const appsById = new Map(config.apps.map((app) => [app.id, app]))
+  const handoff: HandoffDeps = {
+    handoffCodes: createHandoffCodeStore(redis, keys, config.session.handoffCodeTtlSeconds),
+    tokenSessions,
+    tokens,
+    oidcFor,
+    apps: appsById,
+    codeTtlSeconds: config.session.handoffCodeTtlSeconds,
+    lifetimes: config.session.lifetimes,
+    log,
+    now,
+  }
   const cookieSessionStore = createCookieSessionStore(redis, keys, now)
   const admitLogin = perClientLimit('login', config.loginsPerMinute, (name, windowMs) => rateLimits.hit(name, windowMs))
   const apps: AppRoutesDeps[] = config.apps.map((app) => ({
     app,
+    apps: appsById,
     caller: callerOf({ app, secrets: config.session.secrets, sessions: callerSessions, now }),
     login,
     ends,
+    handoff,
     cookieSessionStore,
     secrets: config.session.secrets,
     loginTxTtlSeconds: config.session.loginTxTtlSeconds,

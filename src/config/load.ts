@@ -1,7 +1,9 @@
-import { appsFromEnv } from './apps'
+import type { z } from 'zod'
+import { appsFromFile } from './app-file'
+import { appFromEnv } from './apps'
 import { httpsRule } from './checks'
-import { envSchema, type Env } from './schema'
-import type { Config, KeycloakConfig, UpstreamConfig } from './types'
+import { APP_VARIABLES, appEnvSchema, envSchema, type Env } from './schema'
+import type { AppConfig, Config, KeycloakConfig, UpstreamConfig } from './types'
 
 export type { AppConfig, Config, CookieConfig, UpstreamConfig } from './types'
 
@@ -14,19 +16,35 @@ export class ConfigError extends Error {
   }
 }
 
-/** The environment checked against the schema; each wrong variable named with what a right value looks like. */
-function parseEnv(env: NodeJS.ProcessEnv): Env {
-  // An empty variable (`NAME=` in an env file) counts as unset.
-  const parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')))
+/**
+ * The environment checked against `schema`; each wrong variable is added to `problems`, named with
+ * what a right value looks like. An empty variable (`NAME=` in an env file) counts as unset.
+ */
+function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv, problems: string[]): z.infer<S> | undefined {
+  const parsed = schema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')))
   if (parsed.success) return parsed.data
-  throw new ConfigError(
-    parsed.error.issues.map((issue) => {
+  problems.push(
+    ...parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '')
       const given = env[name]
       const shown = given === undefined ? 'not set' : SECRET_VARS.has(name) ? 'set' : `got ${JSON.stringify(given)}`
       return `${name}: ${issue.message} (${shown})`
     }),
   )
+  return undefined
+}
+
+/** The apps: from the KEYWARD_CONFIG file when there is one, else the one app of the environment. */
+function appsFrom(e: Env, env: NodeJS.ProcessEnv, problems: string[]): AppConfig[] {
+  const rules = { devAllowHttp: e.DEV_ALLOW_HTTP, upstreams: Object.keys(e.UPSTREAMS) }
+  if (!e.KEYWARD_CONFIG) {
+    const appEnv = parseEnv(appEnvSchema, env, problems)
+    return appEnv ? [appFromEnv(appEnv, rules, problems)] : []
+  }
+  for (const name of APP_VARIABLES.filter((v) => env[v])) {
+    problems.push(`${name}: with KEYWARD_CONFIG, each app's settings are in that file; unset ${name}`)
+  }
+  return appsFromFile(e.KEYWARD_CONFIG, env, rules, problems)
 }
 
 function keycloakFrom(e: Env, problems: string[]): KeycloakConfig {
@@ -73,12 +91,16 @@ const upstreamsFrom = (e: Env): ReadonlyMap<string, UpstreamConfig> =>
     }),
   )
 
-/** Reads and checks the environment; throws a `ConfigError` naming every wrong variable and a right value. */
+/** Reads and checks the environment (and the KEYWARD_CONFIG file); throws a `ConfigError` naming every wrong variable and a right value. */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
-  const e = parseEnv(env)
   const problems: string[] = []
+  const e = parseEnv(envSchema, env, problems)
+  if (!e) {
+    if (!env.KEYWARD_CONFIG) parseEnv(appEnvSchema, env, problems) // one run names every wrong variable
+    throw new ConfigError(problems)
+  }
   const keycloak = keycloakFrom(e, problems)
-  const apps = appsFromEnv(e, problems)
+  const apps = appsFrom(e, env, problems)
   problems.push(...timingProblems(e))
   if (problems.length) throw new ConfigError(problems)
   return {
@@ -107,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       },
       loginTxTtlSeconds: e.LOGIN_TX_TTL_SECONDS,
       mobileCodeTtlSeconds: e.MOBILE_CODE_TTL_SECONDS,
+      handoffCodeTtlSeconds: e.HANDOFF_CODE_TTL_SECONDS,
     },
     tokenKeys: e.TOKEN_ENCRYPTION_KEYS,
     loginsPerMinute: e.LOGIN_RATE_LIMIT,

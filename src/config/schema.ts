@@ -13,7 +13,7 @@ const count = (unit: string, example: number) => (fallback: number) => {
 const seconds = count('seconds', 600)
 const millis = count('milliseconds', 5000)
 
-const origin = z.url({ error: 'an absolute URL such as https://app.example.com' }).transform((v, ctx) => {
+export const origin = z.url({ error: 'an absolute URL such as https://app.example.com' }).transform((v, ctx) => {
   const url = new URL(v)
   if (url.pathname !== '/' || url.search || url.hash) {
     ctx.addIssue({ code: 'custom', message: `an origin without a path, e.g. ${url.origin}` })
@@ -106,7 +106,7 @@ const keycloakEnv = {
   DEV_ALLOW_HTTP: bool.default(false),
 }
 
-/** One app (an origin with its own Keycloak client); config/apps.ts builds it. */
+/** One app (an origin with its own Keycloak client) from the environment, when there is no KEYWARD_CONFIG file. */
 const appEnv = {
   PUBLIC_URL: origin,
   APP_ID: z
@@ -125,6 +125,9 @@ const appEnv = {
     .default('keyward'),
   COOKIE_SAMESITE: z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax'),
 }
+
+/** The variables of `appEnv`: with KEYWARD_CONFIG they belong in the file, and setting them is an error. */
+export const APP_VARIABLES = Object.keys(appEnv)
 
 const upstreamEnv = {
   UPSTREAMS: upstreams.default({}),
@@ -159,6 +162,7 @@ const sessionEnv = {
   TOKEN_ENCRYPTION_KEYS: encryptionKeys,
   LOGIN_TX_TTL_SECONDS: seconds(600),
   MOBILE_CODE_TTL_SECONDS: seconds(60).refine((s) => s <= 60, 'at most 60 seconds, e.g. 60'),
+  HANDOFF_CODE_TTL_SECONDS: seconds(60).refine((s) => s <= 60, 'at most 60 seconds, e.g. 30'),
   SESSION_FALLBACK_TTL_SECONDS: seconds(1800),
   SESSION_CACHE_MS: z.coerce
     .number({ error: 'milliseconds a session read may be reused in a process, e.g. 1000; 0 turns the cache off' })
@@ -178,13 +182,14 @@ const limitsEnv = {
 }
 
 const opsEnv = {
+  KEYWARD_CONFIG: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }
 
+/** Every variable but the app's: those come from `appEnvSchema`, or from the KEYWARD_CONFIG file. */
 export const envSchema = z.object({
   ...serverEnv,
   ...keycloakEnv,
-  ...appEnv,
   ...upstreamEnv,
   ...refreshEnv,
   ...redisEnv,
@@ -193,4 +198,7 @@ export const envSchema = z.object({
   ...opsEnv,
 })
 
+export const appEnvSchema = z.object(appEnv)
+
 export type Env = z.infer<typeof envSchema>
+export type AppEnv = z.infer<typeof appEnvSchema>

@@ -24,6 +24,10 @@ export interface AppConfig {
   cookie: CookieConfig
   /** Where a mobile login may send its one-time code: exact URIs (custom scheme or https). */
   mobileRedirectUris: ReadonlySet<string>
+  /** The apps (ids) this app may hand its sessions to (POST /auth/handoff). */
+  handoffTargets: ReadonlySet<string>
+  /** The upstreams (names) this app's callers may reach under /api. */
+  upstreams: ReadonlySet<string>
 }
 
 export interface UpstreamConfig {
@@ -60,7 +64,13 @@ export interface Config {
     /** How long a process may reuse a session it read (Redis tells it when one changes); 0: never. */
     sessionCacheMs: number
   }
-  session: { secrets: string[]; lifetimes: Lifetimes; loginTxTtlSeconds: number; mobileCodeTtlSeconds: number }
+  session: {
+    secrets: string[]
+    lifetimes: Lifetimes
+    loginTxTtlSeconds: number
+    mobileCodeTtlSeconds: number
+    handoffCodeTtlSeconds: number
+  }
   tokenKeys: { kid: string; key: Buffer }[]
   /** Logins a client address may start per minute (each stores a transaction for a while); 0 is no limit. */
   loginsPerMinute: number

@@ -18,8 +18,12 @@ export type FailureKind =
   | 'login_refused'
   /** Keycloak issued a session that Redis would not store: the login must start again. */
   | 'login_not_kept'
-  /** A mobile one-time code that is unknown, expired, used, or shown with the wrong proof. */
+  /** A one-time code (mobile login, handoff) that is unknown, expired, used, or shown with the wrong proof. */
   | 'code_invalid'
+  /** A handoff to an app that the session's app may not hand sessions to. */
+  | 'handoff_not_allowed'
+  /** Keycloak refused a token exchange (its setup does not allow it): nothing was created. */
+  | 'exchange_refused'
   /** The upstream could not be reached, or broke off. */
   | 'upstream_unavailable'
   /** The upstream did not answer in time. */

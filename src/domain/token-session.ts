@@ -71,6 +71,8 @@ export interface TokenSession {
   cookieExpiresAt?: number
   /** A label for "my sessions": from the app, or the browser's user agent. */
   device?: string
+  /** The session this one was handed over from (token exchange), in another app. */
+  parentId?: string
   version: number
   tokens: TokenSet
 }

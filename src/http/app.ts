@@ -3,6 +3,7 @@ import express, { Router, type Express, type Request, type RequestHandler } from
 import type { Store } from 'express-session'
 import type { AppConfig } from '../config/types'
 import type { Logger } from '../log'
+import type { HandoffDeps } from '../sessions/handoff'
 import type { LoginDeps } from '../sessions/login'
 import type { SessionEndDeps } from '../sessions/session-end'
 import { loginBindingName } from './browser-cookie'
@@ -14,6 +15,7 @@ import { requestLog } from './middleware/request-log'
 import { securityHeaders } from './middleware/security-headers'
 import type { ApiApp, ApiProxy } from './proxy/proxy'
 import { callbackRoute } from './routes/callback'
+import { handoffCompleteRoute, handoffStartRoute } from './routes/handoff'
 import { loginRoute } from './routes/login'
 import { logoutRoute } from './routes/logout'
 import { revokeRoute } from './routes/revoke'
@@ -24,9 +26,12 @@ import { tokenRoute } from './routes/token'
 /** What one app's routes use: its config, how its callers are found, and the use cases' dependencies. */
 export interface AppRoutesDeps {
   app: AppConfig
+  /** Every app keyward serves, by id (handoff targets). */
+  apps: ReadonlyMap<string, AppConfig>
   caller: CallerOf
   login: LoginDeps
   ends: SessionEndDeps
+  handoff: HandoffDeps
   cookieSessionStore: Store
   secrets: string[]
   loginTxTtlSeconds: number
@@ -67,6 +72,8 @@ function authRoutes(deps: AppRoutesDeps, cors: RequestHandler): Router {
     .get('/auth/session', sessionRoute(deps)) // who is logged in, and until when
     .post('/auth/logout', logoutRoute(deps)) // end the session here and at Keycloak
     .post('/auth/revoke', revokeRoute(deps)) // revoke this session's token at Keycloak
+    .post('/auth/handoff', ...handoffStartRoute(deps)) // hand this session to a sibling app: a one-time URL
+    .get('/auth/handoff/complete', ...handoffCompleteRoute(deps)) // on the sibling: the code → its own session
     .use(sessionsRoutes(deps)) // the user's sessions and devices; revoke one or all
 }
 

@@ -15,6 +15,8 @@ export type ProblemCode =
   | 'origin_not_allowed'
   | 'not_found'
   | 'unknown_upstream'
+  | 'handoff_not_allowed'
+  | 'exchange_refused'
   | 'too_many_requests'
   | 'upstream_unavailable'
   | 'upstream_timeout'
@@ -37,6 +39,8 @@ const STATUS: Record<ProblemCode, number> = {
   origin_not_allowed: 403,
   not_found: 404,
   unknown_upstream: 404,
+  handoff_not_allowed: 403,
+  exchange_refused: 403,
   too_many_requests: 429,
   upstream_unavailable: 502,
   upstream_timeout: 504,
@@ -76,6 +80,8 @@ const FAILURES: Record<FailureKind, { code: ProblemCode; retryAfterSeconds?: num
   login_refused: { code: 'login_failed' },
   login_not_kept: { code: 'store_unavailable', retryAfterSeconds: 2 },
   code_invalid: { code: 'invalid_grant' },
+  handoff_not_allowed: { code: 'handoff_not_allowed' },
+  exchange_refused: { code: 'exchange_refused' },
   upstream_unavailable: { code: 'upstream_unavailable' },
   upstream_timeout: { code: 'upstream_timeout' },
 }

@@ -6,11 +6,15 @@ import { ClientError, ResponseBodyError } from 'openid-client'
  * - `transient`: Keycloak was unreachable, timed out or failed (5xx): retry later, keep state.
  * - `invalid`: the answer failed validation (issuer, signature, nonce, …): final, and suspicious.
  */
-export type Failure = { kind: 'rejected'; error: string; status: number } | { kind: 'transient' } | { kind: 'invalid' }
+export type Failure =
+  | { kind: 'rejected'; error: string; description?: string; status: number }
+  | { kind: 'transient' }
+  | { kind: 'invalid' }
 
 export function classifyError(err: unknown): Failure {
   if (err instanceof ResponseBodyError) {
-    return err.status >= 500 ? { kind: 'transient' } : { kind: 'rejected', error: err.error, status: err.status }
+    if (err.status >= 500) return { kind: 'transient' }
+    return { kind: 'rejected', error: err.error, description: err.error_description, status: err.status }
   }
   if (err instanceof ClientError) {
     if (err.code === 'OAUTH_TIMEOUT' || err.code === 'OAUTH_ABORT') return { kind: 'transient' }

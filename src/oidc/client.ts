@@ -3,6 +3,7 @@ import { Failure, keycloakUnavailable } from '../domain/failures'
 import type { TokenGrant } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
 import { classifyError } from './classify-error'
+import { exchangeRefusal } from './exchange-refusal'
 
 export interface OidcClientOptions {
   issuer: URL
@@ -78,6 +79,14 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       claims: res.claims(),
       scope: res.scope,
     }
+  }
+
+  /** The payload of a JWT Keycloak has just issued to this client over the back channel. */
+  function payloadOf(jwt: string): Record<string, unknown> {
+    const payload: unknown = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8'))
+    if (typeof payload !== 'object' || payload === null)
+      throw new Error('Keycloak issued an access token that is no JWT')
+    return payload as Record<string, unknown>
   }
 
   return {
@@ -195,6 +204,38 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
           throw new Failure('session_ended', 'Keycloak ended this session; log in again.', { cause: err })
         }
         throw err
+      }
+    },
+
+    /**
+     * RFC 8693 token exchange as this client: another client's access token (`subjectToken`, whose
+     * client is `subjectClientId`) for this client's own access and refresh tokens in the same
+     * Keycloak user session. The grant's claims are the new access token's (no ID token comes with
+     * an exchange). Keycloak's refusal is `exchange_refused`, naming the fix; a subject token it no
+     * longer honours is `session_ended`.
+     */
+    async exchange(subjectToken: string, params: { scope: string; subjectClientId: string }): Promise<TokenGrant> {
+      const cfg = await configuration()
+      try {
+        const grant = toGrant(
+          await oidc.genericGrantRequest(cfg, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+            subject_token: subjectToken,
+            subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+            requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token',
+            scope: params.scope,
+          }),
+        )
+        if (!grant.refreshToken) throw new Error('Keycloak answered a token exchange without a refresh token')
+        return { ...grant, claims: payloadOf(grant.accessToken) }
+      } catch (err) {
+        const failure = classifyError(err)
+        if (failure.kind === 'transient') throw keycloakUnavailable(err)
+        if (failure.kind !== 'rejected') throw err
+        const refusal = exchangeRefusal(failure, {
+          clientId: options.clientId,
+          subjectClientId: params.subjectClientId,
+        })
+        throw new Failure(refusal.sessionEnded ? 'session_ended' : 'exchange_refused', refusal.message, { cause: err })
       }
     },
 

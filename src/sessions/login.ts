@@ -263,7 +263,7 @@ export async function redeemMobileCode(
  *   and listed under /auth/sessions until it is revoked or expires, because revoking one of the pair
  *   at Keycloak could end the other. So is one whose revocation failed.
  */
-async function retireReplaced(
+export async function retireReplaced(
   deps: Pick<LoginDeps, 'tokenSessions' | 'oidcFor' | 'log'>,
   old: TokenSession,
   current: TokenSession,

@@ -124,6 +124,15 @@ export function createTokenService(deps: TokenServiceDeps) {
       }
     },
 
+    /**
+     * An access token that is fresh, not merely still valid: one handed to Keycloak as a subject token
+     * must outlast the exchange. A stale one waits for the (single) refresh.
+     */
+    async freshAccessToken(session: TokenSession): Promise<string> {
+      if (freshness(session, deps.now(), deps.refresh) === 'fresh') return session.tokens.accessToken
+      return (await refresh(session, false)).tokens.accessToken
+    },
+
     /** Refreshes even a fresh token (an upstream refused it), unless another refresh got there first. */
     forceRefresh: (session: TokenSession): Promise<TokenSession> => refresh(session, true),
 

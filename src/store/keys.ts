@@ -11,6 +11,8 @@ export function redisKeys(prefix: string) {
     rateLimit: (name: string) => `${prefix}rl:{${name}}`,
     /** By the SHA-256 of the code: Redis never holds the value a client presents. */
     mobileCode: (hash: string) => `${prefix}code:{${hash}}`,
+    /** A handoff's one-time code, by its SHA-256 too. */
+    handoffCode: (hash: string) => `${prefix}handoff:{${hash}}`,
     subIndex: (sub: string) => `${prefix}idx:sub:${sub}`,
     sidIndex: (sid: string) => `${prefix}idx:sid:${sid}`,
     /** connect-redis adds the express-session id to this prefix. */

@@ -2,9 +2,9 @@ import { ClientError, ResponseBodyError } from 'openid-client'
 import { classifyError } from '../../src/oidc/classify-error'
 
 /** A ResponseBodyError as openid-client throws it for an OAuth error answer. */
-function oauthError(status: number, error: string): ResponseBodyError {
+function oauthError(status: number, error: string, description?: string): ResponseBodyError {
   const err = Object.create(ResponseBodyError.prototype) as ResponseBodyError
-  return Object.assign(err, { status, error, message: error })
+  return Object.assign(err, { status, error, error_description: description, message: error })
 }
 
 describe('classifyError', () => {
@@ -18,6 +18,12 @@ describe('classifyError', () => {
       kind: 'rejected',
       error: 'invalid_client',
       status: 401,
+    })
+    expect(classifyError(oauthError(403, 'access_denied', 'Client is not within the token audience'))).toStrictEqual({
+      kind: 'rejected',
+      error: 'access_denied',
+      description: 'Client is not within the token audience',
+      status: 403,
     })
   })
 

@@ -99,7 +99,7 @@ describe('loadConfig', () => {
       'PUBLIC_URL: an origin without a path, e.g. https://app.example.com (got "https://app.example.com/bff")',
     ])
     expect(problems({ ...valid, ALLOWED_ORIGINS: 'https://a.example.com, https://b.example.com/x' })).toEqual([
-      'ALLOWED_ORIGINS: comma-separated origins such as https://app.example.com (got "https://b.example.com/x")',
+      'ALLOWED_ORIGINS: origins such as https://app.example.com (got "https://b.example.com/x")',
     ])
     const config = loadConfig({ ...valid, ALLOWED_ORIGINS: 'https://a.example.com' })
     expect([...config.apps[0].allowedOrigins]).toEqual(['https://app.example.com', 'https://a.example.com'])

@@ -83,7 +83,7 @@ export function createApiProxy(deps: ApiProxyDeps) {
 
   async function forward(req: IncomingMessage, res: ServerResponse, api: ApiApp, me: Caller): Promise<void> {
     const { name, pathAndQuery } = apiTarget(req.url!)
-    const upstream = deps.upstreams.get(name)
+    const upstream = api.app.upstreams.has(name) ? deps.upstreams.get(name) : undefined
     if (!upstream) throw new Problem('unknown_upstream', `No upstream is called ${JSON.stringify(name)}.`)
     const body = hasBody(req) ? req : undefined
     const outgoing = {

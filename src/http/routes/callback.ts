@@ -1,15 +1,11 @@
 import { parseCookie } from 'cookie'
-import type { Request, RequestHandler } from 'express'
+import type { RequestHandler } from 'express'
 import type { Store } from 'express-session'
-import session from 'express-session'
 import type { AppConfig } from '../../config/types'
-import { storeUnavailable } from '../../domain/failures'
-import { randomOpaque, sessionIdOf } from '../../domain/opaque'
-import { openedBy, type NewSession, type TokenSession } from '../../domain/token-session'
 import { finishBrowserLogin, finishMobileLogin, takeLoginTransaction, type LoginDeps } from '../../sessions/login'
-import { loginBindingName, sessionCookieOptions } from '../browser-cookie'
+import { loginBindingName } from '../browser-cookie'
+import { cookieSessionMinter, openBrowserSession } from '../browser-session'
 import type { CallerOf } from '../caller'
-import { deviceLabel } from '../device-label'
 import { Problem } from '../problem'
 
 export interface CallbackRouteDeps {
@@ -25,50 +21,6 @@ export interface CallbackRouteDeps {
 const single = (v: unknown): string | undefined =>
   typeof v === 'string' && v.length > 0 && v.length <= 4096 ? v : undefined
 
-/** express-session's callback API as promises; a store failure is the store being unavailable. */
-const storeCall = (call: (done: (err: unknown) => void) => void): Promise<void> =>
-  new Promise((resolve, reject) => call((err) => (err ? reject(storeUnavailable(err)) : resolve())))
-
-/**
- * express-session for this route only: it mints the browser's session cookie when a login finishes
- * (a fresh, signed id: no session fixation; the remember-me expiry). Every other request reads the
- * signed cookie itself (http/credentials.ts) and never loads express-session's record.
- */
-function cookieSessionMinter(deps: CallbackRouteDeps): RequestHandler {
-  const middleware = session({
-    name: deps.app.cookie.name,
-    secret: deps.secrets,
-    genid: randomOpaque,
-    store: deps.cookieSessionStore,
-    resave: false,
-    saveUninitialized: false,
-    rolling: false,
-    cookie: sessionCookieOptions(deps.app.cookie),
-  })
-  return function browserSession(req, res, next) {
-    middleware(req, res, (err?: unknown) => next(err === undefined ? undefined : storeUnavailable(err)))
-  }
-}
-
-/** A new cookie session (a fresh id) and the token session it opens, stored; its cookie goes out with the answer. */
-async function openBrowserSession(req: Request, deps: CallbackRouteDeps, pending: NewSession): Promise<TokenSession> {
-  await storeCall((done) => req.session.regenerate(done))
-  const opened: TokenSession = {
-    ...openedBy(pending, sessionIdOf(req.sessionID), 'web'),
-    cookieSessionId: req.sessionID,
-    device: deviceLabel(req.get('user-agent')),
-    cookieExpiresAt: pending.kind === 'offline' ? pending.expiresAt : undefined,
-  }
-  // The cookie session lives as long as the token session; an offline ("remember me") session's
-  // cookie persists until then, an online one ends with the browser. Saved here, not only when the
-  // answer goes out, so that a Redis blip is retried with the rest of the login.
-  req.session.expiresAt = opened.expiresAt
-  if (opened.kind === 'offline') req.session.cookie.maxAge = opened.expiresAt - deps.login.now()
-  await storeCall((done) => req.session.save(done))
-  await deps.login.tokenSessions.create(opened)
-  return opened
-}
-
 /**
  * GET /auth/callback — consumes the login transaction once and redeems the code. A browser gets a new
  * cookie session pointing at a new token session. A mobile login gets a one-time code at its redirect
@@ -76,6 +28,7 @@ async function openBrowserSession(req: Request, deps: CallbackRouteDeps, pending
  */
 export function callbackRoute(deps: CallbackRouteDeps): RequestHandler[] {
   const { app } = deps
+  const browser = { ...deps, tokenSessions: deps.login.tokenSessions, now: deps.login.now }
   return [
     cookieSessionMinter(deps),
     async function finishLoginHandler(req, res) {
@@ -97,7 +50,7 @@ export function callbackRoute(deps: CallbackRouteDeps): RequestHandler[] {
       // The session this browser held before, if any, is retired by the new login.
       const before = await deps.caller(req, res, { changing: false, optional: true }).catch(() => undefined)
       await finishBrowserLogin(deps.login, { ...cb, previous: before?.session }, (pending) =>
-        openBrowserSession(req, deps, pending),
+        openBrowserSession(req, browser, pending),
       )
       res.redirect(302, tx.returnTo)
     },

@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs'
+import { z } from 'zod'
+import { appFrom, appSetProblems, type AppSpec } from './apps'
+import { origin } from './schema'
+import type { AppConfig } from './types'
+
+const names = (what: string, example: string) =>
+  z.array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, `${what}, e.g. ${example}`))
+
+/** One app in the file: what the single-app variables say, plus handoffs and upstreams; secrets stay in the environment. */
+const appSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes, e.g. drivers'),
+    publicUrl: origin,
+    clientId: z.string().min(1, 'the Keycloak client id, e.g. keyward-drivers'),
+    clientSecretEnv: z
+      .string()
+      .regex(
+        /^[A-Z_][A-Z0-9_]*$/,
+        "the name of the environment variable holding the client's secret, e.g. DRIVERS_CLIENT_SECRET",
+      ),
+    scopes: z.string().default('openid profile email'),
+    allowedOrigins: z.array(z.string()).default([]),
+    mobileRedirectUris: z.array(z.string()).default([]),
+    postLogoutPath: z.string().startsWith('/', 'a path on publicUrl, e.g. /').default('/'),
+    cookieName: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'a cookie name without prefix, e.g. keyward')
+      .default('keyward'),
+    cookieSameSite: z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax'),
+    handoffTargets: names('ids of the apps this one may hand its sessions to', '["drivers"]').default([]),
+    upstreams: names('names from UPSTREAMS this app may call; all when left out', '["orders"]').optional(),
+  })
+  .strict()
+
+const fileSchema = z.object({ apps: z.array(appSchema).min(1, 'at least one app') }).strict()
+
+const where = (path: PropertyKey[]): string =>
+  path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('')
+
+/**
+ * The apps of a KEYWARD_CONFIG file (JSON): each checked by the same rules as the single app of the
+ * environment, each problem named by its place in the file (`apps[1].publicUrl: …`). Client secrets
+ * are read from the environment variables the file names.
+ */
+export function appsFromFile(
+  path: string,
+  env: NodeJS.ProcessEnv,
+  rules: { devAllowHttp: boolean; upstreams: string[] },
+  problems: string[],
+): AppConfig[] {
+  let parsed: unknown
+  try {
+    const text = readFileSync(path, 'utf8')
+    try {
+      parsed = JSON.parse(text)
+    } catch (err) {
+      problems.push(`KEYWARD_CONFIG: ${path} is not JSON (${(err as Error).message})`)
+      return []
+    }
+  } catch (err) {
+    problems.push(`KEYWARD_CONFIG: ${path} could not be read (${(err as Error).message})`)
+    return []
+  }
+  const file = fileSchema.safeParse(parsed)
+  if (!file.success) {
+    problems.push(...file.error.issues.map((issue) => `${path}: ${where(issue.path)}: ${issue.message}`))
+    return []
+  }
+  const name = (i: number, field: keyof AppSpec | 'clientSecretEnv') => `${path}: apps[${i}].${field}`
+  const apps = file.data.apps.map(({ clientSecretEnv, ...app }, i) => {
+    const clientSecret = env[clientSecretEnv] ?? ''
+    if (!clientSecret) {
+      problems.push(`${name(i, 'clientSecretEnv')}: ${clientSecretEnv} is not set; set it to the client's secret`)
+    }
+    return appFrom({ ...app, clientSecret }, rules, (field) => name(i, field), problems)
+  })
+  problems.push(...appSetProblems(apps, name))
+  return apps
+}

@@ -1,0 +1,76 @@
+import express, { type RequestHandler } from 'express'
+import type { Store } from 'express-session'
+import type { AppConfig } from '../../config/types'
+import { OPAQUE } from '../../domain/opaque'
+import { completeHandoff, startHandoff, type HandoffDeps } from '../../sessions/handoff'
+import { cookieSessionMinter, openBrowserSession } from '../browser-session'
+import type { CallerOf } from '../caller'
+import { Problem } from '../problem'
+import { safeReturnTo } from '../return-to'
+
+export interface HandoffRouteDeps {
+  app: AppConfig
+  /** Every app keyward serves, by id: where a handoff may go. */
+  apps: ReadonlyMap<string, AppConfig>
+  caller: CallerOf
+  handoff: HandoffDeps
+  cookieSessionStore: Store
+  secrets: string[]
+}
+
+const field = (body: unknown, name: string): unknown =>
+  body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
+
+/** The app a handoff `target` names, by id or by origin. */
+function targetApp(apps: ReadonlyMap<string, AppConfig>, target: unknown): AppConfig {
+  if (typeof target !== 'string' || target.length === 0 || target.length > 256) {
+    throw new Problem('invalid_request', 'target must name an app, by id (e.g. "drivers") or origin.')
+  }
+  const found = apps.get(target) ?? [...apps.values()].find((a) => a.publicUrl.origin === target)
+  if (!found) throw new Problem('handoff_not_allowed', `No app ${JSON.stringify(target)} is configured.`)
+  return found
+}
+
+/**
+ * POST /auth/handoff `{ target, returnTo? }` — hands the caller's session to a sibling app (cookie
+ * session with the CSRF header, or a mobile handle). Answers `{ url, expiresAt }`: the browser goes to
+ * `url`, on the target's origin, within the code's lifetime.
+ */
+export function handoffStartRoute(deps: HandoffRouteDeps): RequestHandler[] {
+  return [
+    express.json({ limit: '8kb' }),
+    async function startHandoffHandler(req, res) {
+      const me = (await deps.caller(req, res, { changing: true }))!
+      const target = targetApp(deps.apps, field(req.body, 'target'))
+      const returnTo = safeReturnTo(field(req.body, 'returnTo'), target.publicUrl)
+      const code = await startHandoff(deps.handoff, me.session, { target: target.id, returnTo })
+      const url = new URL('/auth/handoff/complete', target.publicUrl)
+      url.searchParams.set('code', code)
+      res.json({ url: url.href, expiresAt: new Date(deps.handoff.now() + deps.handoff.codeTtlSeconds * 1000) })
+    },
+  ]
+}
+
+/**
+ * GET /auth/handoff/complete?code=… — on the target's origin: redeems the code (see
+ * `completeHandoff`), sets this app's own session cookie, and sends the browser on to its page.
+ */
+export function handoffCompleteRoute(deps: HandoffRouteDeps): RequestHandler[] {
+  const browser = { ...deps, tokenSessions: deps.handoff.tokenSessions, now: deps.handoff.now }
+  return [
+    cookieSessionMinter(deps),
+    async function completeHandoffHandler(req, res) {
+      const code = req.query.code
+      if (typeof code !== 'string' || !OPAQUE.test(code)) {
+        throw new Problem('invalid_request', 'code is missing or malformed.')
+      }
+      const before = await deps.caller(req, res, { changing: false, optional: true }).catch(() => undefined)
+      const { returnTo } = await completeHandoff(
+        deps.handoff,
+        { app: deps.app.id, code, previous: before?.session },
+        (pending) => openBrowserSession(req, browser, pending),
+      )
+      res.redirect(302, returnTo)
+    },
+  ]
+}

@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError, loadConfig } from '../../src/config/load'
+
+const dir = mkdtempSync(join(tmpdir(), 'keyward-config-'))
+let files = 0
+
+/** The common variables, and KEYWARD_CONFIG naming a file with `content`. */
+function envWith(content: unknown, extra: Record<string, string> = {}): Record<string, string> {
+  const path = join(dir, `keyward-${files++}.json`)
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content))
+  return {
+    KEYWARD_CONFIG: path,
+    KEYCLOAK_URL: 'https://sso.example.com',
+    KEYCLOAK_REALM: 'acme',
+    SESSION_SECRET: 'x'.repeat(32),
+    TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    UPSTREAMS: '{"orders":"https://orders.internal","billing":"https://billing.internal"}',
+    SHOP_SECRET: 'shop-secret',
+    DRIVERS_SECRET: 'drivers-secret',
+    ...extra,
+  }
+}
+
+const shop = {
+  id: 'shop',
+  publicUrl: 'https://shop.example.com',
+  clientId: 'acme-shop',
+  clientSecretEnv: 'SHOP_SECRET',
+  handoffTargets: ['drivers'],
+}
+const drivers = {
+  id: 'drivers',
+  publicUrl: 'https://drivers.example.net',
+  clientId: 'acme-drivers',
+  clientSecretEnv: 'DRIVERS_SECRET',
+  cookieName: 'drv',
+  upstreams: ['orders'],
+}
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => p.replace(env.KEYWARD_CONFIG, 'FILE'))
+    throw err
+  }
+  return []
+}
+
+describe('KEYWARD_CONFIG: several apps in one file', () => {
+  test('each app has its origin, client, secret from the environment, cookie, handoff targets and upstreams', () => {
+    const config = loadConfig(envWith({ apps: [shop, drivers] }))
+    expect(config.apps.map((a) => [a.id, a.publicUrl.host, a.clientId, a.clientSecret, a.cookie.name])).toEqual([
+      ['shop', 'shop.example.com', 'acme-shop', 'shop-secret', '__Host-keyward'],
+      ['drivers', 'drivers.example.net', 'acme-drivers', 'drivers-secret', '__Host-drv'],
+    ])
+    expect([...config.apps[0].handoffTargets]).toEqual(['drivers'])
+    expect([...config.apps[1].handoffTargets]).toEqual([])
+    expect([...config.apps[0].upstreams]).toEqual(['orders', 'billing']) // all, when not said
+    expect([...config.apps[1].upstreams]).toEqual(['orders'])
+    expect(config.apps[1].scopes).toBe('openid profile email')
+  })
+
+  test('each problem is named by its place in the file, with what a right value looks like', () => {
+    const env = envWith({
+      apps: [
+        { ...shop, publicUrl: 'http://shop.example.com', handoffTargets: ['nowhere', 'shop'] },
+        { ...drivers, clientSecretEnv: 'MISSING_SECRET', upstreams: ['payroll'], cookeName: 'typo' },
+        { ...drivers, publicUrl: 'https://drivers.example.net/app' },
+      ],
+    })
+    expect(problems(env)).toEqual([
+      'FILE: apps[1]: Unrecognized key: "cookeName"',
+      'FILE: apps[2].publicUrl: an origin without a path, e.g. https://drivers.example.net',
+    ])
+    const env2 = envWith({
+      apps: [
+        { ...shop, publicUrl: 'http://shop.example.com', handoffTargets: ['nowhere', 'shop'] },
+        { ...drivers, clientSecretEnv: 'MISSING_SECRET', upstreams: ['payroll'] },
+        { ...drivers, publicUrl: 'https://drivers.example.net' },
+      ],
+    })
+    expect(problems(env2)).toEqual([
+      'FILE: apps[0].publicUrl: must be https unless it is http://localhost or http://127.0.0.1 (got "http://shop.example.com")',
+      "FILE: apps[1].clientSecretEnv: MISSING_SECRET is not set; set it to the client's secret",
+      'FILE: apps[1].upstreams: "payroll" is not one of UPSTREAMS (orders, billing)',
+      'FILE: apps[0].handoffTargets: "nowhere" is not the id of another app',
+      'FILE: apps[0].handoffTargets: "shop" is not the id of another app',
+      'FILE: apps[2].id: "drivers" is already the id of apps[1]',
+      'FILE: apps[2].publicUrl: drivers.example.net already serves apps[1]; the Host picks the app, so each needs its own',
+    ])
+  })
+
+  test('the single-app variables are refused beside a file; a file that is not JSON is named', () => {
+    expect(
+      problems(envWith({ apps: [drivers] }, { PUBLIC_URL: 'https://x.example.com', OIDC_CLIENT_ID: 'x' })),
+    ).toEqual([
+      "PUBLIC_URL: with KEYWARD_CONFIG, each app's settings are in that file; unset PUBLIC_URL",
+      "OIDC_CLIENT_ID: with KEYWARD_CONFIG, each app's settings are in that file; unset OIDC_CLIENT_ID",
+    ])
+    expect(problems(envWith('{"apps": ['))[0]).toMatch(/^KEYWARD_CONFIG: FILE is not JSON \(/)
+    expect(problems(envWith({ apps: [] }))).toEqual(['FILE: apps: at least one app'])
+    expect(problems({ ...envWith({ apps: [shop] }), KEYWARD_CONFIG: join(dir, 'absent.json') })[0]).toMatch(
+      /^KEYWARD_CONFIG: FILE could not be read \(ENOENT/,
+    )
+  })
+})
