@@ -29,13 +29,43 @@ export class KeycloakAdmin {
     return body.access_token
   }
 
-  async call<T>(method: string, path: string): Promise<T> {
+  /** `path` under this realm's admin API; `body` is sent as JSON. */
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await fetch(`${this.base}/admin/realms/${this.realm}${path}`, {
       method,
-      headers: { authorization: `Bearer ${await this.accessToken()}` },
+      headers: {
+        authorization: `Bearer ${await this.accessToken()}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
     })
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
-    return (res.status === 204 ? undefined : await res.json()) as T
+    const text = await res.text()
+    return (text ? JSON.parse(text) : undefined) as T
+  }
+
+  /** Creates this realm (`settings` as in a realm export); `drop` deletes it. */
+  async create(settings: Record<string, unknown> = {}): Promise<void> {
+    const res = await fetch(`${this.base}/admin/realms`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await this.accessToken()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ realm: this.realm, enabled: true, ...settings }),
+    })
+    if (!res.ok) throw new Error(`creating realm ${this.realm}: ${res.status} ${await res.text()}`)
+  }
+
+  async drop(): Promise<void> {
+    await this.call('DELETE', '')
+  }
+
+  /** A client's representation, by client id. */
+  async client(clientId: string): Promise<Record<string, unknown> & { id: string }> {
+    const [found] = await this.call<(Record<string, unknown> & { id: string })[]>(
+      'GET',
+      `/clients?clientId=${encodeURIComponent(clientId)}`,
+    )
+    if (!found) throw new Error(`no client ${clientId}`)
+    return found
   }
 
   async userId(username: string): Promise<string> {

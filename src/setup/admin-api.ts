@@ -1,0 +1,158 @@
+import KcAdminClient from '@keycloak/keycloak-admin-client'
+import type ClientRepresentation from '@keycloak/keycloak-admin-client/lib/defs/clientRepresentation'
+import type { CheckedApp } from './checks'
+import type { Change, ClientState, RealmState } from './realm-state'
+
+/** Who the setup command and the doctor are at Keycloak: an admin user, or a client's service account. */
+export type AdminCredentials =
+  | { kind: 'user'; realm: string; username: string; password: string }
+  | { kind: 'client'; realm: string; clientId: string; clientSecret: string }
+
+/**
+ * The only module that talks to Keycloak's admin REST API (through @keycloak/keycloak-admin-client,
+ * Keycloak's own typed client): it reads the settings keyward depends on, and makes the changes the
+ * setup command decided on. Reading needs view-realm, view-clients and view-users; changing,
+ * manage-clients.
+ */
+export async function connectAdmin(baseUrl: string, realm: string, credentials: AdminCredentials) {
+  const kc = new KcAdminClient({ baseUrl, realmName: credentials.realm })
+  await kc.auth(
+    credentials.kind === 'user'
+      ? { grantType: 'password', clientId: 'admin-cli', username: credentials.username, password: credentials.password }
+      : { grantType: 'client_credentials', clientId: credentials.clientId, clientSecret: credentials.clientSecret },
+  )
+  kc.setConfig({ realmName: realm })
+
+  const findClient = async (clientId: string): Promise<ClientRepresentation | undefined> =>
+    (await kc.clients.find({ clientId, first: 0, max: 1 })).find((c) => c.clientId === clientId)
+
+  async function audiences(c: ClientRepresentation): Promise<string[]> {
+    const scopes = await kc.clients.listDefaultClientScopes({ id: c.id! })
+    const mappers = [
+      ...(c.protocolMappers ?? []),
+      ...(await Promise.all(scopes.map((s) => kc.clientScopes.listProtocolMappers({ id: s.id! })))).flat(),
+    ]
+    const audiences: string[] = []
+    for (const m of mappers) {
+      const config = (m.config ?? {}) as Record<string, string | undefined>
+      const audience = config['included.client.audience']
+      if (m.protocolMapper === 'oidc-audience-mapper' && config['access.token.claim'] !== 'false' && audience) {
+        audiences.push(audience)
+      }
+    }
+    return audiences
+  }
+
+  async function serviceAccountRoles(c: ClientRepresentation): Promise<string[]> {
+    if (!c.serviceAccountsEnabled) return []
+    const realmManagement = await findClient('realm-management')
+    if (!realmManagement) return []
+    const user = await kc.clients.getServiceAccountUser({ id: c.id! })
+    const roles = await kc.users.listCompositeClientRoleMappings({ id: user.id!, clientUniqueId: realmManagement.id! })
+    return roles.map((r) => r.name!).sort()
+  }
+
+  async function secretMatches(c: ClientRepresentation, secret: string): Promise<boolean | undefined> {
+    if (c.publicClient) return undefined
+    try {
+      return (await kc.clients.getClientSecret({ id: c.id! })).value === secret
+    } catch {
+      return undefined // reading a secret may need more than view-clients: then it is not checked
+    }
+  }
+
+  async function clientState(app: CheckedApp): Promise<ClientState | undefined> {
+    const c = await findClient(app.clientId)
+    if (!c) return undefined
+    return {
+      id: c.id!,
+      clientId: app.clientId,
+      enabled: c.enabled !== false,
+      publicClient: c.publicClient === true,
+      standardFlowEnabled: c.standardFlowEnabled !== false,
+      serviceAccountsEnabled: c.serviceAccountsEnabled === true,
+      rootUrl: c.rootUrl,
+      redirectUris: c.redirectUris ?? [],
+      attributes: (c.attributes ?? {}) as Record<string, string>,
+      audiences: await audiences(c),
+      serviceAccountRoles: await serviceAccountRoles(c),
+      secretMatches: await secretMatches(c, app.clientSecret),
+    }
+  }
+
+  return {
+    async read(apps: CheckedApp[]): Promise<RealmState> {
+      const r = await kc.realms.findOne({ realm })
+      if (!r) throw new Error(`Keycloak has no realm ${realm}`)
+      const clients = new Map<string, ClientState>()
+      for (const app of apps) {
+        const state = await clientState(app)
+        if (state) clients.set(app.clientId, state)
+      }
+      return {
+        realm,
+        settings: {
+          accessTokenLifespan: r.accessTokenLifespan ?? 300,
+          ssoSessionIdleTimeout: r.ssoSessionIdleTimeout ?? 1800,
+          ssoSessionMaxLifespan: r.ssoSessionMaxLifespan ?? 36000,
+          clientSessionIdleTimeout: r.clientSessionIdleTimeout ?? 0,
+          clientSessionMaxLifespan: r.clientSessionMaxLifespan ?? 0,
+          revokeRefreshToken: r.revokeRefreshToken === true,
+          refreshTokenMaxReuse: r.refreshTokenMaxReuse ?? 0,
+        },
+        clients,
+      }
+    },
+
+    async apply(change: Change): Promise<void> {
+      if (change.kind === 'create-client') {
+        await kc.clients.create({
+          clientId: change.clientId,
+          protocol: 'openid-connect',
+          enabled: true,
+          publicClient: false,
+          clientAuthenticatorType: 'client-secret',
+          secret: change.secret,
+          standardFlowEnabled: true,
+          directAccessGrantsEnabled: false,
+          implicitFlowEnabled: false,
+          frontchannelLogout: false,
+          redirectUris: [change.redirectUri],
+          attributes: { 'pkce.code.challenge.method': 'S256', 'post.logout.redirect.uris': change.postLogoutUri },
+        })
+        return
+      }
+      const c = await findClient(change.clientId)
+      if (!c) throw new Error(`no client ${change.clientId}`)
+      switch (change.kind) {
+        case 'set-client':
+          await kc.clients.update({ id: c.id! }, { ...c, ...change.fields })
+          return
+        case 'set-attributes':
+          await kc.clients.update({ id: c.id! }, { ...c, attributes: { ...c.attributes, ...change.attributes } })
+          return
+        case 'add-redirect-uri':
+          await kc.clients.update({ id: c.id! }, { ...c, redirectUris: [...(c.redirectUris ?? []), change.uri] })
+          return
+        case 'add-audience':
+          await kc.clients.addProtocolMapper(
+            { id: c.id! },
+            {
+              name: `audience ${change.audience}`,
+              protocol: 'openid-connect',
+              protocolMapper: 'oidc-audience-mapper',
+              config: {
+                'included.client.audience': change.audience,
+                'access.token.claim': 'true',
+                'id.token.claim': 'false',
+                'introspection.token.claim': 'true',
+              },
+            },
+          )
+          return
+      }
+    },
+  }
+}
+
+export type AdminApi = Awaited<ReturnType<typeof connectAdmin>>

@@ -1,0 +1,218 @@
+import type { AppConfig } from '../config/types'
+import type { Change, ClientState, RealmSettings, RealmState } from './realm-state'
+
+/**
+ * One thing wrong with the realm for keyward's configuration: what, the change that fixes it, and
+ * whether the setup command makes that change. A `problem` makes the doctor fail; `advice` does not.
+ */
+export interface Finding {
+  severity: 'problem' | 'advice'
+  subject: string
+  problem: string
+  fix: string
+  change?: Change
+}
+
+export type CheckedApp = Pick<
+  AppConfig,
+  'id' | 'clientId' | 'clientSecret' | 'publicUrl' | 'callbackUrl' | 'postLogoutPath' | 'handoffTargets'
+>
+
+const V2 = 'standard.token.exchange.enabled'
+const V2_REFRESH = 'standard.token.exchange.enableRefreshRequestedTokenType'
+const POST_LOGOUT = 'post.logout.redirect.uris'
+
+/** Keycloak's matching of a redirect URI: exact, or a pattern ending in `*` as a prefix (relative ones on the root URL). */
+function allowed(uri: string, patterns: string[], rootUrl = ''): boolean {
+  return patterns.some((raw) => {
+    const pattern = raw.startsWith('/') ? rootUrl.replace(/\/$/, '') + raw : raw
+    return pattern.endsWith('*') ? uri.startsWith(pattern.slice(0, -1)) : uri === pattern
+  })
+}
+
+export const postLogoutUri = (app: CheckedApp): string => new URL(app.postLogoutPath, app.publicUrl).href
+
+/** The post-logout patterns: the attribute, `##`-separated, where `+` means "the redirect URIs too". */
+function postLogoutPatterns(c: ClientState): string[] {
+  const listed = (c.attributes[POST_LOGOUT] ?? '').split('##').filter(Boolean)
+  return listed.flatMap((p) => (p === '+' ? c.redirectUris : [p]))
+}
+
+function clientFindings(app: CheckedApp, c: ClientState): Finding[] {
+  const subject = `app ${app.id} (client ${app.clientId})`
+  const out: Finding[] = []
+  const problem = (problem: string, fix: string, change?: Change) =>
+    out.push({ severity: 'problem', subject, problem, fix, change })
+  if (!c.enabled) problem('the client is disabled', 'turn the client on ("Enabled")')
+  if (c.publicClient) {
+    // Turned confidential, the client gets keyward's secret: it has none that anything else could be using.
+    problem(
+      'the client is public: Keycloak gives a public client no secret and refuses it token exchange',
+      'turn on "Client authentication" and give the client keyward\'s secret',
+      { kind: 'set-client', clientId: app.clientId, fields: { publicClient: false, secret: app.clientSecret } },
+    )
+  } else if (c.secretMatches === false) {
+    problem(
+      "the client's secret is not the one keyward is configured with",
+      "copy the secret from the client's Credentials tab into keyward's configuration",
+    )
+  }
+  if (!c.standardFlowEnabled) {
+    problem('the authorization code flow ("Standard flow") is off', 'turn on "Standard flow"', {
+      kind: 'set-client',
+      clientId: app.clientId,
+      fields: { standardFlowEnabled: true },
+    })
+  }
+  if (c.attributes['pkce.code.challenge.method'] !== 'S256') {
+    problem('PKCE is not required', 'set "Proof Key for Code Exchange Code Challenge Method" to S256', {
+      kind: 'set-attributes',
+      clientId: app.clientId,
+      attributes: { 'pkce.code.challenge.method': 'S256' },
+    })
+  }
+  if (!allowed(app.callbackUrl.href, c.redirectUris, c.rootUrl)) {
+    problem(
+      `the redirect URIs do not allow keyward's callback ${app.callbackUrl.href}`,
+      `add ${app.callbackUrl.href} to "Valid redirect URIs"`,
+      {
+        kind: 'add-redirect-uri',
+        clientId: app.clientId,
+        uri: app.callbackUrl.href,
+      },
+    )
+  }
+  const afterLogout = postLogoutUri(app)
+  if (!allowed(afterLogout, postLogoutPatterns(c), c.rootUrl)) {
+    const value = [...(c.attributes[POST_LOGOUT] ?? '').split('##').filter(Boolean), afterLogout].join('##')
+    problem(
+      `the post-logout redirect URIs do not allow ${afterLogout}`,
+      `add ${afterLogout} to "Valid post logout redirect URIs"`,
+      {
+        kind: 'set-attributes',
+        clientId: app.clientId,
+        attributes: { [POST_LOGOUT]: value },
+      },
+    )
+  }
+  if (c.serviceAccountRoles.length > 0) {
+    problem(
+      `its service account holds realm-management roles keyward never needs: ${c.serviceAccountRoles.join(', ')}` +
+        ' (token exchange, standard or legacy, needs none; impersonation and manage-users hand out every user)',
+      `remove ${c.serviceAccountRoles.join(', ')} from service-account-${app.clientId} ("Service accounts roles" tab)`,
+    )
+  }
+  return out
+}
+
+/** What a handoff from `from` to `to` needs of Keycloak (Standard Token Exchange, V2). */
+function handoffFindings(from: CheckedApp, fromClient: ClientState, to: CheckedApp, toClient: ClientState): Finding[] {
+  const out: Finding[] = []
+  const subject = `handoff ${from.id} → ${to.id}`
+  const needs = (problem: string, fix: string, change: Change) =>
+    out.push({ severity: 'problem', subject, problem, fix, change })
+  if (toClient.attributes[V2] !== 'true') {
+    needs(
+      `Standard token exchange is off on ${to.clientId}`,
+      `turn on "Standard token exchange" (${V2}) on ${to.clientId}`,
+      {
+        kind: 'set-attributes',
+        clientId: to.clientId,
+        attributes: { [V2]: 'true' },
+      },
+    )
+  }
+  if (toClient.attributes[V2_REFRESH] !== 'SAME_SESSION') {
+    needs(
+      `${to.clientId} may not get a refresh token by exchange, so its session could not refresh on its own`,
+      `set "Allow refresh token in Standard Token Exchange" to "Same session" (${V2_REFRESH}=SAME_SESSION) on ${to.clientId}`,
+      { kind: 'set-attributes', clientId: to.clientId, attributes: { [V2_REFRESH]: 'SAME_SESSION' } },
+    )
+  }
+  if (toClient.attributes['use.refresh.tokens'] === 'false') {
+    needs(`${to.clientId} does not use refresh tokens`, `turn on "Use refresh tokens" on ${to.clientId}`, {
+      kind: 'set-attributes',
+      clientId: to.clientId,
+      attributes: { 'use.refresh.tokens': 'true' },
+    })
+  }
+  if (!fromClient.audiences.includes(to.clientId)) {
+    needs(
+      `${to.clientId} is not in the audience of ${from.clientId}'s access tokens, so Keycloak refuses the exchange ("Client is not within the token audience")`,
+      `add an Audience mapper for ${to.clientId} to ${from.clientId} ("Client scopes" → dedicated scope → "Add mapper" → Audience)`,
+      { kind: 'add-audience', clientId: from.clientId, audience: to.clientId },
+    )
+  }
+  return out
+}
+
+const positive = (...values: (number | string | undefined)[]): number[] =>
+  values.map(Number).filter((v) => Number.isFinite(v) && v > 0)
+
+/** How long refresh tokens live for a client: the least of the four session limits (seconds). */
+export function refreshLifetime(s: RealmSettings, c: ClientState): number {
+  const clientIdle = positive(c.attributes['client.session.idle.timeout'], s.clientSessionIdleTimeout)[0] ?? Infinity
+  const clientMax = positive(c.attributes['client.session.max.lifespan'], s.clientSessionMaxLifespan)[0] ?? Infinity
+  return Math.min(...positive(s.ssoSessionIdleTimeout, s.ssoSessionMaxLifespan), clientIdle, clientMax)
+}
+
+function lifetimeFindings(app: CheckedApp, s: RealmSettings, c: ClientState): Finding[] {
+  const access = positive(c.attributes['access.token.lifespan'], s.accessTokenLifespan)[0] ?? 300
+  const refresh = refreshLifetime(s, c)
+  if (refresh > access) return []
+  return [
+    {
+      severity: 'problem',
+      subject: `app ${app.id} (client ${app.clientId})`,
+      problem:
+        `refresh tokens live ${refresh} s (the least of SSO Session Idle and Max, Client Session Idle and Max) and ` +
+        `access tokens ${access} s: a refresh token outlives no access token, so keyward could never refresh`,
+      fix: `make the access token lifespan shorter than ${refresh} s, or raise the session limits`,
+    },
+  ]
+}
+
+/** Everything the doctor finds, in the order it prints it. */
+export function findings(apps: CheckedApp[], state: RealmState): Finding[] {
+  const out: Finding[] = []
+  for (const app of apps) {
+    const c = state.clients.get(app.clientId)
+    if (!c) {
+      out.push({
+        severity: 'problem',
+        subject: `app ${app.id} (client ${app.clientId})`,
+        problem: `realm ${state.realm} has no client ${app.clientId}`,
+        fix: `create ${app.clientId}: confidential, standard flow only, PKCE S256, redirect URI ${app.callbackUrl.href}, keyward's client secret`,
+        change: {
+          kind: 'create-client',
+          clientId: app.clientId,
+          secret: app.clientSecret,
+          redirectUri: app.callbackUrl.href,
+          postLogoutUri: postLogoutUri(app),
+        },
+      })
+      continue
+    }
+    out.push(...clientFindings(app, c), ...lifetimeFindings(app, state.settings, c))
+  }
+  for (const from of apps) {
+    for (const target of from.handoffTargets) {
+      const to = apps.find((a) => a.id === target)
+      const fromClient = state.clients.get(from.clientId)
+      const toClient = to && state.clients.get(to.clientId)
+      if (to && fromClient && toClient) out.push(...handoffFindings(from, fromClient, to, toClient))
+    }
+  }
+  if (!state.settings.revokeRefreshToken) {
+    out.push({
+      severity: 'advice',
+      subject: `realm ${state.realm}`,
+      problem:
+        'refresh tokens are not rotated ("Revoke Refresh Token" is off): a stolen one keeps working until it expires',
+      fix:
+        'turn on "Revoke Refresh Token" with "Refresh Token Max Reuse" 0 (keyward refreshes each session once at a ' +
+        'time, so rotation never logs anyone out; 1 also survives an instance dying mid-refresh)',
+    })
+  }
+  return out
+}

@@ -1,0 +1,51 @@
+/**
+ * What the doctor and the setup command read of a realm: only the settings keyward depends on, as
+ * plain data (admin-api.ts reads them; checks.ts judges them without any I/O).
+ */
+export interface ClientState {
+  /** Keycloak's internal id. */
+  id: string
+  clientId: string
+  enabled: boolean
+  publicClient: boolean
+  standardFlowEnabled: boolean
+  serviceAccountsEnabled: boolean
+  rootUrl?: string
+  redirectUris: string[]
+  attributes: Record<string, string>
+  /** Client ids an Audience mapper puts into its access tokens (its own mappers and its default scopes'). */
+  audiences: string[]
+  /** realm-management roles its service account holds, composites included. */
+  serviceAccountRoles: string[]
+  /** Whether the secret keyward is configured with is the client's; undefined when it could not be read. */
+  secretMatches?: boolean
+}
+
+export interface RealmSettings {
+  accessTokenLifespan: number
+  ssoSessionIdleTimeout: number
+  ssoSessionMaxLifespan: number
+  clientSessionIdleTimeout: number
+  clientSessionMaxLifespan: number
+  revokeRefreshToken: boolean
+  refreshTokenMaxReuse: number
+}
+
+export interface RealmState {
+  realm: string
+  settings: RealmSettings
+  /** By client id; absent: no such client. */
+  clients: ReadonlyMap<string, ClientState>
+}
+
+/** A change the setup command can make. */
+export type Change =
+  | { kind: 'create-client'; clientId: string; secret: string; redirectUri: string; postLogoutUri: string }
+  | {
+      kind: 'set-client'
+      clientId: string
+      fields: { publicClient?: false; secret?: string; standardFlowEnabled?: true }
+    }
+  | { kind: 'set-attributes'; clientId: string; attributes: Record<string, string> }
+  | { kind: 'add-redirect-uri'; clientId: string; uri: string }
+  | { kind: 'add-audience'; clientId: string; audience: string }

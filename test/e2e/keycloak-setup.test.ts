@@ -1,0 +1,277 @@
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Config } from '../../src/config/load'
+import { Browser } from '../../harness/browser'
+import { KeycloakAdmin } from '../../harness/keycloak-admin'
+import { keycloakUrl, startKeyward, TEST_KEYS, type RunningKeyward } from '../../harness/keyward'
+import { api } from '../support/refresh-fixture'
+
+const dir = mkdtempSync(join(tmpdir(), 'keyward-setup-'))
+
+/** Runs `keyward-keycloak <command>` as a user would, with keyward's environment and a KEYWARD_CONFIG file. */
+function cli(command: 'doctor' | 'setup', env: Record<string, string>): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/setup/cli.ts', command],
+      {
+        env: {
+          PATH: process.env.PATH,
+          KEYCLOAK_URL: keycloakUrl(),
+          DEV_ALLOW_HTTP: 'true',
+          SESSION_SECRET: randomBytes(32).toString('hex'),
+          TOKEN_ENCRYPTION_KEYS: TEST_KEYS,
+          KEYCLOAK_ADMIN_USER: process.env.KEYCLOAK_ADMIN_USER ?? 'admin',
+          KEYCLOAK_ADMIN_PASSWORD: process.env.KEYCLOAK_ADMIN_PASSWORD ?? 'admin',
+          ...env,
+        },
+        timeout: 60_000,
+      },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, out: stdout + stderr }),
+    )
+  })
+}
+
+/** A KEYWARD_CONFIG file for two apps, `from` handing sessions to `to`; the secrets are in `env`. */
+function configFile(
+  apps: { id: string; publicUrl: string; clientId: string; targets?: string[] }[],
+): Record<string, string> {
+  const path = join(dir, `${randomBytes(4).toString('hex')}.json`)
+  const env: Record<string, string> = { KEYWARD_CONFIG: path }
+  const file = apps.map((a) => {
+    env[`${a.id.toUpperCase()}_SECRET`] = `${a.clientId}-dev-secret`
+    return {
+      id: a.id,
+      publicUrl: a.publicUrl,
+      clientId: a.clientId,
+      clientSecretEnv: `${a.id.toUpperCase()}_SECRET`,
+      handoffTargets: a.targets ?? [],
+    }
+  })
+  writeFileSync(path, JSON.stringify({ apps: file }))
+  return env
+}
+
+const faults = (out: string) => out.split('\n').filter((line) => line.startsWith('✗ '))
+
+describe('keyward-keycloak: setup and doctor against a live Keycloak', () => {
+  test('the doctor passes on the shipped realm', async () => {
+    const env = configFile([
+      { id: 'web', publicUrl: 'http://127.0.0.1:3000', clientId: 'keyward-web', targets: ['sibling'] },
+      { id: 'sibling', publicUrl: 'http://localhost:3000', clientId: 'keyward-sibling' },
+    ])
+    const { code, out } = await cli('doctor', { ...env, KEYCLOAK_REALM: 'keyward' })
+    expect(out).toContain('doctor: no problems')
+    expect(code).toBe(0)
+  })
+
+  describe('on a realm of its own', () => {
+    const realm = `setup-${randomBytes(4).toString('hex')}`
+    const admin = new KeycloakAdmin(realm)
+    let kw: RunningKeyward
+    let env: Record<string, string>
+
+    beforeAll(async () => {
+      await admin.create({ revokeRefreshToken: true, refreshTokenMaxReuse: 0 })
+      // keyward serves shop on 127.0.0.1 and drivers on localhost; Keycloak knows neither client yet.
+      const twoApps = (config: Config): Config => {
+        const [shop] = config.apps
+        const drivers = new URL(shop.publicUrl.href.replace('127.0.0.1', 'localhost'))
+        return {
+          ...config,
+          apps: [
+            {
+              ...shop,
+              id: 'shop',
+              clientId: 'shop',
+              clientSecret: 'shop-dev-secret',
+              handoffTargets: new Set(['drivers']),
+            },
+            {
+              ...shop,
+              id: 'drivers',
+              publicUrl: drivers,
+              callbackUrl: new URL('/auth/callback', drivers),
+              allowedOrigins: new Set([drivers.origin]),
+              clientId: 'drivers',
+              clientSecret: 'drivers-dev-secret',
+              handoffTargets: new Set(),
+            },
+          ],
+        }
+      }
+      kw = await startKeyward({ KEYCLOAK_REALM: realm }, { adjust: twoApps })
+      env = {
+        KEYCLOAK_REALM: realm,
+        ...configFile([
+          { id: 'shop', publicUrl: kw.url, clientId: 'shop', targets: ['drivers'] },
+          { id: 'drivers', publicUrl: kw.url.replace('127.0.0.1', 'localhost'), clientId: 'drivers' },
+        ]),
+      }
+    })
+    afterAll(async () => {
+      await kw.close()
+      await admin.drop()
+    })
+
+    test('setup makes an empty realm ready: the clients, PKCE, redirect URIs, token exchange; run again it changes nothing; a login and a handoff then work', async () => {
+      const before = await cli('doctor', env)
+      expect(before.code).toBe(1)
+      expect(faults(before.out)).toEqual([
+        `✗ app shop (client shop): realm ${realm} has no client shop`,
+        `✗ app drivers (client drivers): realm ${realm} has no client drivers`,
+      ])
+
+      const setup = await cli('setup', env)
+      expect(setup.out).toContain('changed: app shop (client shop): create shop')
+      expect(setup.out).toContain('changed: handoff shop → drivers: add an Audience mapper for drivers to shop')
+      expect(setup.out).toContain('doctor: no problems')
+      expect(setup.code).toBe(0)
+      const again = await cli('setup', env)
+      expect(again.out).toContain('setup: nothing to change')
+      expect(again.out).not.toContain('changed:')
+      expect(again.code).toBe(0)
+
+      // What setup made is what a real login and handoff need.
+      await admin.call('POST', '/users', {
+        username: 'dana',
+        enabled: true,
+        email: 'dana@example.com',
+        emailVerified: true,
+        firstName: 'Dana',
+        lastName: 'Doe',
+        credentials: [{ type: 'password', value: 'dana-password', temporary: false }],
+      })
+      const browser = new Browser()
+      await browser.login(kw.url, 'dana', 'dana-password')
+      const started = await browser.request(`${kw.url}/auth/handoff`, {
+        method: 'POST',
+        headers: { ...api, 'content-type': 'application/json' },
+        body: JSON.stringify({ target: 'drivers' }),
+      })
+      expect(started.status).toBe(200)
+      expect((await browser.request((JSON.parse(started.text) as { url: string }).url)).status).toBe(302)
+      const drivers = kw.url.replace('127.0.0.1', 'localhost')
+      expect(JSON.parse((await browser.request(`${drivers}/auth/session`)).text)).toMatchObject({
+        app: 'drivers',
+        user: { preferred_username: 'dana' },
+      })
+      await browser.request(`${kw.url}/auth/logout`, { method: 'POST', headers: api })
+    })
+
+    /** Changes one client the way `edit` says (on its full representation). */
+    async function editClient(clientId: string, edit: (c: Record<string, unknown>) => Record<string, unknown>) {
+      const c = await admin.client(clientId)
+      await admin.call('PUT', `/clients/${c.id}`, edit(c))
+    }
+    const attributes = (c: Record<string, unknown>, set: Record<string, string>) => ({
+      ...c,
+      attributes: { ...(c.attributes as Record<string, string>), ...set },
+    })
+
+    test.each([
+      {
+        fault: 'PKCE is not required',
+        breakIt: () => editClient('shop', (c) => attributes(c, { 'pkce.code.challenge.method': '' })),
+      },
+      {
+        fault: 'the client is public',
+        breakIt: () => editClient('drivers', (c) => ({ ...c, publicClient: true })),
+      },
+      {
+        fault: "the redirect URIs do not allow keyward's callback",
+        breakIt: () => editClient('shop', (c) => ({ ...c, redirectUris: ['https://elsewhere.example/*'] })),
+      },
+      {
+        fault: 'the post-logout redirect URIs do not allow',
+        breakIt: () =>
+          editClient('drivers', (c) => attributes(c, { 'post.logout.redirect.uris': 'https://elsewhere.example/' })),
+      },
+      {
+        fault: 'Standard token exchange is off on drivers',
+        breakIt: () => editClient('drivers', (c) => attributes(c, { 'standard.token.exchange.enabled': 'false' })),
+      },
+      {
+        fault: 'drivers may not get a refresh token by exchange',
+        breakIt: () =>
+          editClient('drivers', (c) =>
+            attributes(c, { 'standard.token.exchange.enableRefreshRequestedTokenType': 'NO' }),
+          ),
+      },
+      {
+        fault: "drivers is not in the audience of shop's access tokens",
+        breakIt: async () => {
+          const shop = await admin.client('shop')
+          for (const m of (shop.protocolMappers as { id: string; protocolMapper: string }[]) ?? []) {
+            if (m.protocolMapper === 'oidc-audience-mapper')
+              await admin.call('DELETE', `/clients/${shop.id}/protocol-mappers/models/${m.id}`)
+          }
+        },
+      },
+    ])('the doctor names one fault, and setup repairs it: $fault', async ({ fault, breakIt }) => {
+      await breakIt()
+      const doctor = await cli('doctor', env)
+      expect(doctor.code).toBe(1)
+      expect(faults(doctor.out)).toHaveLength(1)
+      expect(faults(doctor.out)[0]).toContain(fault)
+      expect(doctor.out).toContain('(setup does this)')
+      const setup = await cli('setup', env)
+      expect(setup.out).toContain('doctor: no problems')
+      expect(setup.code).toBe(0)
+    })
+
+    test.each([
+      {
+        fault: 'its service account holds realm-management roles keyward never needs: impersonation, manage-users',
+        fix: 'remove impersonation, manage-users from service-account-shop',
+        breakIt: async () => {
+          await editClient('shop', (c) => ({ ...c, serviceAccountsEnabled: true }))
+          const shop = await admin.client('shop')
+          const user = await admin.call<{ id: string }>('GET', `/clients/${shop.id}/service-account-user`)
+          const rm = await admin.client('realm-management')
+          const roles = await Promise.all(
+            ['impersonation', 'manage-users'].map((r) => admin.call('GET', `/clients/${rm.id}/roles/${r}`)),
+          )
+          await admin.call('POST', `/users/${user.id}/role-mappings/clients/${rm.id}`, roles)
+        },
+        repair: () => editClient('shop', (c) => ({ ...c, serviceAccountsEnabled: false })),
+      },
+      {
+        fault: 'a refresh token outlives no access token',
+        fix: 'make the access token lifespan shorter than 1800 s',
+        breakIt: () => editClient('drivers', (c) => attributes(c, { 'access.token.lifespan': '3600' })),
+        repair: () => editClient('drivers', (c) => attributes(c, { 'access.token.lifespan': '' })),
+      },
+      {
+        fault: "the client's secret is not the one keyward is configured with",
+        fix: "copy the secret from the client's Credentials tab",
+        breakIt: () => editClient('shop', (c) => ({ ...c, secret: 'another-secret' })),
+        repair: () => editClient('shop', (c) => ({ ...c, secret: 'shop-dev-secret' })),
+      },
+      {
+        fault: 'the client is disabled',
+        fix: 'turn the client on',
+        breakIt: () => editClient('drivers', (c) => ({ ...c, enabled: false })),
+        repair: () => editClient('drivers', (c) => ({ ...c, enabled: true })),
+      },
+    ])('the doctor names one fault that only a person should fix: $fault', async ({ fault, fix, breakIt, repair }) => {
+      await breakIt()
+      try {
+        const doctor = await cli('doctor', env)
+        expect(doctor.code).toBe(1)
+        expect(faults(doctor.out)).toHaveLength(1)
+        expect(faults(doctor.out)[0]).toContain(fault)
+        expect(doctor.out).toContain(`fix: ${fix}`)
+        const setup = await cli('setup', env) // setup leaves it to a person: the fault stays
+        expect(setup.out).toContain('setup: nothing to change')
+        expect(setup.code).toBe(1)
+      } finally {
+        await repair()
+      }
+      expect((await cli('doctor', env)).code).toBe(0)
+    })
+  })
+})

@@ -1,0 +1,120 @@
+import { findings, refreshLifetime, type CheckedApp } from '../../src/setup/checks'
+import type { ClientState, RealmSettings, RealmState } from '../../src/setup/realm-state'
+
+const settings: RealmSettings = {
+  accessTokenLifespan: 300,
+  ssoSessionIdleTimeout: 1800,
+  ssoSessionMaxLifespan: 36000,
+  clientSessionIdleTimeout: 0,
+  clientSessionMaxLifespan: 0,
+  revokeRefreshToken: true,
+  refreshTokenMaxReuse: 0,
+}
+
+const app = (id: string, origin: string, targets: string[] = []): CheckedApp => ({
+  id,
+  clientId: id,
+  clientSecret: `${id}-secret`,
+  publicUrl: new URL(origin),
+  callbackUrl: new URL('/auth/callback', origin),
+  postLogoutPath: '/bye',
+  handoffTargets: new Set(targets),
+})
+
+const client = (clientId: string, more: Partial<ClientState> = {}): ClientState => ({
+  id: `uuid-${clientId}`,
+  clientId,
+  enabled: true,
+  publicClient: false,
+  standardFlowEnabled: true,
+  serviceAccountsEnabled: false,
+  redirectUris: [],
+  attributes: { 'pkce.code.challenge.method': 'S256', 'post.logout.redirect.uris': '+' },
+  audiences: [],
+  serviceAccountRoles: [],
+  secretMatches: true,
+  ...more,
+})
+
+const realm = (clients: ClientState[], s: Partial<RealmSettings> = {}): RealmState => ({
+  realm: 'acme',
+  settings: { ...settings, ...s },
+  clients: new Map(clients.map((c) => [c.clientId, c])),
+})
+const problems = (apps: CheckedApp[], state: RealmState) =>
+  findings(apps, state)
+    .filter((f) => f.severity === 'problem')
+    .map((f) => f.problem)
+
+describe('what the doctor checks, on realms described as data', () => {
+  test('redirect URIs as Keycloak matches them: exact, a trailing * as a prefix, relative to the root URL; + reuses them after logout', () => {
+    const shop = app('shop', 'https://shop.example.com')
+    for (const redirectUris of [
+      ['https://shop.example.com/auth/callback'],
+      ['https://shop.example.com/*'],
+      ['/auth/*'],
+    ]) {
+      const state = realm([client('shop', { redirectUris, rootUrl: 'https://shop.example.com/' })])
+      expect(problems([shop], state).filter((p) => p.includes('callback'))).toEqual([])
+    }
+    // "+" allows after logout what the redirect URIs allow: /bye only under the wildcard.
+    const plus = (redirectUris: string[]) => problems([shop], realm([client('shop', { redirectUris })]))
+    expect(plus(['https://shop.example.com/*'])).toEqual([])
+    expect(plus(['https://shop.example.com/auth/callback'])).toEqual([
+      'the post-logout redirect URIs do not allow https://shop.example.com/bye',
+    ])
+    const wrong = realm([
+      client('shop', { redirectUris: ['https://shop.example.com/auth/callback/x', 'https://shop.example.org/*'] }),
+    ])
+    expect(problems([shop], wrong)).toEqual([
+      "the redirect URIs do not allow keyward's callback https://shop.example.com/auth/callback",
+      'the post-logout redirect URIs do not allow https://shop.example.com/bye',
+    ])
+  })
+
+  test('a handoff needs the V2 switch, SAME_SESSION and refresh tokens on the target, and the target in the source audience', () => {
+    const uris = { redirectUris: ['https://*'] }
+    const apps = [app('shop', 'https://shop.example.com', ['drivers']), app('drivers', 'https://drivers.example.net')]
+    const ready = realm([
+      client('shop', { ...uris, audiences: ['drivers'] }),
+      client('drivers', {
+        ...uris,
+        attributes: {
+          ...client('x').attributes,
+          'standard.token.exchange.enabled': 'true',
+          'standard.token.exchange.enableRefreshRequestedTokenType': 'SAME_SESSION',
+        },
+      }),
+    ])
+    expect(findings(apps, ready)).toEqual([])
+    const bare = realm([
+      client('shop', uris),
+      client('drivers', { ...uris, attributes: { ...client('x').attributes, 'use.refresh.tokens': 'false' } }),
+    ])
+    expect(findings(apps, bare).map((f) => [f.subject, f.change?.kind])).toEqual([
+      ['handoff shop → drivers', 'set-attributes'],
+      ['handoff shop → drivers', 'set-attributes'],
+      ['handoff shop → drivers', 'set-attributes'],
+      ['handoff shop → drivers', 'add-audience'],
+    ])
+  })
+
+  test('refresh tokens live the least of the four session limits; a client attribute overrides the realm', () => {
+    expect(refreshLifetime(settings, client('a'))).toBe(1800)
+    expect(refreshLifetime({ ...settings, clientSessionIdleTimeout: 600 }, client('a'))).toBe(600)
+    expect(refreshLifetime(settings, client('a', { attributes: { 'client.session.max.lifespan': '120' } }))).toBe(120)
+    expect(refreshLifetime({ ...settings, ssoSessionMaxLifespan: 900 }, client('a'))).toBe(900)
+    const shop = app('shop', 'https://shop.example.com')
+    const short = realm([client('shop', { redirectUris: ['https://*'] })], { ssoSessionIdleTimeout: 300 })
+    expect(problems([shop], short)).toEqual([expect.stringContaining('refresh tokens live 300 s')])
+  })
+
+  test('rotation off is advice, not a failure; a missing client is one problem that setup creates', () => {
+    const shop = app('shop', 'https://shop.example.com')
+    const found = findings([shop], realm([], { revokeRefreshToken: false }))
+    expect(found.map((f) => [f.severity, f.change?.kind ?? null])).toEqual([
+      ['problem', 'create-client'],
+      ['advice', null],
+    ])
+  })
+})
