@@ -87,7 +87,8 @@ const upstreamsFrom = (e: Env): ReadonlyMap<string, UpstreamConfig> =>
   new Map(
     Object.entries(e.UPSTREAMS).map(([name, u]) => {
       const seconds = 'timeoutSeconds' in u && u.timeoutSeconds ? u.timeoutSeconds : e.UPSTREAM_TIMEOUT_SECONDS
-      return [name, { url: new URL(u.url), timeoutMs: seconds * 1000 }]
+      const exchange = 'audience' in u && u.audience ? { audience: u.audience, scope: u.scope } : undefined
+      return [name, { url: new URL(u.url), timeoutMs: seconds * 1000, exchange }]
     }),
   )
 

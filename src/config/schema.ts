@@ -64,13 +64,21 @@ const upstreams = z.string().transform((v, ctx) => {
   }
   const entry = z.union([
     upstreamUrl.transform((url) => ({ url })),
-    z.object({ url: upstreamUrl, timeoutSeconds: z.number().positive().optional() }).strict(),
+    z
+      .object({
+        url: upstreamUrl,
+        timeoutSeconds: z.number().positive().optional(),
+        // A token of its own: the session's access token exchanged for one with only this audience.
+        audience: z.string().min(1).max(255).optional(),
+        scope: z.string().min(1).max(1024).optional(),
+      })
+      .strict(),
   ])
   const result = z.record(z.string().regex(upstreamName), entry).safeParse(parsed)
   if (!result.success) {
     ctx.addIssue({
       code: 'custom',
-      message: `names of lower-case letters, digits and dashes, each an http(s) URL without query or an object {url, timeoutSeconds}, e.g. ${example}`,
+      message: `names of lower-case letters, digits and dashes, each an http(s) URL without query or an object {url, timeoutSeconds, audience, scope}, e.g. ${example}`,
     })
     return z.NEVER
   }

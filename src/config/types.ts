@@ -33,6 +33,8 @@ export interface AppConfig {
 export interface UpstreamConfig {
   url: URL
   timeoutMs: number
+  /** When set, the upstream gets a token of its own: the session's exchanged for this audience (and scope). */
+  exchange?: { audience: string; scope?: string }
 }
 
 export interface KeycloakConfig {

@@ -12,6 +12,13 @@ export interface TokenGrant {
   scope?: string
 }
 
+/** An access token exchanged for one upstream's audience, kept with the session until it nears expiry. */
+export interface UpstreamToken {
+  accessToken: string
+  expiresAt: number
+  obtainedAt: number
+}
+
 /** How long a record lives when Keycloak gives no refresh limit (unlimited offline tokens). */
 export interface Lifetimes {
   onlineFallbackSeconds: number
@@ -75,6 +82,8 @@ export interface TokenSession {
   parentId?: string
   version: number
   tokens: TokenSet
+  /** Tokens exchanged for upstreams that want their own audience, by upstream name. */
+  upstreamTokens?: Record<string, UpstreamToken>
 }
 
 const PROFILE_CLAIMS = [

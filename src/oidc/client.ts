@@ -208,24 +208,33 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     },
 
     /**
-     * RFC 8693 token exchange as this client: another client's access token (`subjectToken`, whose
-     * client is `subjectClientId`) for this client's own access and refresh tokens in the same
-     * Keycloak user session. The grant's claims are the new access token's (no ID token comes with
-     * an exchange). Keycloak's refusal is `exchange_refused`, naming the fix; a subject token it no
-     * longer honours is `session_ended`.
+     * RFC 8693 token exchange as this client: an access token (`subjectToken`, issued to
+     * `subjectClientId`, by default this client itself) for this client's own tokens in the same Keycloak user session. For a handoff,
+     * an access and a refresh token; for an upstream (`audience`), an access token for that audience
+     * alone. The grant's claims are the new access token's (no ID token comes with an exchange).
+     * Keycloak's refusal is `exchange_refused`, naming the fix; a subject token it no longer honours
+     * is `session_ended`.
      */
-    async exchange(subjectToken: string, params: { scope: string; subjectClientId: string }): Promise<TokenGrant> {
+    async exchange(
+      subjectToken: string,
+      params: { subjectClientId?: string; scope?: string } & (
+        { requested: 'refresh_token' } | { requested: 'access_token'; audience: string }
+      ),
+    ): Promise<TokenGrant> {
       const cfg = await configuration()
       try {
         const grant = toGrant(
           await oidc.genericGrantRequest(cfg, 'urn:ietf:params:oauth:grant-type:token-exchange', {
             subject_token: subjectToken,
             subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-            requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token',
-            scope: params.scope,
+            requested_token_type: `urn:ietf:params:oauth:token-type:${params.requested}`,
+            ...(params.scope ? { scope: params.scope } : {}),
+            ...(params.requested === 'access_token' ? { audience: params.audience } : {}),
           }),
         )
-        if (!grant.refreshToken) throw new Error('Keycloak answered a token exchange without a refresh token')
+        if (params.requested === 'refresh_token' && !grant.refreshToken) {
+          throw new Error('Keycloak answered a token exchange without a refresh token')
+        }
         return { ...grant, claims: payloadOf(grant.accessToken) }
       } catch (err) {
         const failure = classifyError(err)
@@ -233,7 +242,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
         if (failure.kind !== 'rejected') throw err
         const refusal = exchangeRefusal(failure, {
           clientId: options.clientId,
-          subjectClientId: params.subjectClientId,
+          subjectClientId: params.subjectClientId ?? options.clientId,
         })
         throw new Failure(refusal.sessionEnded ? 'session_ended' : 'exchange_refused', refusal.message, { cause: err })
       }

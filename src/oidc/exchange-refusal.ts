@@ -33,6 +33,11 @@ const FIXES: { match: RegExp; fix: (c: Clients) => string }[] = [
     fix: (c) => `give client ${c.subjectClientId} an Audience mapper that puts ${c.clientId} in its access tokens' aud`,
   },
   {
+    match: /requested audience not available/i,
+    fix: (c) =>
+      `give client ${c.clientId} an Audience mapper for the requested audience (an exchange narrows aud, never widens it)`,
+  },
+  {
     match: /public client/i,
     fix: (c) => `make client ${c.clientId} confidential ("Client authentication" on) and configure its secret`,
   },

@@ -1,11 +1,11 @@
-import { Failure } from '../domain/failures'
-import { randomOpaque } from '../domain/opaque'
-import { newSession, type Lifetimes, type NewSession, type TokenSession } from '../domain/token-session'
+import { Failure, isFailure } from '../domain/failures'
+import { HANDLE_PREFIX, randomOpaque, s256, sessionIdOf } from '../domain/opaque'
+import { newSession, openedBy, type Lifetimes, type NewSession, type TokenSession } from '../domain/token-session'
 import type { Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
-import type { HandoffCodeStore } from '../store/handoff-codes'
+import type { Handoff, HandoffCodeStore } from '../store/handoff-codes'
 import type { TokenSessionStore } from '../store/token-sessions'
-import { keepNewSession, retireReplaced } from './login'
+import { keepNewSession, redeemMobileCode, retireReplaced, type LoginDeps } from './login'
 import type { TokenService } from './token-service'
 
 /** An app as a handoff sees it. */
@@ -15,6 +15,8 @@ export interface HandoffApp {
   scopes: string
   /** The apps this one may hand its sessions to. */
   handoffTargets: ReadonlySet<string>
+  /** Where a mobile app may receive a code (a handoff's too). */
+  mobileRedirectUris: ReadonlySet<string>
 }
 
 export interface HandoffDeps {
@@ -48,9 +50,15 @@ function mayHandTo(from: HandoffApp | undefined, target: string): asserts from i
 export async function startHandoff(
   deps: Pick<HandoffDeps, 'handoffCodes' | 'apps' | 'log'>,
   source: TokenSession,
-  request: { target: string; returnTo: string },
+  request: { target: string; returnTo: string; mobile?: Handoff['mobile'] },
 ): Promise<string> {
   mayHandTo(deps.apps.get(source.app), request.target)
+  if (request.mobile && !deps.apps.get(request.target)!.mobileRedirectUris.has(request.mobile.redirectUri)) {
+    throw new Failure(
+      'handoff_not_allowed',
+      `redirect_uri is not one of the redirect URIs of app ${JSON.stringify(request.target)}.`,
+    )
+  }
   if (source.kind !== 'online') {
     throw new Failure(
       'handoff_not_allowed',
@@ -59,17 +67,54 @@ export async function startHandoff(
     )
   }
   const code = randomOpaque()
-  await deps.handoffCodes.create(code, { sourceId: source.id, target: request.target, returnTo: request.returnTo })
+  await deps.handoffCodes.create(code, {
+    sourceId: source.id,
+    target: request.target,
+    returnTo: request.returnTo,
+    mobile: request.mobile,
+  })
   deps.log.info({ app: source.app, sub: source.sub, target: request.target }, 'handoff started')
   return code
 }
 
 /**
- * The target app redeems the code: the source session's access token (fresh, through the refresh
- * engine) is exchanged at Keycloak as the target's client for the target's own tokens in the same
- * Keycloak session, and `keep` stores the new session behind a new credential. A session the caller
- * held before in this app (`previous`) is retired as a login would retire it. Nothing is created
- * when anything fails; a code shown to the wrong app stays usable by the right one.
+ * The handed-over session as the target's own: the source session's access token (fresh, through
+ * the refresh engine) exchanged at Keycloak as the target's client for the target's own tokens in the
+ * same Keycloak session.
+ */
+async function exchangeFor(deps: HandoffDeps, handoff: Handoff, app: string): Promise<NewSession> {
+  const source = await deps.tokenSessions.get(handoff.sourceId)
+  if (!source) throw new Failure('session_ended', 'The session to hand over has ended; log in again.')
+  const from = deps.apps.get(source.app)
+  mayHandTo(from, app) // the configuration may have changed since the code was made
+  const target = deps.apps.get(app)!
+  const subject = await deps.tokens.freshAccessToken(source)
+  const scope = target.scopes
+    .split(' ')
+    .filter((s) => s && s !== 'offline_access')
+    .join(' ')
+  const grant = await deps
+    .oidcFor(target.id)
+    .exchange(subject, { requested: 'refresh_token', scope, subjectClientId: from.clientId })
+  deps.log.info({ app: target.id, sub: source.sub, from: source.app }, 'handoff completed')
+  return {
+    ...newSession(grant, { app: target.id, kind: 'online', now: deps.now(), lifetimes: deps.lifetimes }),
+    parentId: source.id,
+  }
+}
+
+const invalidCode = () =>
+  new Failure('code_invalid', 'The handoff code is unknown, expired, used, or meant for another app or proof.')
+
+// The new tokens sit in the source's Keycloak session, which other sessions share: if they cannot be
+// stored, they are left to end with it rather than revoked.
+const notOwn = (session: NewSession) => ({ session, ownKeycloakSession: false })
+
+/**
+ * A web app redeems the code (GET /auth/handoff/complete): `keep` stores the new session behind a
+ * new browser cookie. A session the browser held before in this app (`previous`) is retired as a login
+ * would retire it. Nothing is created when anything fails; a code shown to the wrong app stays usable
+ * by the right one.
  */
 export async function completeHandoff(
   deps: HandoffDeps,
@@ -77,33 +122,48 @@ export async function completeHandoff(
   keep: (session: NewSession) => Promise<TokenSession>,
 ): Promise<{ session: TokenSession; returnTo: string }> {
   const taken = await deps.handoffCodes.take(request.code, request.app)
-  if (!taken.ok) {
-    throw new Failure('code_invalid', 'The handoff code is unknown, expired, used, or meant for another app.')
-  }
-  const { handoff } = taken
-  const source = await deps.tokenSessions.get(handoff.sourceId)
-  if (!source) throw new Failure('session_ended', 'The session to hand over has ended; log in again.')
-  const from = deps.apps.get(source.app)
-  mayHandTo(from, request.app) // the configuration may have changed since the code was made
-  const target = deps.apps.get(request.app)!
-
-  const subject = await deps.tokens.freshAccessToken(source)
-  const scope = target.scopes
-    .split(' ')
-    .filter((s) => s && s !== 'offline_access')
-    .join(' ')
-  const grant = await deps.oidcFor(target.id).exchange(subject, { scope, subjectClientId: from.clientId })
-  const pending: NewSession = {
-    ...newSession(grant, { app: target.id, kind: 'online', now: deps.now(), lifetimes: deps.lifetimes }),
-    parentId: source.id,
-  }
-  // The new tokens sit in the source's Keycloak session, which other sessions share: if they cannot
-  // be stored, they are left to end with it rather than revoked.
+  if (!taken.ok) throw invalidCode()
+  const pending = await exchangeFor(deps, taken.handoff, request.app)
   let kept: TokenSession | undefined
-  await keepNewSession(deps, { session: pending, ownKeycloakSession: false }, async () => {
+  await keepNewSession(deps, notOwn(pending), async () => {
     kept = await keep(pending)
   })
   if (request.previous) await retireReplaced(deps, request.previous, kept!)
-  deps.log.info({ app: target.id, sub: kept!.sub, from: source.app }, 'handoff completed')
-  return { session: kept!, returnTo: handoff.returnTo }
+  return { session: kept!, returnTo: taken.handoff.returnTo }
+}
+
+interface CodeRedemption {
+  app: string
+  code: string
+  verifier: string
+  redirectUri: string
+  device: string
+}
+
+/** A mobile app redeems a handoff's code with its PKCE verifier, as it would a login's: a session handle. */
+async function redeemHandoffCode(
+  deps: HandoffDeps,
+  request: CodeRedemption,
+): Promise<{ handle: string; session: TokenSession }> {
+  const proof = { codeChallenge: s256(request.verifier), redirectUri: request.redirectUri }
+  const taken = await deps.handoffCodes.take(request.code, request.app, proof)
+  if (!taken.ok) throw invalidCode()
+  const pending = await exchangeFor(deps, taken.handoff, request.app)
+  const handle = `${HANDLE_PREFIX}${randomOpaque()}`
+  const session = { ...openedBy(pending, sessionIdOf(handle), 'mobile'), device: request.device }
+  await keepNewSession(deps, notOwn(pending), () => deps.tokenSessions.create(session))
+  return { handle, session }
+}
+
+/** POST /auth/token: the code of a mobile login, or of a handoff to this (mobile) app. */
+export async function redeemCode(
+  deps: { login: LoginDeps; handoff: HandoffDeps },
+  request: CodeRedemption,
+): Promise<{ handle: string; session: TokenSession }> {
+  try {
+    return await redeemMobileCode(deps.login, request)
+  } catch (err) {
+    if (!isFailure(err, 'code_invalid')) throw err
+  }
+  return redeemHandoffCode(deps.handoff, request)
 }

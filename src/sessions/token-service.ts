@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Failure, isFailure, sessionEnded } from '../domain/failures'
 import { freshness, type RefreshSettings } from '../domain/freshness'
-import { refreshedTokenSession, type Lifetimes, type TokenSession } from '../domain/token-session'
+import { refreshedTokenSession, type Lifetimes, type TokenSession, type UpstreamToken } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { RefreshLocks } from '../store/refresh-locks'
@@ -28,6 +28,7 @@ export interface TokenServiceDeps {
  */
 export function createTokenService(deps: TokenServiceDeps) {
   const flights = singleFlight<TokenSession>()
+  const exchanges = singleFlight<UpstreamToken>()
 
   /**
    * Keycloak has rotated the refresh token, so the old one is spent: unless the new one is stored, the
@@ -105,6 +106,15 @@ export function createTokenService(deps: TokenServiceDeps) {
   const refresh = (session: TokenSession, force: boolean) =>
     flights.run(force ? `${session.id}!` : session.id, () => refreshAcrossInstances(session, force))
 
+  /**
+   * An access token that is fresh, not merely still valid: one handed to Keycloak as a subject token
+   * must outlast the exchange. A stale one waits for the (single) refresh.
+   */
+  async function freshAccessToken(session: TokenSession): Promise<string> {
+    if (freshness(session, deps.now(), deps.refresh) === 'fresh') return session.tokens.accessToken
+    return (await refresh(session, false)).tokens.accessToken
+  }
+
   return {
     /**
      * An access token good for an upstream call. Fresh: as stored. Inside the refresh window: as
@@ -124,13 +134,35 @@ export function createTokenService(deps: TokenServiceDeps) {
       }
     },
 
+    freshAccessToken,
+
     /**
-     * An access token that is fresh, not merely still valid: one handed to Keycloak as a subject token
-     * must outlast the exchange. A stale one waits for the (single) refresh.
+     * The token for an upstream that wants its own audience: kept with the session while fresh, else
+     * the session's fresh access token exchanged for one with only that audience (and scope), once at a
+     * time in this process. (Across processes two may exchange at once: an exchange rotates nothing, so
+     * the spare token is merely unused.) `force`: the upstream refused the one held.
      */
-    async freshAccessToken(session: TokenSession): Promise<string> {
-      if (freshness(session, deps.now(), deps.refresh) === 'fresh') return session.tokens.accessToken
-      return (await refresh(session, false)).tokens.accessToken
+    async upstreamToken(
+      session: TokenSession,
+      name: string,
+      want: { audience: string; scope?: string },
+      force = false,
+    ): Promise<string> {
+      const held = session.upstreamTokens?.[name]
+      const asSession = held && { accessExpiresAt: held.expiresAt, refreshedAt: held.obtainedAt }
+      if (!force && asSession && freshness(asSession, deps.now(), deps.refresh) === 'fresh') return held.accessToken
+      const token = await exchanges.run(`${session.id} ${name}${force ? '!' : ''}`, async () => {
+        const subject = await freshAccessToken(session)
+        const obtainedAt = deps.now()
+        const grant = await deps.oidcFor(session.app).exchange(subject, { requested: 'access_token', ...want })
+        const got = { accessToken: grant.accessToken, expiresAt: obtainedAt + grant.expiresIn * 1000, obtainedAt }
+        await deps.tokenSessions.keepUpstreamToken(session.id, name, got).catch((err: unknown) => {
+          // Not kept: the next request exchanges again. The token itself is good for this one.
+          deps.log.warn({ app: session.app, upstream: name, error: errorFields(err) }, 'upstream token not kept')
+        })
+        return got
+      })
+      return token.accessToken
     },
 
     /** Refreshes even a fresh token (an upstream refused it), unless another refresh got there first. */

@@ -89,6 +89,10 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
         const state = await clientState(app)
         if (state) clients.set(app.clientId, state)
       }
+      const audienceClients = new Set<string>()
+      for (const audience of new Set(apps.flatMap((a) => a.upstreamAudiences))) {
+        if (await findClient(audience)) audienceClients.add(audience)
+      }
       return {
         realm,
         settings: {
@@ -101,6 +105,7 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
           refreshTokenMaxReuse: r.refreshTokenMaxReuse ?? 0,
         },
         clients,
+        audienceClients,
       }
     },
 

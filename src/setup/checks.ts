@@ -16,7 +16,10 @@ export interface Finding {
 export type CheckedApp = Pick<
   AppConfig,
   'id' | 'clientId' | 'clientSecret' | 'publicUrl' | 'callbackUrl' | 'postLogoutPath' | 'handoffTargets'
->
+> & {
+  /** The audiences of the upstreams this app calls with tokens of their own. */
+  upstreamAudiences: string[]
+}
 
 const V2 = 'standard.token.exchange.enabled'
 const V2_REFRESH = 'standard.token.exchange.enableRefreshRequestedTokenType'
@@ -146,6 +149,41 @@ function handoffFindings(from: CheckedApp, fromClient: ClientState, to: CheckedA
   return out
 }
 
+/** What per-upstream tokens need of the app's client: the V2 switch (it exchanges its own tokens) and each audience. */
+function upstreamFindings(app: CheckedApp, c: ClientState, state: RealmState): Finding[] {
+  if (app.upstreamAudiences.length === 0) return []
+  const out: Finding[] = []
+  const subject = `app ${app.id} (client ${app.clientId}): upstream tokens`
+  if (c.attributes[V2] !== 'true') {
+    out.push({
+      severity: 'problem',
+      subject,
+      problem: `Standard token exchange is off on ${app.clientId}, so it cannot get tokens for its upstreams' audiences`,
+      fix: `turn on "Standard token exchange" (${V2}) on ${app.clientId}`,
+      change: { kind: 'set-attributes', clientId: app.clientId, attributes: { [V2]: 'true' } },
+    })
+  }
+  for (const audience of app.upstreamAudiences) {
+    if (!state.audienceClients.has(audience)) {
+      out.push({
+        severity: 'problem',
+        subject,
+        problem: `realm ${state.realm} has no client ${audience}, the audience an upstream asks for`,
+        fix: `create a client ${audience} for the upstream (no flows needed), or correct the upstream's audience`,
+      })
+    } else if (!c.audiences.includes(audience)) {
+      out.push({
+        severity: 'problem',
+        subject,
+        problem: `${audience} is not in the audience of ${app.clientId}'s access tokens ("Requested audience not available")`,
+        fix: `add an Audience mapper for ${audience} to ${app.clientId}`,
+        change: { kind: 'add-audience', clientId: app.clientId, audience },
+      })
+    }
+  }
+  return out
+}
+
 const positive = (...values: (number | string | undefined)[]): number[] =>
   values.map(Number).filter((v) => Number.isFinite(v) && v > 0)
 
@@ -193,7 +231,7 @@ export function findings(apps: CheckedApp[], state: RealmState): Finding[] {
       })
       continue
     }
-    out.push(...clientFindings(app, c), ...lifetimeFindings(app, state.settings, c))
+    out.push(...clientFindings(app, c), ...lifetimeFindings(app, state.settings, c), ...upstreamFindings(app, c, state))
   }
   for (const from of apps) {
     for (const target of from.handoffTargets) {

@@ -43,7 +43,14 @@ function print(found: Finding[]): void {
 }
 
 async function run(command: string): Promise<number> {
-  const config = loadConfig(process.env)
+  const loaded = loadConfig(process.env)
+  const config = {
+    ...loaded,
+    apps: loaded.apps.map((app) => ({
+      ...app,
+      upstreamAudiences: [...app.upstreams].flatMap((name) => loaded.upstreams.get(name)?.exchange?.audience ?? []),
+    })),
+  }
   const base = (config.keycloak.backchannelUrl ?? config.keycloak.url).href
   const admin = await connectAdmin(base, config.keycloak.realm, adminCredentials(process.env))
   const apps = config.apps.map((a) => `${a.id} (${a.clientId})`).join(', ')

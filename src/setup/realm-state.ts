@@ -36,6 +36,8 @@ export interface RealmState {
   settings: RealmSettings
   /** By client id; absent: no such client. */
   clients: ReadonlyMap<string, ClientState>
+  /** Which of the upstreams' audiences are clients of the realm. */
+  audienceClients: ReadonlySet<string>
 }
 
 /** A change the setup command can make. */

@@ -9,19 +9,22 @@ export interface Handoff {
   sourceId: string
   /** The app it is handed to. */
   target: string
-  /** A path on the target app to land on. */
+  /** A path on the target app to land on (a web app). */
   returnTo: string
+  /** A mobile app's proof: only the holder of the verifier of this challenge, at this redirect URI, takes it. */
+  mobile?: { codeChallenge: string; redirectUri: string }
 }
 
-export type TakeResult = { ok: true; handoff: Handoff } | { ok: false; reason: 'unknown' | 'other_app' }
+export type TakeResult = { ok: true; handoff: Handoff } | { ok: false; reason: 'unknown' | 'mismatch' }
 
-// Only the target app takes the code, once; another app's attempt leaves it to the target.
+// Only the target app takes the code, once, and for a mobile app only with its proof; any other attempt
+// leaves the code to its rightful taker. A web app's code has no proof, and is taken without one.
 const TAKE = luaScript(`
-local h = redis.call('HMGET', KEYS[1], 's', 't', 'r')
+local h = redis.call('HMGET', KEYS[1], 's', 't', 'r', 'c', 'u')
 if not h[1] then return 0 end
-if h[2] ~= ARGV[1] then return 1 end
+if h[2] ~= ARGV[1] or (h[4] or '') ~= ARGV[2] or (h[5] or '') ~= ARGV[3] then return 1 end
 redis.call('DEL', KEYS[1])
-return h`)
+return {h[1], h[2], h[3]}`)
 
 /**
  * One-time handoff codes: kept under their SHA-256 for a few seconds, bound to the target app. A code
@@ -34,16 +37,22 @@ export function createHandoffCodeStore(redis: Redis, keys: RedisKeys, ttlSeconds
       await guarded(
         redis
           .multi()
-          .hset(k, { s: handoff.sourceId, t: handoff.target, r: handoff.returnTo })
+          .hset(k, {
+            s: handoff.sourceId,
+            t: handoff.target,
+            r: handoff.returnTo,
+            ...(handoff.mobile ? { c: handoff.mobile.codeChallenge, u: handoff.mobile.redirectUri } : {}),
+          })
           .expire(k, ttlSeconds)
           .exec(),
       )
     },
 
-    async take(code: string, app: string): Promise<TakeResult> {
-      const result = await guarded(TAKE(redis, [keys.handoffCode(digest(code))], [app]))
+    async take(code: string, app: string, proof?: Handoff['mobile']): Promise<TakeResult> {
+      const args = [app, proof?.codeChallenge ?? '', proof?.redirectUri ?? '']
+      const result = await guarded(TAKE(redis, [keys.handoffCode(digest(code))], args))
       if (result === 0) return { ok: false, reason: 'unknown' }
-      if (result === 1) return { ok: false, reason: 'other_app' }
+      if (result === 1) return { ok: false, reason: 'mismatch' }
       const [sourceId, target, returnTo] = result as string[]
       return { ok: true, handoff: { sourceId, target, returnTo } }
     },

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import type { TokenSession, TokenSet } from '../domain/token-session'
+import type { TokenSession, TokenSet, UpstreamToken } from '../domain/token-session'
 import type { RedisKeys } from './keys'
 import { guarded, luaScript } from './redis'
 import type { Sealer } from './seal'
@@ -26,7 +26,11 @@ const SET_IF_EXISTS = luaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])`)
 
-type Meta = Omit<TokenSession, 'id' | 'tokens' | 'version' | 'cookieExpiresAt'>
+type Meta = Omit<TokenSession, 'id' | 'tokens' | 'version' | 'cookieExpiresAt' | 'upstreamTokens'>
+
+/** The hash field of an upstream's own token, and what it is sealed for (no field's bytes fit another). */
+const UPSTREAM = 'u:'
+const upstreamAad = (id: string, name: string) => `${id}|${UPSTREAM}${name}`
 
 /**
  * Token sessions in Redis: one hash per session (`v` version, `m` metadata, `t` the sealed tokens as
@@ -48,7 +52,8 @@ export function createTokenSessionStore(
   }
 
   function fields(session: TokenSession) {
-    const { id, tokens, version, cookieExpiresAt, ...meta } = session
+    // Upstream tokens are written on their own (`keepUpstreamToken`), never with the metadata.
+    const { id, tokens, version, cookieExpiresAt, upstreamTokens: _upstream, ...meta } = session
     return {
       v: version,
       m: JSON.stringify(meta),
@@ -84,6 +89,17 @@ export function createTokenSessionStore(
     }
     const session: TokenSession = { id, ...(JSON.parse(h.m.toString()) as Meta), version: Number(h.v), tokens }
     if (h.c) session.cookieExpiresAt = Number(h.c)
+    for (const [field, sealed] of Object.entries(h)) {
+      if (!field.startsWith(UPSTREAM)) continue
+      const name = field.slice(UPSTREAM.length)
+      try {
+        const opened = sealer.open(sealed, upstreamAad(id, name)).toString()
+        const [accessToken, expiresAt, obtainedAt] = JSON.parse(opened) as [string, number, number]
+        ;(session.upstreamTokens ??= {})[name] = { accessToken, expiresAt, obtainedAt }
+      } catch {
+        // sealed with a retired key: as if there were none, and exchanged again
+      }
+    }
     return session
   }
 
@@ -127,6 +143,13 @@ export function createTokenSessionStore(
 
     get,
     read,
+
+    /** Keeps an upstream's own token with a session that still exists (a refresh leaves it in place). */
+    async keepUpstreamToken(id: string, name: string, token: UpstreamToken): Promise<void> {
+      const plain = JSON.stringify([token.accessToken, token.expiresAt, token.obtainedAt])
+      await guarded(SET_IF_EXISTS(redis, [key(id)], [`${UPSTREAM}${name}`, sealer.seal(plain, upstreamAad(id, name))]))
+      changed(id)
+    },
 
     /** Records when the browser's remember-me cookie, just issued again, expires. */
     async noteCookieExpiry(id: string, expiresAt: number): Promise<void> {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { s256 } from '../../src/domain/opaque'
 import request from 'supertest'
 import type { Config } from '../../src/config/load'
 import type { AppConfig } from '../../src/config/types'
@@ -16,12 +17,14 @@ import {
 } from '../support/refresh-fixture'
 
 const admin = new KeycloakAdmin()
+const PHONE_URI = 'com.example.phone:/handoff'
 const json = { ...api, 'content-type': 'application/json' }
 
 /**
  * Three apps on one keyward, told apart by Host: `web` (keyward-web, on 127.0.0.1), which may hand
  * sessions to `sibling` (keyward-sibling, set up for Standard Token Exchange, on localhost) and to
- * `short` (keyward-short, which is not set up for it, on a host only supertest reaches).
+ * `short` (keyward-short, which is not set up for it, on a host only supertest reaches), and to the
+ * mobile app `phone` (keyward-sibling's client too, on another such host).
  */
 function siblings(config: Config): Config {
   const web = config.apps[0]
@@ -42,9 +45,10 @@ function siblings(config: Config): Config {
   return {
     ...config,
     apps: [
-      { ...web, handoffTargets: new Set(['sibling', 'short']) },
+      { ...web, handoffTargets: new Set(['sibling', 'short', 'phone']) },
       app('sibling', 'localhost', 'keyward-sibling'),
       app('short', 'short.localhost', 'keyward-short'),
+      { ...app('phone', 'phone.localhost', 'keyward-sibling'), mobileRedirectUris: new Set([PHONE_URI]) },
     ],
   }
 }
@@ -252,5 +256,61 @@ describe('handing a session to a sibling app (token exchange)', () => {
     expect(JSON.parse(res.text).detail).toMatch(/offline/)
     expect(await kw.keys()).not.toContainEqual(expect.stringContaining(':handoff:'))
     await browser.request(`${kw.url}/auth/revoke`, { method: 'POST', headers: api })
+  })
+
+  test("A → a mobile app: the code goes to the app's redirect URI, and only the app, with its verifier, turns it into its own handle", async () => {
+    const browser = new Browser()
+    await browser.login(kw.url, 'alice', 'alice-password')
+    const verifier = randomBytes(48).toString('base64url')
+    const ask = (body: Record<string, string>) =>
+      browser.request(`${kw.url}/auth/handoff`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ target: 'phone', codeChallenge: s256(verifier), codeChallengeMethod: 'S256', ...body }),
+      })
+    const foreign = await ask({ redirectUri: 'com.example.evil:/steal' })
+    expect([foreign.status, JSON.parse(foreign.text).code]).toEqual([403, 'handoff_not_allowed'])
+    const noChallenge = await ask({ redirectUri: PHONE_URI, codeChallengeMethod: 'plain' })
+    expect([noChallenge.status, JSON.parse(noChallenge.text).code]).toEqual([400, 'invalid_request'])
+
+    const started = await ask({ redirectUri: PHONE_URI, state: 'st-1' })
+    expect(started.status).toBe(200)
+    const url = new URL((JSON.parse(started.text) as { url: string }).url)
+    expect(`${url.protocol}${url.pathname}`).toBe(PHONE_URI)
+    expect(url.searchParams.get('state')).toBe('st-1')
+    const code = url.searchParams.get('code')!
+    const phone = `phone.localhost:${new URL(kw.url).port}`
+    const redeem = (body: Record<string, string>) =>
+      request(kw.composed.handler)
+        .post('/auth/token')
+        .set('Host', phone)
+        .send({ code, code_verifier: verifier, redirect_uri: PHONE_URI, ...body })
+
+    // Wrong proofs, and the browser route, leave the code to the app.
+    const wrongVerifier = await redeem({ code_verifier: randomBytes(48).toString('base64url') })
+    expect([wrongVerifier.status, wrongVerifier.body.code]).toEqual([400, 'invalid_grant'])
+    const wrongUri = await redeem({ redirect_uri: 'com.example.phone:/other' })
+    expect([wrongUri.status, wrongUri.body.code]).toEqual([400, 'invalid_grant'])
+    const asBrowser = await request(kw.composed.handler).get(`/auth/handoff/complete?code=${code}`).set('Host', phone)
+    expect([asBrowser.status, asBrowser.body.code]).toEqual([400, 'invalid_grant'])
+    expect((await sessionsByApp(kw)).phone).toBeUndefined()
+
+    const redeemed = await redeem({ device_name: 'Phone of Alice' })
+    expect(redeemed.status).toBe(200)
+    expect(redeemed.body).toMatchObject({ session_token: expect.stringMatching(/^kw_/), kind: 'online' })
+    expect((await redeem({})).body.code).toBe('invalid_grant') // used
+    const sid = (await sessionsByApp(kw)).web[0].sid
+    expect((await sessionsByApp(kw)).phone).toEqual([expect.objectContaining({ sid })])
+
+    const called = await request(kw.composed.handler)
+      .get('/api/echo/me')
+      .set('Host', phone)
+      .set('Authorization', `Bearer ${redeemed.body.session_token}`)
+    expect(called.status).toBe(200)
+    expect(upstream.seen.at(-1)!.claims).toMatchObject({ azp: 'keyward-sibling', sid })
+    const [kcSession] = (await admin.userSessions('alice')).filter((s) => s.id === sid)
+    expect(Object.values(kcSession.clients)).toContain('keyward-sibling')
+    await browser.request(`${kw.url}/auth/logout`, { method: 'POST', headers: api })
+    expect(await sessionsByApp(kw)).toEqual({})
   })
 })

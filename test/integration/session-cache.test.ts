@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import { Redis } from 'ioredis'
 import { RedisServer } from '../../harness/redis-server'
 import { waitUntil } from '../../harness/keyward'
@@ -27,6 +28,7 @@ describe('the session cache (CLIENT TRACKING)', () => {
   })
 
   async function cache(maxAgeMs = 60_000, maxEntries = 100): Promise<SessionCache> {
+    const logged: string[] = []
     const c = createSessionCache({
       url: server.url,
       keyOf: (id) => `t:{${id}}`,
@@ -38,7 +40,7 @@ describe('the session cache (CLIENT TRACKING)', () => {
       },
       maxAgeMs,
       maxEntries,
-      log: createLogger('silent'),
+      log: createLogger('debug', new Writable({ write: (line, _enc, done) => done(void logged.push(String(line))) })),
     })
     caches.push(c)
     // Tracking is on once a cached read is served without reading.
@@ -52,7 +54,10 @@ describe('the session cache (CLIENT TRACKING)', () => {
       },
       5000,
       20,
-    )
+    ).catch((err: Error) => {
+      // Once seen in CI and never since: say what the cache said when it happens again.
+      throw new Error(`${err.message}; the cache logged:\n${logged.join('')}`)
+    })
     return c
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { createCookieSessionStore } from '../../src/store/cookie-sessions'
+import { createHandoffCodeStore } from '../../src/store/handoff-codes'
 import { redisKeys } from '../../src/store/keys'
 import { createRefreshLocks } from '../../src/store/refresh-locks'
 import { createLoginTransactionStore } from '../../src/store/login-transactions'
@@ -276,6 +277,41 @@ describe('mobile one-time codes in Redis', () => {
     expect(redeemed.filter((r) => r.ok)).toEqual([{ ok: true, login: held }])
     expect(redeemed.filter((r) => !r.ok)).toEqual(Array(9).fill({ ok: false, reason: 'unknown' }))
     expect(await keys()).toEqual([])
+  })
+})
+
+describe('handoff codes in Redis', () => {
+  const store = createHandoffCodeStore(redis, redisKeys(prefix), 30)
+  const web = { sourceId: 'source-1', target: 'sibling', returnTo: '/orders' }
+  const mobile = { codeChallenge: 'c'.repeat(43), redirectUri: 'com.example.phone:/handoff' }
+
+  test('a code is stored by its hash for its lifetime, holding no token', async () => {
+    await store.create('web-code', web)
+    const [key] = await keys()
+    expect(key).not.toContain('web-code')
+    expect(await redis.ttl(key)).toBeGreaterThan(25)
+    expect(await redis.ttl(key)).toBeLessThanOrEqual(30)
+    expect(await redis.hgetall(key)).toEqual({ s: 'source-1', t: 'sibling', r: '/orders' })
+  })
+
+  test('only its target takes it, without a proof, once; another app or a proof leaves it in place', async () => {
+    expect(await store.take('web-code', 'web')).toEqual({ ok: false, reason: 'mismatch' })
+    expect(await store.take('web-code', 'sibling', mobile)).toEqual({ ok: false, reason: 'mismatch' })
+    const taken = await Promise.all(Array.from({ length: 10 }, () => store.take('web-code', 'sibling')))
+    expect(taken.filter((t) => t.ok)).toEqual([{ ok: true, handoff: web }])
+    expect(taken.filter((t) => !t.ok)).toEqual(Array(9).fill({ ok: false, reason: 'unknown' }))
+    expect(await keys()).toEqual([])
+  })
+
+  test("a mobile app's code is taken only with its challenge and redirect URI", async () => {
+    await store.create('app-code', { ...web, target: 'phone', mobile })
+    for (const proof of [undefined, { ...mobile, codeChallenge: 'd'.repeat(43) }, { ...mobile, redirectUri: 'x:/y' }]) {
+      expect(await store.take('app-code', 'phone', proof)).toEqual({ ok: false, reason: 'mismatch' })
+    }
+    expect(await store.take('app-code', 'phone', mobile)).toEqual({
+      ok: true,
+      handoff: { sourceId: 'source-1', target: 'phone', returnTo: '/orders' },
+    })
   })
 })
 

@@ -11,7 +11,7 @@ const settings: RealmSettings = {
   refreshTokenMaxReuse: 0,
 }
 
-const app = (id: string, origin: string, targets: string[] = []): CheckedApp => ({
+const app = (id: string, origin: string, targets: string[] = [], upstreamAudiences: string[] = []): CheckedApp => ({
   id,
   clientId: id,
   clientSecret: `${id}-secret`,
@@ -19,6 +19,7 @@ const app = (id: string, origin: string, targets: string[] = []): CheckedApp => 
   callbackUrl: new URL('/auth/callback', origin),
   postLogoutPath: '/bye',
   handoffTargets: new Set(targets),
+  upstreamAudiences,
 })
 
 const client = (clientId: string, more: Partial<ClientState> = {}): ClientState => ({
@@ -40,6 +41,7 @@ const realm = (clients: ClientState[], s: Partial<RealmSettings> = {}): RealmSta
   realm: 'acme',
   settings: { ...settings, ...s },
   clients: new Map(clients.map((c) => [c.clientId, c])),
+  audienceClients: new Set(['orders-api']),
 })
 const problems = (apps: CheckedApp[], state: RealmState) =>
   findings(apps, state)
@@ -115,6 +117,19 @@ describe('what the doctor checks, on realms described as data', () => {
     expect(found.map((f) => [f.severity, f.change?.kind ?? null])).toEqual([
       ['problem', 'create-client'],
       ['advice', null],
+    ])
+  })
+
+  test('an upstream with an audience of its own needs the V2 switch on the app and the audience in its tokens', () => {
+    const shop = app('shop', 'https://shop.example.com', [], ['orders-api', 'ghost-api'])
+    const found = findings([shop], realm([client('shop', { redirectUris: ['https://*'] })]))
+    expect(found.map((f) => [f.problem.split(',')[0], f.change?.kind ?? null])).toEqual([
+      ['Standard token exchange is off on shop', 'set-attributes'],
+      [
+        'orders-api is not in the audience of shop\'s access tokens ("Requested audience not available")',
+        'add-audience',
+      ],
+      ['realm acme has no client ghost-api', null],
     ])
   })
 })

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { AppConfig, UpstreamConfig } from '../../config/types'
+import type { TokenSession } from '../../domain/token-session'
 import type { Logger } from '../../log'
 import type { TokenService } from '../../sessions/token-service'
 import type { Forwarder } from '../../upstream/forward'
@@ -24,7 +25,7 @@ export interface ApiApp {
 
 export interface ApiProxyDeps {
   upstreams: ReadonlyMap<string, UpstreamConfig>
-  tokens: Pick<TokenService, 'accessToken' | 'forceRefresh'>
+  tokens: Pick<TokenService, 'accessToken' | 'forceRefresh' | 'upstreamToken'>
   forwarder: Forwarder
   forwarded: (req: IncomingMessage) => Forwarded
   isDraining: () => boolean
@@ -94,16 +95,20 @@ export function createApiProxy(deps: ApiProxyDeps) {
       body,
       forwardedFor: deps.forwarded(req),
     }
+    // The session's own access token, or, for an upstream that wants its own audience, one exchanged for it.
+    const { exchange } = upstream
+    const tokenFor = (session: TokenSession, force: boolean) =>
+      exchange ? deps.tokens.upstreamToken(session, name, exchange, force) : session.tokens.accessToken
     let session = me.session
     let answer = await deps.forwarder.send(upstream, {
       ...outgoing,
-      accessToken: await deps.tokens.accessToken(session),
+      accessToken: exchange ? await tokenFor(session, false) : await deps.tokens.accessToken(session),
     })
     try {
       if (answer.statusCode === 401 && RETRYABLE.has(outgoing.method) && !body) {
         await answer.body.dump()
         session = await deps.tokens.forceRefresh(session)
-        answer = await deps.forwarder.send(upstream, { ...outgoing, accessToken: session.tokens.accessToken })
+        answer = await deps.forwarder.send(upstream, { ...outgoing, accessToken: await tokenFor(session, true) })
       }
       // setHeader, not Express's res.set: the upstream's headers go out as they came (no charset added
       // to a Content-Type, repeated headers kept).

@@ -31,10 +31,37 @@ function targetApp(apps: ReadonlyMap<string, AppConfig>, target: unknown): AppCo
   return found
 }
 
+/** A mobile target's part of the request: where its code goes, and its PKCE challenge. */
+function mobileTarget(body: unknown): { codeChallenge: string; redirectUri: string; state?: string } | undefined {
+  const redirectUri = field(body, 'redirectUri')
+  if (redirectUri === undefined) return undefined
+  const codeChallenge = field(body, 'codeChallenge')
+  const state = field(body, 'state')
+  if (typeof redirectUri !== 'string' || redirectUri.length > 2048) {
+    throw new Problem('invalid_request', "redirectUri must be one of the target app's redirect URIs.")
+  }
+  if (
+    field(body, 'codeChallengeMethod') !== 'S256' ||
+    typeof codeChallenge !== 'string' ||
+    !OPAQUE.test(codeChallenge)
+  ) {
+    throw new Problem(
+      'invalid_request',
+      'A handoff to a mobile app needs codeChallenge (S256 of its verifier, base64url) and codeChallengeMethod "S256".',
+    )
+  }
+  if (state !== undefined && (typeof state !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(state))) {
+    throw new Problem('invalid_request', 'state must be 1 to 256 printable ASCII characters.')
+  }
+  return { codeChallenge, redirectUri, state }
+}
+
 /**
  * POST /auth/handoff `{ target, returnTo? }` — hands the caller's session to a sibling app (cookie
  * session with the CSRF header, or a mobile handle). Answers `{ url, expiresAt }`: the browser goes to
- * `url`, on the target's origin, within the code's lifetime.
+ * `url`, on the target's origin, within the code's lifetime. To a mobile app: `{ target, redirectUri,
+ * codeChallenge, codeChallengeMethod: "S256", state? }`, and `url` is the app's redirect URI with the
+ * code, which the app redeems at its `POST /auth/token` with its verifier.
  */
 export function handoffStartRoute(deps: HandoffRouteDeps): RequestHandler[] {
   return [
@@ -42,10 +69,12 @@ export function handoffStartRoute(deps: HandoffRouteDeps): RequestHandler[] {
     async function startHandoffHandler(req, res) {
       const me = (await deps.caller(req, res, { changing: true }))!
       const target = targetApp(deps.apps, field(req.body, 'target'))
-      const returnTo = safeReturnTo(field(req.body, 'returnTo'), target.publicUrl)
-      const code = await startHandoff(deps.handoff, me.session, { target: target.id, returnTo })
-      const url = new URL('/auth/handoff/complete', target.publicUrl)
+      const mobile = mobileTarget(req.body)
+      const returnTo = mobile ? '/' : safeReturnTo(field(req.body, 'returnTo'), target.publicUrl)
+      const code = await startHandoff(deps.handoff, me.session, { target: target.id, returnTo, mobile })
+      const url = mobile ? new URL(mobile.redirectUri) : new URL('/auth/handoff/complete', target.publicUrl)
       url.searchParams.set('code', code)
+      if (mobile?.state) url.searchParams.set('state', mobile.state)
       res.json({ url: url.href, expiresAt: new Date(deps.handoff.now() + deps.handoff.codeTtlSeconds * 1000) })
     },
   ]

@@ -1,7 +1,8 @@
 import express, { type RequestHandler } from 'express'
 import type { AppConfig } from '../../config/types'
 import { OPAQUE } from '../../domain/opaque'
-import { redeemMobileCode, type LoginDeps } from '../../sessions/login'
+import { redeemCode, type HandoffDeps } from '../../sessions/handoff'
+import type { LoginDeps } from '../../sessions/login'
 import { deviceLabel } from '../device-label'
 import { Problem } from '../problem'
 
@@ -9,10 +10,10 @@ const field = (body: unknown, name: string): unknown =>
   body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
 
 /**
- * POST /auth/token — a mobile app trades its one-time code and PKCE verifier for a session handle:
- * `{ session_token, expires_at, kind }` (see `redeemMobileCode`).
+ * POST /auth/token — a mobile app trades its one-time code (of its login, or of a handoff to it) and
+ * PKCE verifier for a session handle: `{ session_token, expires_at, kind }` (see `redeemCode`).
  */
-export function tokenRoute(deps: { app: AppConfig; login: LoginDeps }): RequestHandler[] {
+export function tokenRoute(deps: { app: AppConfig; login: LoginDeps; handoff: HandoffDeps }): RequestHandler[] {
   const parse = [express.urlencoded({ extended: false, limit: '8kb' }), express.json({ limit: '8kb' })]
   return [
     ...parse,
@@ -33,7 +34,7 @@ export function tokenRoute(deps: { app: AppConfig; login: LoginDeps }): RequestH
       if (device !== undefined && (typeof device !== 'string' || !/^[^\p{Cc}\p{Cf}]{1,64}$/u.test(device))) {
         throw new Problem('invalid_request', 'device_name must be 1 to 64 characters, none of them control characters.')
       }
-      const { handle, session } = await redeemMobileCode(deps.login, {
+      const { handle, session } = await redeemCode(deps, {
         app: deps.app.id,
         code,
         verifier,
