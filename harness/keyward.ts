@@ -65,11 +65,13 @@ export async function startKeyward(
     waitUntilReady?: boolean
     /** PUBLIC_URL is https and keyward trusts one proxy hop: production cookies, tested over http. */
     behindTls?: boolean
+    /** A port chosen beforehand (`freePort`), when another keyward's configuration must name it. */
+    port?: number
   } = {},
 ): Promise<RunningKeyward> {
   const { adjust = (c: Config) => c, waitUntilReady = true, behindTls = false } = options
   const server: Server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
   const { port } = server.address() as { port: number }
   const url = `http://127.0.0.1:${port}`
   const publicUrl = behindTls ? `https://127.0.0.1:${port}` : url

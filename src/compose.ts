@@ -7,7 +7,9 @@ import { forwardedOf } from './http/proxy/forwarded'
 import { perClientLimit } from './http/rate-limit'
 import { createLogger, type Logger } from './log'
 import { createOidcClient, type OidcClient } from './oidc/client'
+import { serviceTokenVerifier } from './oidc/service-token'
 import { healthRoutes } from './ops/health'
+import { createHandoffPeer } from './peer/handoff-peer'
 import type { Stoppable } from './ops/shutdown'
 import type { HandoffDeps } from './sessions/handoff'
 import type { LoginDeps } from './sessions/login'
@@ -60,8 +62,10 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
   }
   const rateLimits = createRateLimits(redis, keys)
 
+  // Apps another deployment serves take part in handoffs only: no client, routes or cookie here.
+  const served = config.apps.filter((app) => !app.remote)
   const oidcByApp = new Map<string, OidcClient>()
-  for (const app of config.apps) {
+  for (const app of served) {
     const client = createOidcClient(
       {
         issuer: config.keycloak.issuer,
@@ -106,6 +110,10 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     tokens,
     oidcFor,
     apps: appsById,
+    peer: createHandoffPeer({
+      credentialsOf: (app) => oidcFor(app).clientCredentials(),
+      timeoutMs: config.keycloak.timeoutSeconds * 1000,
+    }),
     codeTtlSeconds: config.session.handoffCodeTtlSeconds,
     lifetimes: config.session.lifetimes,
     log,
@@ -113,13 +121,22 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
   }
   const cookieSessionStore = createCookieSessionStore(redis, keys, now)
   const admitLogin = perClientLimit('login', config.loginsPerMinute, (name, windowMs) => rateLimits.hit(name, windowMs))
-  const apps: AppRoutesDeps[] = config.apps.map((app) => ({
+  const keycloakBase = (config.keycloak.backchannelUrl ?? config.keycloak.url).href.replace(/\/$/, '')
+  const serviceClientOf = serviceTokenVerifier({
+    issuer: config.keycloak.issuer,
+    jwksUrl: new URL(
+      `${keycloakBase}/realms/${encodeURIComponent(config.keycloak.realm)}/protocol/openid-connect/certs`,
+    ),
+    timeoutSeconds: config.keycloak.timeoutSeconds,
+  })
+  const apps: AppRoutesDeps[] = served.map((app) => ({
     app,
     apps: appsById,
     caller: callerOf({ app, secrets: config.session.secrets, sessions: callerSessions, now }),
     login,
     ends,
     handoff,
+    serviceClientOf,
     cookieSessionStore,
     secrets: config.session.secrets,
     loginTxTtlSeconds: config.session.loginTxTtlSeconds,

@@ -26,7 +26,10 @@ function main(): void {
   const composed = compose(config)
   const server = createServer(composed.handler)
   server.listen(config.port, config.host, () => {
-    const listening = { url: config.apps[0]?.publicUrl.origin, listen: `${config.host}:${config.port}` }
+    const listening = {
+      url: config.apps.find((app) => !app.remote)?.publicUrl.origin,
+      listen: `${config.host}:${config.port}`,
+    }
     composed.log.info({ ...listening, workers: config.workers }, 'keyward listening')
   })
   exitGracefully(server, composed, config.shutdownGraceSeconds)

@@ -18,7 +18,8 @@ const appSchema = z
       .regex(
         /^[A-Z_][A-Z0-9_]*$/,
         "the name of the environment variable holding the client's secret, e.g. DRIVERS_CLIENT_SECRET",
-      ),
+      )
+      .optional(),
     scopes: z.string().default('openid profile email'),
     allowedOrigins: z.array(z.string()).default([]),
     mobileRedirectUris: z.array(z.string()).default([]),
@@ -30,6 +31,9 @@ const appSchema = z
     cookieSameSite: z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax'),
     handoffTargets: names('ids of the apps this one may hand its sessions to', '["drivers"]').default([]),
     upstreams: names('names from UPSTREAMS this app may call; all when left out', '["orders"]').optional(),
+    // An app another keyward deployment serves (with its own Redis): a handoff to it, or from it, goes
+    // through that deployment's POST /auth/handoff/redeem at `redeemUrl` (default: its publicUrl).
+    remote: z.object({ redeemUrl: origin.optional() }).strict().optional(),
   })
   .strict()
 
@@ -68,13 +72,21 @@ export function appsFromFile(
     return []
   }
   const name = (i: number, field: keyof AppSpec | 'clientSecretEnv') => `${path}: apps[${i}].${field}`
-  const apps = file.data.apps.map(({ clientSecretEnv, ...app }, i) => {
-    const clientSecret = env[clientSecretEnv] ?? ''
-    if (!clientSecret) {
-      problems.push(`${name(i, 'clientSecretEnv')}: ${clientSecretEnv} is not set; set it to the client's secret`)
+  const apps = file.data.apps.map(({ clientSecretEnv, remote, ...app }, i) => {
+    // A remote app's secret is its own deployment's business.
+    const clientSecret = remote ? '' : (env[clientSecretEnv ?? ''] ?? '')
+    if (!remote && !clientSecret) {
+      problems.push(
+        clientSecretEnv
+          ? `${name(i, 'clientSecretEnv')}: ${clientSecretEnv} is not set; set it to the client's secret`
+          : `${name(i, 'clientSecretEnv')}: the name of the environment variable holding the client's secret, e.g. DRIVERS_CLIENT_SECRET (not set)`,
+      )
     }
-    return appFrom({ ...app, clientSecret }, rules, (field) => name(i, field), problems)
+    const config = appFrom({ ...app, clientSecret }, rules, (field) => name(i, field), problems)
+    return remote ? { ...config, remote: { redeemUrl: remote.redeemUrl ?? app.publicUrl } } : config
   })
+  if (apps.length && apps.every((a) => a.remote))
+    problems.push(`${path}: apps: at least one app this deployment serves`)
   problems.push(...appSetProblems(apps, name))
   return apps
 }

@@ -28,6 +28,8 @@ export interface AppConfig {
   handoffTargets: ReadonlySet<string>
   /** The upstreams (names) this app's callers may reach under /api. */
   upstreams: ReadonlySet<string>
+  /** Set for an app another keyward deployment serves: handoffs to and from it go through `redeemUrl`. */
+  remote?: { redeemUrl: URL }
 }
 
 export interface UpstreamConfig {

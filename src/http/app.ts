@@ -15,7 +15,7 @@ import { requestLog } from './middleware/request-log'
 import { securityHeaders } from './middleware/security-headers'
 import type { ApiApp, ApiProxy } from './proxy/proxy'
 import { callbackRoute } from './routes/callback'
-import { handoffCompleteRoute, handoffStartRoute } from './routes/handoff'
+import { handoffCompleteRoute, handoffRedeemRoute, handoffStartRoute } from './routes/handoff'
 import { loginRoute } from './routes/login'
 import { logoutRoute } from './routes/logout'
 import { revokeRoute } from './routes/revoke'
@@ -32,6 +32,8 @@ export interface AppRoutesDeps {
   login: LoginDeps
   ends: SessionEndDeps
   handoff: HandoffDeps
+  /** The client a service account's token (another deployment's) was issued to; undefined if it is none. */
+  serviceClientOf: (token: string) => Promise<string | undefined>
   cookieSessionStore: Store
   secrets: string[]
   loginTxTtlSeconds: number
@@ -74,6 +76,7 @@ function authRoutes(deps: AppRoutesDeps, cors: RequestHandler): Router {
     .post('/auth/revoke', revokeRoute(deps)) // revoke this session's token at Keycloak
     .post('/auth/handoff', ...handoffStartRoute(deps)) // hand this session to a sibling app: a one-time URL
     .get('/auth/handoff/complete', ...handoffCompleteRoute(deps)) // on the sibling: the code → its own session
+    .post('/auth/handoff/redeem', ...handoffRedeemRoute(deps)) // another deployment: the code → its subject token
     .use(sessionsRoutes(deps)) // the user's sessions and devices; revoke one or all
 }
 

@@ -89,6 +89,8 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     return payload as Record<string, unknown>
   }
 
+  let serviceToken: { value: string; until: number } | undefined
+
   return {
     /** Loads discovery in the background, retrying with backoff, so keyward starts even before Keycloak. */
     start(): void {
@@ -245,6 +247,30 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
           subjectClientId: params.subjectClientId ?? options.clientId,
         })
         throw new Failure(refusal.sessionEnded ? 'session_ended' : 'exchange_refused', refusal.message, { cause: err })
+      }
+    },
+
+    /**
+     * An access token for this client itself (client credentials, its service account), for calls to
+     * another keyward deployment; reused until half a minute before it expires.
+     */
+    async clientCredentials(): Promise<string> {
+      if (serviceToken && serviceToken.until > Date.now()) return serviceToken.value
+      const cfg = await configuration()
+      try {
+        const res = await oidc.clientCredentialsGrant(cfg)
+        serviceToken = { value: res.access_token, until: Date.now() + ((res.expires_in ?? 60) - 30) * 1000 }
+        return res.access_token
+      } catch (err) {
+        const failure = classifyError(err)
+        if (failure.kind === 'transient') throw keycloakUnavailable(err)
+        if (failure.kind !== 'rejected') throw err
+        throw new Failure(
+          'exchange_refused',
+          `Keycloak gave client ${options.clientId} no token of its own (${failure.error}: ${failure.description ?? ''}); ` +
+            'to fix: turn on "Service accounts roles" on it (no role needed) for handoffs between deployments.',
+          { cause: err },
+        )
       }
     },
 

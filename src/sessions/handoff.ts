@@ -3,6 +3,7 @@ import { HANDLE_PREFIX, randomOpaque, s256, sessionIdOf } from '../domain/opaque
 import { newSession, openedBy, type Lifetimes, type NewSession, type TokenSession } from '../domain/token-session'
 import type { Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
+import type { HandoffPeer } from '../peer/handoff-peer'
 import type { Handoff, HandoffCodeStore } from '../store/handoff-codes'
 import type { TokenSessionStore } from '../store/token-sessions'
 import { keepNewSession, redeemMobileCode, retireReplaced, type LoginDeps } from './login'
@@ -17,6 +18,8 @@ export interface HandoffApp {
   handoffTargets: ReadonlySet<string>
   /** Where a mobile app may receive a code (a handoff's too). */
   mobileRedirectUris: ReadonlySet<string>
+  /** Set for an app another deployment serves: codes to and from it are redeemed between deployments. */
+  remote?: { redeemUrl: URL }
 }
 
 export interface HandoffDeps {
@@ -25,6 +28,8 @@ export interface HandoffDeps {
   tokens: Pick<TokenService, 'freshAccessToken'>
   oidcFor: (app: string) => OidcClient
   apps: ReadonlyMap<string, HandoffApp>
+  /** Other deployments, for codes they made. */
+  peer: Pick<HandoffPeer, 'redeem'>
   /** How long a handoff code may wait to be redeemed (at most 60 seconds). */
   codeTtlSeconds: number
   lifetimes: Lifetimes
@@ -77,30 +82,79 @@ export async function startHandoff(
   return code
 }
 
-/**
- * The handed-over session as the target's own: the source session's access token (fresh, through
- * the refresh engine) exchanged at Keycloak as the target's client for the target's own tokens in the
- * same Keycloak session.
- */
-async function exchangeFor(deps: HandoffDeps, handoff: Handoff, app: string): Promise<NewSession> {
+/** What a handoff exchanges: the source session's access token, and where it came from. */
+interface Subject {
+  token: string
+  /** The client it was issued to. */
+  clientId: string
+  sourceApp: string
+  /** The source session, when it is kept here. */
+  sourceId?: string
+  returnTo: string
+}
+
+/** A code made here: the source session's access token, fresh through the refresh engine. */
+async function localSubject(deps: HandoffDeps, handoff: Handoff, app: string): Promise<Subject> {
   const source = await deps.tokenSessions.get(handoff.sourceId)
   if (!source) throw new Failure('session_ended', 'The session to hand over has ended; log in again.')
   const from = deps.apps.get(source.app)
   mayHandTo(from, app) // the configuration may have changed since the code was made
+  const token = await deps.tokens.freshAccessToken(source)
+  return { token, clientId: from.clientId, sourceApp: source.app, sourceId: source.id, returnTo: handoff.returnTo }
+}
+
+/**
+ * The subject of the code shown to `app`: taken here, or, when another deployment made it (`from`
+ * names a remote app that may hand sessions to this one), asked of that deployment.
+ */
+async function subjectOf(
+  deps: HandoffDeps,
+  request: { app: string; code: string; from?: string; proof?: Handoff['mobile'] },
+): Promise<Subject> {
+  const taken = await deps.handoffCodes.take(request.code, request.app, request.proof)
+  if (taken.ok) return localSubject(deps, taken.handoff, request.app)
+  const from = request.from === undefined ? undefined : deps.apps.get(request.from)
+  if (taken.reason === 'mismatch' || !from?.remote || request.proof) throw invalidCode()
+  mayHandTo(from, request.app)
+  const { subjectToken, returnTo } = await deps.peer.redeem(from, request.app, request.code)
+  return { token: subjectToken, clientId: from.clientId, sourceApp: from.id, returnTo }
+}
+
+/**
+ * The handed-over session as the target's own: the subject token exchanged at Keycloak as the
+ * target's client for the target's own tokens in the same Keycloak session.
+ */
+async function exchangeAs(deps: HandoffDeps, app: string, subject: Subject): Promise<NewSession> {
   const target = deps.apps.get(app)!
-  const subject = await deps.tokens.freshAccessToken(source)
   const scope = target.scopes
     .split(' ')
     .filter((s) => s && s !== 'offline_access')
     .join(' ')
   const grant = await deps
     .oidcFor(target.id)
-    .exchange(subject, { requested: 'refresh_token', scope, subjectClientId: from.clientId })
-  deps.log.info({ app: target.id, sub: source.sub, from: source.app }, 'handoff completed')
-  return {
-    ...newSession(grant, { app: target.id, kind: 'online', now: deps.now(), lifetimes: deps.lifetimes }),
-    parentId: source.id,
+    .exchange(subject.token, { requested: 'refresh_token', scope, subjectClientId: subject.clientId })
+  const session = newSession(grant, { app: target.id, kind: 'online', now: deps.now(), lifetimes: deps.lifetimes })
+  deps.log.info({ app: target.id, sub: session.sub, from: subject.sourceApp }, 'handoff completed')
+  return { ...session, parentId: subject.sourceId }
+}
+
+/**
+ * Another deployment redeems a code made here for one of its apps (`clientId`: the client its
+ * Keycloak token was issued to): the subject token, for it to exchange as its own client.
+ */
+export async function redeemForPeer(
+  deps: HandoffDeps,
+  request: { code: string; clientId: string },
+): Promise<{ subjectToken: string; returnTo: string }> {
+  const target = [...deps.apps.values()].find((a) => a.remote && a.clientId === request.clientId)
+  if (!target) {
+    throw new Failure('handoff_not_allowed', 'No app of another deployment with this client is configured here.')
   }
+  const taken = await deps.handoffCodes.take(request.code, target.id)
+  if (!taken.ok) throw invalidCode()
+  const subject = await localSubject(deps, taken.handoff, target.id)
+  deps.log.info({ app: subject.sourceApp, target: target.id }, 'handoff code redeemed by another deployment')
+  return { subjectToken: subject.token, returnTo: subject.returnTo }
 }
 
 const invalidCode = () =>
@@ -118,18 +172,17 @@ const notOwn = (session: NewSession) => ({ session, ownKeycloakSession: false })
  */
 export async function completeHandoff(
   deps: HandoffDeps,
-  request: { app: string; code: string; previous?: TokenSession },
+  request: { app: string; code: string; from?: string; previous?: TokenSession },
   keep: (session: NewSession) => Promise<TokenSession>,
 ): Promise<{ session: TokenSession; returnTo: string }> {
-  const taken = await deps.handoffCodes.take(request.code, request.app)
-  if (!taken.ok) throw invalidCode()
-  const pending = await exchangeFor(deps, taken.handoff, request.app)
+  const subject = await subjectOf(deps, request)
+  const pending = await exchangeAs(deps, request.app, subject)
   let kept: TokenSession | undefined
   await keepNewSession(deps, notOwn(pending), async () => {
     kept = await keep(pending)
   })
   if (request.previous) await retireReplaced(deps, request.previous, kept!)
-  return { session: kept!, returnTo: taken.handoff.returnTo }
+  return { session: kept!, returnTo: subject.returnTo }
 }
 
 interface CodeRedemption {
@@ -146,9 +199,7 @@ async function redeemHandoffCode(
   request: CodeRedemption,
 ): Promise<{ handle: string; session: TokenSession }> {
   const proof = { codeChallenge: s256(request.verifier), redirectUri: request.redirectUri }
-  const taken = await deps.handoffCodes.take(request.code, request.app, proof)
-  if (!taken.ok) throw invalidCode()
-  const pending = await exchangeFor(deps, taken.handoff, request.app)
+  const pending = await exchangeAs(deps, request.app, await subjectOf(deps, { ...request, proof }))
   const handle = `${HANDLE_PREFIX}${randomOpaque()}`
   const session = { ...openedBy(pending, sessionIdOf(handle), 'mobile'), device: request.device }
   await keepNewSession(deps, notOwn(pending), () => deps.tokenSessions.create(session))

@@ -15,7 +15,7 @@ export interface Finding {
 
 export type CheckedApp = Pick<
   AppConfig,
-  'id' | 'clientId' | 'clientSecret' | 'publicUrl' | 'callbackUrl' | 'postLogoutPath' | 'handoffTargets'
+  'id' | 'clientId' | 'clientSecret' | 'publicUrl' | 'callbackUrl' | 'postLogoutPath' | 'handoffTargets' | 'remote'
 > & {
   /** The audiences of the upstreams this app calls with tokens of their own. */
   upstreamAudiences: string[]
@@ -215,6 +215,8 @@ export function findings(apps: CheckedApp[], state: RealmState): Finding[] {
   const out: Finding[] = []
   for (const app of apps) {
     const c = state.clients.get(app.clientId)
+    // Another deployment's app is that deployment's doctor's business, but for the handoffs below.
+    if (app.remote) continue
     if (!c) {
       out.push({
         severity: 'problem',
@@ -232,6 +234,16 @@ export function findings(apps: CheckedApp[], state: RealmState): Finding[] {
       continue
     }
     out.push(...clientFindings(app, c), ...lifetimeFindings(app, state.settings, c), ...upstreamFindings(app, c, state))
+    const fromElsewhere = apps.some((a) => a.remote && a.handoffTargets.has(app.id))
+    if (fromElsewhere && !c.serviceAccountsEnabled) {
+      out.push({
+        severity: 'problem',
+        subject: `app ${app.id} (client ${app.clientId})`,
+        problem: 'it takes handoffs from another deployment, which it must ask with a token of its own client',
+        fix: `turn on "Service accounts roles" on ${app.clientId} (no role needed: the client credentials grant only)`,
+        change: { kind: 'set-client', clientId: app.clientId, fields: { serviceAccountsEnabled: true } },
+      })
+    }
   }
   for (const from of apps) {
     for (const target of from.handoffTargets) {

@@ -46,7 +46,7 @@ export type Change =
   | {
       kind: 'set-client'
       clientId: string
-      fields: { publicClient?: false; secret?: string; standardFlowEnabled?: true }
+      fields: { publicClient?: false; secret?: string; standardFlowEnabled?: true; serviceAccountsEnabled?: true }
     }
   | { kind: 'set-attributes'; clientId: string; attributes: Record<string, string> }
   | { kind: 'add-redirect-uri'; clientId: string; uri: string }

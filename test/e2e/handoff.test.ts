@@ -96,7 +96,7 @@ describe('handing a session to a sibling app (token exchange)', () => {
     })
     expect(started.status).toBe(200)
     const { url, expiresAt } = JSON.parse(started.text) as { url: string; expiresAt: string }
-    expect(url).toMatch(new RegExp(`^${sibling()}/auth/handoff/complete\\?code=[A-Za-z0-9_-]{43}$`))
+    expect(url).toMatch(new RegExp(`^${sibling()}/auth/handoff/complete\\?code=[A-Za-z0-9_-]{43}&from=web$`))
     expect(Date.parse(expiresAt) - Date.now()).toBeLessThanOrEqual(60_000)
     const [codeKey] = (await kw.keys()).filter((k) => k.includes(':handoff:'))
     expect(await kw.redis.pttl(codeKey)).toBeGreaterThan(50_000) // Redis forgets it after 60 s at most

@@ -107,4 +107,27 @@ describe('KEYWARD_CONFIG: several apps in one file', () => {
       /^KEYWARD_CONFIG: FILE could not be read \(ENOENT/,
     )
   })
+
+  test('an app another deployment serves needs no secret here; its codes are redeemed at its redeemUrl', () => {
+    const remoteDrivers = {
+      id: 'drivers',
+      publicUrl: 'https://drivers.example.net',
+      clientId: 'acme-drivers',
+      remote: {},
+    }
+    const config = loadConfig(envWith({ apps: [shop, remoteDrivers] }, { DRIVERS_SECRET: '' }))
+    expect(config.apps[1].remote).toEqual({ redeemUrl: new URL('https://drivers.example.net') })
+    expect(config.apps[0].remote).toBeUndefined()
+    const internal = { ...remoteDrivers, remote: { redeemUrl: 'https://keyward-drivers.internal' } }
+    expect(loadConfig(envWith({ apps: [shop, internal] })).apps[1].remote!.redeemUrl.host).toBe(
+      'keyward-drivers.internal',
+    )
+    expect(problems(envWith({ apps: [{ ...shop, handoffTargets: [], remote: {} }] }))).toEqual([
+      'FILE: apps: at least one app this deployment serves',
+    ])
+    expect(problems(envWith({ apps: [{ ...shop, clientSecretEnv: undefined }] }))).toEqual([
+      "FILE: apps[0].clientSecretEnv: the name of the environment variable holding the client's secret, e.g. DRIVERS_CLIENT_SECRET (not set)",
+      'FILE: apps[0].handoffTargets: "drivers" is not the id of another app',
+    ])
+  })
 })

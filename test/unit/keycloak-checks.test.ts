@@ -132,4 +132,28 @@ describe('what the doctor checks, on realms described as data', () => {
       ['realm acme has no client ghost-api', null],
     ])
   })
+
+  test("an app that takes handoffs from another deployment needs its client's service account; the remote app's own client is not checked here", () => {
+    const uris = { redirectUris: ['https://*'] }
+    const remoteShop = {
+      ...app('shop', 'https://shop.example.com', ['drivers']),
+      remote: { redeemUrl: new URL('https://shop.example.com') },
+    }
+    const drivers = app('drivers', 'https://drivers.example.net')
+    const v2 = {
+      ...client('x').attributes,
+      'standard.token.exchange.enabled': 'true',
+      'standard.token.exchange.enableRefreshRequestedTokenType': 'SAME_SESSION',
+    }
+    const state = realm([
+      client('shop', { publicClient: true, audiences: ['drivers'] }),
+      client('drivers', { ...uris, attributes: v2 }),
+    ])
+    expect(findings([remoteShop, drivers], state).map((f) => [f.subject, f.change])).toEqual([
+      [
+        'app drivers (client drivers)',
+        { kind: 'set-client', clientId: 'drivers', fields: { serviceAccountsEnabled: true } },
+      ],
+    ])
+  })
 })

@@ -2,7 +2,7 @@ import express, { type RequestHandler } from 'express'
 import type { Store } from 'express-session'
 import type { AppConfig } from '../../config/types'
 import { OPAQUE } from '../../domain/opaque'
-import { completeHandoff, startHandoff, type HandoffDeps } from '../../sessions/handoff'
+import { completeHandoff, redeemForPeer, startHandoff, type HandoffDeps } from '../../sessions/handoff'
 import { cookieSessionMinter, openBrowserSession } from '../browser-session'
 import type { CallerOf } from '../caller'
 import { Problem } from '../problem'
@@ -14,6 +14,7 @@ export interface HandoffRouteDeps {
   apps: ReadonlyMap<string, AppConfig>
   caller: CallerOf
   handoff: HandoffDeps
+  serviceClientOf: (token: string) => Promise<string | undefined>
   cookieSessionStore: Store
   secrets: string[]
 }
@@ -74,6 +75,7 @@ export function handoffStartRoute(deps: HandoffRouteDeps): RequestHandler[] {
       const code = await startHandoff(deps.handoff, me.session, { target: target.id, returnTo, mobile })
       const url = mobile ? new URL(mobile.redirectUri) : new URL('/auth/handoff/complete', target.publicUrl)
       url.searchParams.set('code', code)
+      if (!mobile) url.searchParams.set('from', deps.app.id) // another deployment asks this one
       if (mobile?.state) url.searchParams.set('state', mobile.state)
       res.json({ url: url.href, expiresAt: new Date(deps.handoff.now() + deps.handoff.codeTtlSeconds * 1000) })
     },
@@ -93,13 +95,43 @@ export function handoffCompleteRoute(deps: HandoffRouteDeps): RequestHandler[] {
       if (typeof code !== 'string' || !OPAQUE.test(code)) {
         throw new Problem('invalid_request', 'code is missing or malformed.')
       }
+      const from =
+        typeof req.query.from === 'string' && /^[a-z0-9-]{1,32}$/.test(req.query.from) ? req.query.from : undefined
       const before = await deps.caller(req, res, { changing: false, optional: true }).catch(() => undefined)
       const { returnTo } = await completeHandoff(
         deps.handoff,
-        { app: deps.app.id, code, previous: before?.session },
+        { app: deps.app.id, code, from, previous: before?.session },
         (pending) => openBrowserSession(req, browser, pending),
       )
       res.redirect(302, returnTo)
+    },
+  ]
+}
+
+/**
+ * POST /auth/handoff/redeem `{ code }` — server to server: another keyward deployment, holding a
+ * Keycloak token of its app's client (client credentials), redeems a code made here for that app.
+ * Answers `{ subject_token, return_to }`: the source session's access token, whose audience holds
+ * that app, for it to exchange as its own client. No cookie is read; nothing else is accepted.
+ */
+export function handoffRedeemRoute(deps: HandoffRouteDeps): RequestHandler[] {
+  return [
+    express.json({ limit: '8kb' }),
+    async function redeemForPeerHandler(req, res) {
+      const bearer = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(req.get('authorization') ?? '')?.[1]
+      const clientId = bearer && (await deps.serviceClientOf(bearer))
+      if (!clientId) {
+        res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"')
+        throw new Problem(
+          'invalid_token',
+          "A Keycloak token of the asking app's client (client credentials) is needed.",
+        )
+      }
+      const code = field(req.body, 'code')
+      if (typeof code !== 'string' || !OPAQUE.test(code))
+        throw new Problem('invalid_request', 'code is missing or malformed.')
+      const redeemed = await redeemForPeer(deps.handoff, { code, clientId })
+      res.json({ subject_token: redeemed.subjectToken, return_to: redeemed.returnTo })
     },
   ]
 }
