@@ -7,6 +7,9 @@
 #   scripts/keycloak.sh status   say whether it runs, and where
 #   scripts/keycloak.sh pid      print the process group id of the instance this script started
 #
+# KEYCLOAK_PORT/KEYCLOAK_MANAGEMENT_PORT run another instance beside the usual one (its own install and
+# database); KEYCLOAK_FEATURES turns on features, e.g. token-exchange,admin-fine-grained-authz:v1.
+#
 # With KEYCLOAK_URL set, fetch/start/stop do nothing but wait for that external server's realm.
 set -euo pipefail
 
@@ -39,7 +42,8 @@ pick_java() {
   dirname "$(dirname "$(readlink -f "$java")")"
 }
 
-realm_digest() { cat "$root"/keycloak/*-realm.json | sha256sum | cut -c1-16; }
+# The realm exports and the features: a change to either starts the instance afresh.
+realm_digest() { { cat "$root"/keycloak/*-realm.json; echo "${KEYCLOAK_FEATURES:-}"; } | sha256sum | cut -c1-16; }
 
 fetch() {
   if [ ! -x "$dist/bin/kc.sh" ]; then
@@ -119,7 +123,7 @@ start() {
     setsid "$home/bin/kc.sh" start-dev \
       --http-host=127.0.0.1 --http-port="$port" --hostname="$base" \
       --http-management-host=127.0.0.1 --http-management-port="$mgmt_port" \
-      --health-enabled=true --import-realm >"$log" 2>&1 </dev/null &
+      --health-enabled=true --import-realm ${KEYCLOAK_FEATURES:+--features="$KEYCLOAK_FEATURES"} >"$log" 2>&1 </dev/null &
   echo $! > "$pidfile"
   wait_ready "$base"
   say "ready on $base (admin console $base/admin, user ${KEYCLOAK_ADMIN_USER:-admin})"

@@ -34,6 +34,9 @@ const appSchema = z
     // An app another keyward deployment serves (with its own Redis): a handoff to it, or from it, goes
     // through that deployment's POST /auth/handoff/redeem at `redeemUrl` (default: its publicUrl).
     remote: z.object({ redeemUrl: origin.optional() }).strict().optional(),
+    // How Keycloak lets this app's client take sessions handed to it: Standard Token Exchange (V2), or
+    // the legacy preview feature (V1: fine-grained permissions), which `keyward-keycloak setup` sets up.
+    tokenExchange: z.enum(['standard', 'legacy'], { error: 'standard or legacy' }).default('standard'),
   })
   .strict()
 
@@ -72,7 +75,7 @@ export function appsFromFile(
     return []
   }
   const name = (i: number, field: keyof AppSpec | 'clientSecretEnv') => `${path}: apps[${i}].${field}`
-  const apps = file.data.apps.map(({ clientSecretEnv, remote, ...app }, i) => {
+  const apps = file.data.apps.map(({ clientSecretEnv, remote, tokenExchange, ...app }, i) => {
     // A remote app's secret is its own deployment's business.
     const clientSecret = remote ? '' : (env[clientSecretEnv ?? ''] ?? '')
     if (!remote && !clientSecret) {
@@ -82,7 +85,7 @@ export function appsFromFile(
           : `${name(i, 'clientSecretEnv')}: the name of the environment variable holding the client's secret, e.g. DRIVERS_CLIENT_SECRET (not set)`,
       )
     }
-    const config = appFrom({ ...app, clientSecret }, rules, (field) => name(i, field), problems)
+    const config = { ...appFrom({ ...app, clientSecret }, rules, (field) => name(i, field), problems), tokenExchange }
     return remote ? { ...config, remote: { redeemUrl: remote.redeemUrl ?? app.publicUrl } } : config
   })
   if (apps.length && apps.every((a) => a.remote))

@@ -78,6 +78,7 @@ export function appFrom(spec: AppSpec, rules: Rules, name: FieldName, problems: 
     mobileRedirectUris: new Set(spec.mobileRedirectUris),
     handoffTargets: new Set(spec.handoffTargets),
     upstreams: new Set(spec.upstreams ?? rules.upstreams),
+    tokenExchange: 'standard',
   }
 }
 

@@ -28,6 +28,8 @@ export interface AppConfig {
   handoffTargets: ReadonlySet<string>
   /** The upstreams (names) this app's callers may reach under /api. */
   upstreams: ReadonlySet<string>
+  /** How Keycloak lets this app's client take handed-over sessions: Standard Token Exchange, or legacy (V1). */
+  tokenExchange: 'standard' | 'legacy'
   /** Set for an app another keyward deployment serves: handoffs to and from it go through `redeemUrl`. */
   remote?: { redeemUrl: URL }
 }

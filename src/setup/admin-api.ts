@@ -61,6 +61,16 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
     }
   }
 
+  /** Whether the server runs the legacy token exchange; undefined when this admin may not read server info. */
+  async function legacyExchangeOn(): Promise<boolean | undefined> {
+    try {
+      const info = await kc.serverInfo.find()
+      return info.features?.some((f) => f.name === 'TOKEN_EXCHANGE' && f.enabled)
+    } catch {
+      return undefined
+    }
+  }
+
   async function clientState(app: CheckedApp): Promise<ClientState | undefined> {
     const c = await findClient(app.clientId)
     if (!c) return undefined
@@ -106,6 +116,7 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
         },
         clients,
         audienceClients,
+        legacyExchange: await legacyExchangeOn(),
       }
     },
 

@@ -1,4 +1,5 @@
 import type { AppConfig } from '../config/types'
+import { handoffFindings, upstreamFindings } from './exchange-checks'
 import type { Change, ClientState, RealmSettings, RealmState } from './realm-state'
 
 /**
@@ -15,14 +16,20 @@ export interface Finding {
 
 export type CheckedApp = Pick<
   AppConfig,
-  'id' | 'clientId' | 'clientSecret' | 'publicUrl' | 'callbackUrl' | 'postLogoutPath' | 'handoffTargets' | 'remote'
+  | 'id'
+  | 'clientId'
+  | 'clientSecret'
+  | 'publicUrl'
+  | 'callbackUrl'
+  | 'postLogoutPath'
+  | 'handoffTargets'
+  | 'remote'
+  | 'tokenExchange'
 > & {
   /** The audiences of the upstreams this app calls with tokens of their own. */
   upstreamAudiences: string[]
 }
 
-const V2 = 'standard.token.exchange.enabled'
-const V2_REFRESH = 'standard.token.exchange.enableRefreshRequestedTokenType'
 const POST_LOGOUT = 'post.logout.redirect.uris'
 
 /** Keycloak's matching of a redirect URI: exact, or a pattern ending in `*` as a prefix (relative ones on the root URL). */
@@ -108,82 +115,6 @@ function clientFindings(app: CheckedApp, c: ClientState): Finding[] {
   return out
 }
 
-/** What a handoff from `from` to `to` needs of Keycloak (Standard Token Exchange, V2). */
-function handoffFindings(from: CheckedApp, fromClient: ClientState, to: CheckedApp, toClient: ClientState): Finding[] {
-  const out: Finding[] = []
-  const subject = `handoff ${from.id} → ${to.id}`
-  const needs = (problem: string, fix: string, change: Change) =>
-    out.push({ severity: 'problem', subject, problem, fix, change })
-  if (toClient.attributes[V2] !== 'true') {
-    needs(
-      `Standard token exchange is off on ${to.clientId}`,
-      `turn on "Standard token exchange" (${V2}) on ${to.clientId}`,
-      {
-        kind: 'set-attributes',
-        clientId: to.clientId,
-        attributes: { [V2]: 'true' },
-      },
-    )
-  }
-  if (toClient.attributes[V2_REFRESH] !== 'SAME_SESSION') {
-    needs(
-      `${to.clientId} may not get a refresh token by exchange, so its session could not refresh on its own`,
-      `set "Allow refresh token in Standard Token Exchange" to "Same session" (${V2_REFRESH}=SAME_SESSION) on ${to.clientId}`,
-      { kind: 'set-attributes', clientId: to.clientId, attributes: { [V2_REFRESH]: 'SAME_SESSION' } },
-    )
-  }
-  if (toClient.attributes['use.refresh.tokens'] === 'false') {
-    needs(`${to.clientId} does not use refresh tokens`, `turn on "Use refresh tokens" on ${to.clientId}`, {
-      kind: 'set-attributes',
-      clientId: to.clientId,
-      attributes: { 'use.refresh.tokens': 'true' },
-    })
-  }
-  if (!fromClient.audiences.includes(to.clientId)) {
-    needs(
-      `${to.clientId} is not in the audience of ${from.clientId}'s access tokens, so Keycloak refuses the exchange ("Client is not within the token audience")`,
-      `add an Audience mapper for ${to.clientId} to ${from.clientId} ("Client scopes" → dedicated scope → "Add mapper" → Audience)`,
-      { kind: 'add-audience', clientId: from.clientId, audience: to.clientId },
-    )
-  }
-  return out
-}
-
-/** What per-upstream tokens need of the app's client: the V2 switch (it exchanges its own tokens) and each audience. */
-function upstreamFindings(app: CheckedApp, c: ClientState, state: RealmState): Finding[] {
-  if (app.upstreamAudiences.length === 0) return []
-  const out: Finding[] = []
-  const subject = `app ${app.id} (client ${app.clientId}): upstream tokens`
-  if (c.attributes[V2] !== 'true') {
-    out.push({
-      severity: 'problem',
-      subject,
-      problem: `Standard token exchange is off on ${app.clientId}, so it cannot get tokens for its upstreams' audiences`,
-      fix: `turn on "Standard token exchange" (${V2}) on ${app.clientId}`,
-      change: { kind: 'set-attributes', clientId: app.clientId, attributes: { [V2]: 'true' } },
-    })
-  }
-  for (const audience of app.upstreamAudiences) {
-    if (!state.audienceClients.has(audience)) {
-      out.push({
-        severity: 'problem',
-        subject,
-        problem: `realm ${state.realm} has no client ${audience}, the audience an upstream asks for`,
-        fix: `create a client ${audience} for the upstream (no flows needed), or correct the upstream's audience`,
-      })
-    } else if (!c.audiences.includes(audience)) {
-      out.push({
-        severity: 'problem',
-        subject,
-        problem: `${audience} is not in the audience of ${app.clientId}'s access tokens ("Requested audience not available")`,
-        fix: `add an Audience mapper for ${audience} to ${app.clientId}`,
-        change: { kind: 'add-audience', clientId: app.clientId, audience },
-      })
-    }
-  }
-  return out
-}
-
 const positive = (...values: (number | string | undefined)[]): number[] =>
   values.map(Number).filter((v) => Number.isFinite(v) && v > 0)
 
@@ -250,7 +181,7 @@ export function findings(apps: CheckedApp[], state: RealmState): Finding[] {
       const to = apps.find((a) => a.id === target)
       const fromClient = state.clients.get(from.clientId)
       const toClient = to && state.clients.get(to.clientId)
-      if (to && fromClient && toClient) out.push(...handoffFindings(from, fromClient, to, toClient))
+      if (to && fromClient && toClient) out.push(...handoffFindings(from, fromClient, to, toClient, state))
     }
   }
   if (!state.settings.revokeRefreshToken) {

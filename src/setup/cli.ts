@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from '../config/load'
 import { connectAdmin, type AdminCredentials } from './admin-api'
 import { findings, type Finding } from './checks'
+import type { Change } from './realm-state'
 
 const USAGE = `usage: keyward-keycloak doctor|setup
 
@@ -34,6 +35,17 @@ function adminCredentials(env: NodeJS.ProcessEnv): AdminCredentials {
   ])
 }
 
+/** What setup's changes granted anyone: the least that works, said plainly. */
+function granted(changes: Change[]): string {
+  const grants = changes.flatMap((c) => {
+    if (c.kind === 'set-client' && c.fields.serviceAccountsEnabled) return [`${c.clientId} has a service account`]
+    return []
+  })
+  return grants.length
+    ? `granted: ${grants.join('; ')}; no role`
+    : 'granted no role, permission or service account (Standard Token Exchange needs none)'
+}
+
 function print(found: Finding[]): void {
   for (const f of found) {
     const mark = f.severity === 'problem' ? '✗' : '!'
@@ -58,21 +70,18 @@ async function run(command: string): Promise<number> {
   let state = await admin.read(config.apps)
   if (command === 'setup') {
     // A created client brings checks of its own (a handoff needs both ends): rounds until nothing is left to do.
-    let made = 0
+    const made: Change[] = []
     for (let round = 0; round < 3; round++) {
       const changes = findings(config.apps, state).filter((f) => f.change)
       if (changes.length === 0) break
       for (const f of changes) {
         await admin.apply(f.change!)
         console.log(`changed: ${f.subject}: ${f.fix}`)
+        made.push(f.change!)
       }
-      made += changes.length
       state = await admin.read(config.apps)
     }
-    console.log(
-      made ? `setup made ${made} change(s)` : 'setup: nothing to change',
-      '— and granted nothing: no service account, role or permission (Standard Token Exchange needs none)',
-    )
+    console.log(made.length ? `setup made ${made.length} change(s); ${granted(made)}` : 'setup: nothing to change')
   }
   const found = findings(config.apps, state)
   print(found)

@@ -38,6 +38,8 @@ export interface RealmState {
   clients: ReadonlyMap<string, ClientState>
   /** Which of the upstreams' audiences are clients of the realm. */
   audienceClients: ReadonlySet<string>
+  /** Whether the server runs the legacy token exchange (feature token-exchange); undefined if unknown. */
+  legacyExchange?: boolean
 }
 
 /** A change the setup command can make. */

@@ -37,7 +37,7 @@ function cli(command: 'doctor' | 'setup', env: Record<string, string>): Promise<
 
 /** A KEYWARD_CONFIG file for two apps, `from` handing sessions to `to`; the secrets are in `env`. */
 function configFile(
-  apps: { id: string; publicUrl: string; clientId: string; targets?: string[] }[],
+  apps: { id: string; publicUrl: string; clientId: string; targets?: string[]; tokenExchange?: string }[],
 ): Record<string, string> {
   const path = join(dir, `${randomBytes(4).toString('hex')}.json`)
   const env: Record<string, string> = { KEYWARD_CONFIG: path }
@@ -49,6 +49,7 @@ function configFile(
       clientId: a.clientId,
       clientSecretEnv: `${a.id.toUpperCase()}_SECRET`,
       handoffTargets: a.targets ?? [],
+      ...(a.tokenExchange ? { tokenExchange: a.tokenExchange } : {}),
     }
   })
   writeFileSync(path, JSON.stringify({ apps: file }))
@@ -66,6 +67,20 @@ describe('keyward-keycloak: setup and doctor against a live Keycloak', () => {
     const { code, out } = await cli('doctor', { ...env, KEYCLOAK_REALM: 'keyward' })
     expect(out).toContain('doctor: no problems')
     expect(code).toBe(0)
+  })
+
+  test('a legacy (V1) handoff on a Keycloak without the legacy feature: the doctor says which feature to turn on, and that V2 would answer instead', async () => {
+    const env = configFile([
+      { id: 'web', publicUrl: 'http://127.0.0.1:3000', clientId: 'keyward-web', targets: ['sibling'] },
+      { id: 'sibling', publicUrl: 'http://localhost:3000', clientId: 'keyward-sibling', tokenExchange: 'legacy' },
+    ])
+    const { code, out } = await cli('doctor', { ...env, KEYCLOAK_REALM: 'keyward' })
+    expect(faults(out)).toEqual([
+      "✗ handoff web → sibling: Keycloak's legacy token exchange (feature token-exchange) is off",
+      '✗ handoff web → sibling: Standard token exchange is on for keyward-sibling, so Keycloak answers with it rather than the legacy exchange',
+    ])
+    expect(out).toContain('fix: start Keycloak with --features=token-exchange (no fine-grained permission is needed)')
+    expect(code).toBe(1)
   })
 
   describe('on a realm of its own', () => {

@@ -20,6 +20,7 @@ const app = (id: string, origin: string, targets: string[] = [], upstreamAudienc
   postLogoutPath: '/bye',
   handoffTargets: new Set(targets),
   upstreamAudiences,
+  tokenExchange: 'standard',
 })
 
 const client = (clientId: string, more: Partial<ClientState> = {}): ClientState => ({
