@@ -23,7 +23,7 @@ export function createHandoffPeer(deps: { credentialsOf: (app: string) => Promis
         res = await request(url, {
           method: 'POST',
           headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ code }),
+          body: JSON.stringify({ code, app: to }),
           headersTimeout: deps.timeoutMs,
           bodyTimeout: deps.timeoutMs,
         })

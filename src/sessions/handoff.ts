@@ -99,25 +99,29 @@ async function localSubject(deps: HandoffDeps, handoff: Handoff, app: string): P
   if (!source) throw new Failure('session_ended', 'The session to hand over has ended; log in again.')
   const from = deps.apps.get(source.app)
   mayHandTo(from, app) // the configuration may have changed since the code was made
+  if (from.remote) throw invalidCode() // its own deployment refreshes it: it is asked (`from`), not read here
   const token = await deps.tokens.freshAccessToken(source)
   return { token, clientId: from.clientId, sourceApp: source.app, sourceId: source.id, returnTo: handoff.returnTo }
 }
 
 /**
- * The subject of the code shown to `app`: taken here, or, when another deployment made it (`from`
- * names a remote app that may hand sessions to this one), asked of that deployment.
+ * The subject of the code shown to `app`: when the code comes from an app another deployment serves
+ * (`from`, which may hand sessions to this one), asked of that deployment, which alone can refresh the
+ * source session (and takes the code itself, in its Redis or in one both share); else taken here.
  */
 async function subjectOf(
   deps: HandoffDeps,
   request: { app: string; code: string; from?: string; proof?: Handoff['mobile'] },
 ): Promise<Subject> {
-  const taken = await deps.handoffCodes.take(request.code, request.app, request.proof)
-  if (taken.ok) return localSubject(deps, taken.handoff, request.app)
   const from = request.from === undefined ? undefined : deps.apps.get(request.from)
-  if (taken.reason === 'mismatch' || !from?.remote || request.proof) throw invalidCode()
-  mayHandTo(from, request.app)
-  const { subjectToken, returnTo } = await deps.peer.redeem(from, request.app, request.code)
-  return { token: subjectToken, clientId: from.clientId, sourceApp: from.id, returnTo }
+  if (from?.remote && !request.proof) {
+    mayHandTo(from, request.app)
+    const { subjectToken, returnTo } = await deps.peer.redeem(from, request.app, request.code)
+    return { token: subjectToken, clientId: from.clientId, sourceApp: from.id, returnTo }
+  }
+  const taken = await deps.handoffCodes.take(request.code, request.app, request.proof)
+  if (!taken.ok) throw invalidCode()
+  return localSubject(deps, taken.handoff, request.app)
 }
 
 /**
@@ -139,16 +143,16 @@ async function exchangeAs(deps: HandoffDeps, app: string, subject: Subject): Pro
 }
 
 /**
- * Another deployment redeems a code made here for one of its apps (`clientId`: the client its
- * Keycloak token was issued to): the subject token, for it to exchange as its own client.
+ * Another deployment redeems a code made here for its app `app`, presenting a Keycloak token of that
+ * app's client (`clientId`): the subject token, for it to exchange as its own client.
  */
 export async function redeemForPeer(
   deps: HandoffDeps,
-  request: { code: string; clientId: string },
+  request: { code: string; app: string; clientId: string },
 ): Promise<{ subjectToken: string; returnTo: string }> {
-  const target = [...deps.apps.values()].find((a) => a.remote && a.clientId === request.clientId)
-  if (!target) {
-    throw new Failure('handoff_not_allowed', 'No app of another deployment with this client is configured here.')
+  const target = deps.apps.get(request.app)
+  if (!target?.remote || target.clientId !== request.clientId) {
+    throw new Failure('handoff_not_allowed', 'No app of another deployment with this id and client is configured here.')
   }
   const taken = await deps.handoffCodes.take(request.code, target.id)
   if (!taken.ok) throw invalidCode()

@@ -43,24 +43,28 @@ describe('handoff between deployments with separate Redis', () => {
   let redisB: RedisServer
   let a: RunningKeyward
   let b: RunningKeyward
+  let c: RunningKeyward
   let urlA: string
   let urlB: string
+  let urlC: string
 
   beforeAll(async () => {
     upstream = await Upstream.start()
     redisB = await RedisServer.create()
     await redisB.start()
-    const [portA, portB] = [await freePort(), await freePort()]
+    const [portA, portB, portC] = [await freePort(), await freePort(), await freePort()]
     urlA = `http://127.0.0.1:${portA}`
     urlB = `http://localhost:${portB}`
+    urlC = `http://localhost:${portC}`
     const remote = (url: string) => ({ redeemUrl: new URL(url) })
     const deploymentA = (config: Config): Config => {
       const [web] = config.apps
       return {
         ...config,
         apps: [
-          { ...web, handoffTargets: new Set(['sibling', 'other']) },
+          { ...web, handoffTargets: new Set(['sibling', 'other', 'shared']) },
           appAt(web, urlB, { id: 'sibling', clientId: 'keyward-sibling', clientSecret: '', remote: remote(urlB) }),
+          appAt(web, urlC, { id: 'shared', clientId: 'keyward-sibling', clientSecret: '', remote: remote(urlC) }),
           appAt(web, 'http://other.localhost', {
             id: 'other',
             clientId: 'keyward-short',
@@ -80,11 +84,25 @@ describe('handoff between deployments with separate Redis', () => {
         ],
       }
     }
+    // C serves `shared` and shares A's Redis (and key prefix): it asks A all the same, since only A can
+    // refresh A's sessions.
+    const deploymentC = (config: Config): Config => {
+      const [web] = config.apps
+      return {
+        ...config,
+        apps: [
+          appAt(web, urlC, { id: 'shared', clientId: 'keyward-sibling', clientSecret: 'keyward-sibling-dev-secret' }),
+          appAt(web, urlA, { id: 'web', handoffTargets: new Set(['shared']), clientSecret: '', remote: remote(urlA) }),
+        ],
+      }
+    }
     const upstreams = { UPSTREAMS: JSON.stringify({ echo: upstream.url }) }
     a = await startKeyward(upstreams, { port: portA, adjust: deploymentA })
     b = await startKeyward({ ...upstreams, REDIS_URL: redisB.url }, { port: portB, adjust: deploymentB })
+    c = await startKeyward({ ...upstreams, REDIS_PREFIX: a.config.redis.prefix }, { port: portC, adjust: deploymentC })
   })
   afterAll(async () => {
+    await c.close()
     await b.close()
     await a.close()
     await redisB.stop()
@@ -139,7 +157,7 @@ describe('handoff between deployments with separate Redis', () => {
       expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([401, 'invalid_token'])
     }
     const sibling = `Bearer ${await serviceToken('keyward-sibling', 'keyward-sibling-dev-secret')}`
-    const unknown = await redeem({ code }, sibling)
+    const unknown = await redeem({ code, app: 'sibling' }, sibling)
     expect([unknown.status, ((await unknown.json()) as { code: string }).code]).toEqual([400, 'invalid_grant'])
 
     // A code made for `other` (another app of B's deployment): the sibling's token does not take it.
@@ -151,8 +169,10 @@ describe('handoff between deployments with separate Redis', () => {
       body: JSON.stringify({ target: 'other' }),
     })
     const otherCode = new URL((JSON.parse(started.text) as { url: string }).url).searchParams.get('code')!
-    const foreign = await redeem({ code: otherCode }, sibling)
+    const foreign = await redeem({ code: otherCode, app: 'sibling' }, sibling)
     expect([foreign.status, ((await foreign.json()) as { code: string }).code]).toEqual([400, 'invalid_grant'])
+    const posing = await redeem({ code: otherCode, app: 'other' }, sibling) // keyward-sibling's token, other's id
+    expect([posing.status, ((await posing.json()) as { code: string }).code]).toEqual([403, 'handoff_not_allowed'])
     expect((await a.keys()).filter((k) => k.includes(':handoff:'))).toHaveLength(1) // still there for `other`
 
     // At B: an unknown code from A, or a code from an app B does not know, creates nothing.
@@ -162,6 +182,26 @@ describe('handoff between deployments with separate Redis', () => {
       expect([res.status, (JSON.parse(res.text) as { code: string }).code]).toEqual([400, 'invalid_grant'])
     }
     expect(await b.keys()).toEqual(before)
+    await browser.request(`${urlA}/auth/logout`, { method: 'POST', headers: api })
+  })
+
+  test('a deployment that shares the Redis of the source asks the source deployment all the same, and the handoff works', async () => {
+    const browser = new Browser()
+    await browser.login(urlA, 'alice', 'alice-password')
+    const started = await browser.request(`${urlA}/auth/handoff`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ target: 'shared' }),
+    })
+    const landed = await browser.request((JSON.parse(started.text) as { url: string }).url)
+    expect(landed.status).toBe(302)
+    expect(JSON.parse((await browser.request(`${urlC}/auth/session`)).text)).toMatchObject({
+      app: 'shared',
+      user: { preferred_username: 'alice' },
+    })
+    expect((await browser.request(`${urlC}/api/echo/me`, { headers: api })).status).toBe(200)
+    expect(upstream.seen.at(-1)!.claims).toMatchObject({ azp: 'keyward-sibling' })
+    expect(a.logs.join('')).toContain('handoff code redeemed by another deployment')
     await browser.request(`${urlA}/auth/logout`, { method: 'POST', headers: api })
   })
 })

@@ -109,7 +109,7 @@ export function handoffCompleteRoute(deps: HandoffRouteDeps): RequestHandler[] {
 }
 
 /**
- * POST /auth/handoff/redeem `{ code }` — server to server: another keyward deployment, holding a
+ * POST /auth/handoff/redeem `{ code, app }` — server to server: another keyward deployment, holding a
  * Keycloak token of its app's client (client credentials), redeems a code made here for that app.
  * Answers `{ subject_token, return_to }`: the source session's access token, whose audience holds
  * that app, for it to exchange as its own client. No cookie is read; nothing else is accepted.
@@ -128,9 +128,12 @@ export function handoffRedeemRoute(deps: HandoffRouteDeps): RequestHandler[] {
         )
       }
       const code = field(req.body, 'code')
-      if (typeof code !== 'string' || !OPAQUE.test(code))
+      const app = field(req.body, 'app')
+      if (typeof code !== 'string' || !OPAQUE.test(code)) {
         throw new Problem('invalid_request', 'code is missing or malformed.')
-      const redeemed = await redeemForPeer(deps.handoff, { code, clientId })
+      }
+      if (typeof app !== 'string') throw new Problem('invalid_request', 'app, the id of the asking app, is missing.')
+      const redeemed = await redeemForPeer(deps.handoff, { code, app, clientId })
       res.json({ subject_token: redeemed.subjectToken, return_to: redeemed.returnTo })
     },
   ]
