@@ -37,6 +37,9 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
       { KEYCLOAK_URL: `http://127.0.0.1:${await freePort()}` },
       async (kw) => {
         expect((await fetch(`${kw.url}/healthz`)).status).toBe(200)
+        // Redis is reported up once its connection is (a run on a busy machine once asked before).
+        const readiness = async () => (await (await fetch(`${kw.url}/readyz`)).json()) as { checks: { redis: string } }
+        await waitUntil(async () => (await readiness()).checks.redis === 'up', 5000)
         const ready = await fetch(`${kw.url}/readyz`)
         expect(ready.status).toBe(503)
         expect(await ready.json()).toMatchObject({ checks: { redis: 'up', keycloak: 'down' } })

@@ -1,60 +1,15 @@
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import type { Config } from '../../src/config/load'
 import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
-import { keycloakUrl, startKeyward, TEST_KEYS, type RunningKeyward } from '../../harness/keyward'
+import { startKeyward, type RunningKeyward } from '../../harness/keyward'
+import {
+  addUser,
+  configFile,
+  keywardKeycloak as cli,
+  shopAndDrivers,
+  shopAndDriversFile,
+} from '../support/keycloak-cli'
 import { api } from '../support/refresh-fixture'
-
-const dir = mkdtempSync(join(tmpdir(), 'keyward-setup-'))
-
-/** Runs `keyward-keycloak <command>` as a user would, with keyward's environment and a KEYWARD_CONFIG file. */
-function cli(command: 'doctor' | 'setup', env: Record<string, string>): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/setup/cli.ts', command],
-      {
-        env: {
-          PATH: process.env.PATH,
-          KEYCLOAK_URL: keycloakUrl(),
-          DEV_ALLOW_HTTP: 'true',
-          SESSION_SECRET: randomBytes(32).toString('hex'),
-          TOKEN_ENCRYPTION_KEYS: TEST_KEYS,
-          KEYCLOAK_ADMIN_USER: process.env.KEYCLOAK_ADMIN_USER ?? 'admin',
-          KEYCLOAK_ADMIN_PASSWORD: process.env.KEYCLOAK_ADMIN_PASSWORD ?? 'admin',
-          ...env,
-        },
-        timeout: 60_000,
-      },
-      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, out: stdout + stderr }),
-    )
-  })
-}
-
-/** A KEYWARD_CONFIG file for two apps, `from` handing sessions to `to`; the secrets are in `env`. */
-function configFile(
-  apps: { id: string; publicUrl: string; clientId: string; targets?: string[]; tokenExchange?: string }[],
-): Record<string, string> {
-  const path = join(dir, `${randomBytes(4).toString('hex')}.json`)
-  const env: Record<string, string> = { KEYWARD_CONFIG: path }
-  const file = apps.map((a) => {
-    env[`${a.id.toUpperCase()}_SECRET`] = `${a.clientId}-dev-secret`
-    return {
-      id: a.id,
-      publicUrl: a.publicUrl,
-      clientId: a.clientId,
-      clientSecretEnv: `${a.id.toUpperCase()}_SECRET`,
-      handoffTargets: a.targets ?? [],
-      ...(a.tokenExchange ? { tokenExchange: a.tokenExchange } : {}),
-    }
-  })
-  writeFileSync(path, JSON.stringify({ apps: file }))
-  return env
-}
 
 const faults = (out: string) => out.split('\n').filter((line) => line.startsWith('✗ '))
 
@@ -92,40 +47,8 @@ describe('keyward-keycloak: setup and doctor against a live Keycloak', () => {
     beforeAll(async () => {
       await admin.create({ revokeRefreshToken: true, refreshTokenMaxReuse: 0 })
       // keyward serves shop on 127.0.0.1 and drivers on localhost; Keycloak knows neither client yet.
-      const twoApps = (config: Config): Config => {
-        const [shop] = config.apps
-        const drivers = new URL(shop.publicUrl.href.replace('127.0.0.1', 'localhost'))
-        return {
-          ...config,
-          apps: [
-            {
-              ...shop,
-              id: 'shop',
-              clientId: 'shop',
-              clientSecret: 'shop-dev-secret',
-              handoffTargets: new Set(['drivers']),
-            },
-            {
-              ...shop,
-              id: 'drivers',
-              publicUrl: drivers,
-              callbackUrl: new URL('/auth/callback', drivers),
-              allowedOrigins: new Set([drivers.origin]),
-              clientId: 'drivers',
-              clientSecret: 'drivers-dev-secret',
-              handoffTargets: new Set(),
-            },
-          ],
-        }
-      }
-      kw = await startKeyward({ KEYCLOAK_REALM: realm }, { adjust: twoApps })
-      env = {
-        KEYCLOAK_REALM: realm,
-        ...configFile([
-          { id: 'shop', publicUrl: kw.url, clientId: 'shop', targets: ['drivers'] },
-          { id: 'drivers', publicUrl: kw.url.replace('127.0.0.1', 'localhost'), clientId: 'drivers' },
-        ]),
-      }
+      kw = await startKeyward({ KEYCLOAK_REALM: realm }, { adjust: shopAndDrivers() })
+      env = shopAndDriversFile(kw.url, realm)
     })
     afterAll(async () => {
       await kw.close()
@@ -151,15 +74,7 @@ describe('keyward-keycloak: setup and doctor against a live Keycloak', () => {
       expect(again.code).toBe(0)
 
       // What setup made is what a real login and handoff need.
-      await admin.call('POST', '/users', {
-        username: 'dana',
-        enabled: true,
-        email: 'dana@example.com',
-        emailVerified: true,
-        firstName: 'Dana',
-        lastName: 'Doe',
-        credentials: [{ type: 'password', value: 'dana-password', temporary: false }],
-      })
+      await addUser(admin, 'dana')
       const browser = new Browser()
       await browser.login(kw.url, 'dana', 'dana-password')
       const started = await browser.request(`${kw.url}/auth/handoff`, {

@@ -1,12 +1,10 @@
-import { execFile, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Config } from '../../src/config/load'
 import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
-import { startKeyward, TEST_KEYS, type RunningKeyward } from '../../harness/keyward'
+import { startKeyward, type RunningKeyward } from '../../harness/keyward'
+import { addUser, keywardKeycloak, shopAndDrivers, shopAndDriversFile } from '../support/keycloak-cli'
 import { api, storedAccessClaims, storedSession } from '../support/refresh-fixture'
 
 // A Keycloak of its own with the legacy token exchange (V1) turned on, and nothing else (no
@@ -21,30 +19,7 @@ const legacyKeycloak: NodeJS.ProcessEnv = {
   KEYCLOAK_FEATURES: 'token-exchange',
 }
 const base = 'http://127.0.0.1:8182'
-const dir = mkdtempSync(join(tmpdir(), 'keyward-legacy-'))
-
-function cli(command: 'doctor' | 'setup', env: Record<string, string>): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/setup/cli.ts', command],
-      {
-        env: {
-          PATH: process.env.PATH,
-          KEYCLOAK_URL: base,
-          DEV_ALLOW_HTTP: 'true',
-          SESSION_SECRET: randomBytes(32).toString('hex'),
-          TOKEN_ENCRYPTION_KEYS: TEST_KEYS,
-          KEYCLOAK_ADMIN_USER: process.env.KEYCLOAK_ADMIN_USER ?? 'admin',
-          KEYCLOAK_ADMIN_PASSWORD: process.env.KEYCLOAK_ADMIN_PASSWORD ?? 'admin',
-          ...env,
-        },
-        timeout: 60_000,
-      },
-      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, out: stdout + stderr }),
-    )
-  })
-}
+const cli = (command: 'doctor' | 'setup', env: Record<string, string>) => keywardKeycloak(command, env, base)
 
 describe('legacy token exchange (V1), set up by keyward-keycloak setup, granting nothing', () => {
   const realm = `legacy-${randomBytes(4).toString('hex')}`
@@ -55,62 +30,8 @@ describe('legacy token exchange (V1), set up by keyward-keycloak setup, granting
   beforeAll(async () => {
     execFileSync('bash', [script, 'start'], { env: legacyKeycloak, stdio: ['ignore', 'ignore', 'inherit'] })
     await admin.create({ revokeRefreshToken: true })
-    const twoApps = (config: Config): Config => {
-      const [shop] = config.apps
-      const drivers = new URL(shop.publicUrl.href.replace('127.0.0.1', 'localhost'))
-      return {
-        ...config,
-        apps: [
-          {
-            ...shop,
-            id: 'shop',
-            clientId: 'shop',
-            clientSecret: 'shop-dev-secret',
-            handoffTargets: new Set(['drivers']),
-          },
-          {
-            ...shop,
-            id: 'drivers',
-            publicUrl: drivers,
-            callbackUrl: new URL('/auth/callback', drivers),
-            allowedOrigins: new Set([drivers.origin]),
-            clientId: 'drivers',
-            clientSecret: 'drivers-dev-secret',
-            handoffTargets: new Set(),
-            tokenExchange: 'legacy',
-          },
-        ],
-      }
-    }
-    kw = await startKeyward({ KEYCLOAK_URL: base, KEYCLOAK_REALM: realm }, { adjust: twoApps })
-    const path = join(dir, 'keyward.json')
-    writeFileSync(
-      path,
-      JSON.stringify({
-        apps: [
-          {
-            id: 'shop',
-            publicUrl: kw.url,
-            clientId: 'shop',
-            clientSecretEnv: 'SHOP_SECRET',
-            handoffTargets: ['drivers'],
-          },
-          {
-            id: 'drivers',
-            publicUrl: kw.url.replace('127.0.0.1', 'localhost'),
-            clientId: 'drivers',
-            clientSecretEnv: 'DRIVERS_SECRET',
-            tokenExchange: 'legacy',
-          },
-        ],
-      }),
-    )
-    env = {
-      KEYWARD_CONFIG: path,
-      KEYCLOAK_REALM: realm,
-      SHOP_SECRET: 'shop-dev-secret',
-      DRIVERS_SECRET: 'drivers-dev-secret',
-    }
+    kw = await startKeyward({ KEYCLOAK_URL: base, KEYCLOAK_REALM: realm }, { adjust: shopAndDrivers('legacy') })
+    env = shopAndDriversFile(kw.url, realm, 'legacy')
   }, 300_000)
   afterAll(async () => {
     await kw?.close()
@@ -136,15 +57,7 @@ describe('legacy token exchange (V1), set up by keyward-keycloak setup, granting
     expect(setup.code).toBe(0)
     expect((await cli('setup', env)).out).toContain('setup: nothing to change')
 
-    await admin.call('POST', '/users', {
-      username: 'erin',
-      enabled: true,
-      email: 'erin@example.com',
-      emailVerified: true,
-      firstName: 'Erin',
-      lastName: 'Doe',
-      credentials: [{ type: 'password', value: 'erin-password', temporary: false }],
-    })
+    await addUser(admin, 'erin')
     const browser = new Browser()
     await browser.login(kw.url, 'erin', 'erin-password')
     // drivers has no Standard Token Exchange switch: only the legacy exchange can have done this.

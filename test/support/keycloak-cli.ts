@@ -1,0 +1,117 @@
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Config } from '../../src/config/load'
+import type { KeycloakAdmin } from '../../harness/keycloak-admin'
+import { keycloakUrl, TEST_KEYS } from '../../harness/keyward'
+
+const dir = mkdtempSync(join(tmpdir(), 'keyward-setup-'))
+
+/** Runs `keyward-keycloak <command>` as a user would, with keyward's environment and a KEYWARD_CONFIG file. */
+export function keywardKeycloak(
+  command: 'doctor' | 'setup',
+  env: Record<string, string>,
+  keycloak = keycloakUrl(),
+): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/setup/cli.ts', command],
+      {
+        env: {
+          PATH: process.env.PATH,
+          KEYCLOAK_URL: keycloak,
+          DEV_ALLOW_HTTP: 'true',
+          SESSION_SECRET: randomBytes(32).toString('hex'),
+          TOKEN_ENCRYPTION_KEYS: TEST_KEYS,
+          KEYCLOAK_ADMIN_USER: process.env.KEYCLOAK_ADMIN_USER ?? 'admin',
+          KEYCLOAK_ADMIN_PASSWORD: process.env.KEYCLOAK_ADMIN_PASSWORD ?? 'admin',
+          ...env,
+        },
+        timeout: 60_000,
+      },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, out: stdout + stderr }),
+    )
+  })
+}
+
+/** A KEYWARD_CONFIG file for `apps`, each client's secret `<client>-dev-secret`; returns the environment naming it. */
+export function configFile(
+  apps: { id: string; publicUrl: string; clientId: string; targets?: string[]; tokenExchange?: string }[],
+): Record<string, string> {
+  const path = join(dir, `${randomBytes(4).toString('hex')}.json`)
+  const env: Record<string, string> = { KEYWARD_CONFIG: path }
+  const file = apps.map((a) => {
+    env[`${a.id.toUpperCase()}_SECRET`] = `${a.clientId}-dev-secret`
+    return {
+      id: a.id,
+      publicUrl: a.publicUrl,
+      clientId: a.clientId,
+      clientSecretEnv: `${a.id.toUpperCase()}_SECRET`,
+      handoffTargets: a.targets ?? [],
+      ...(a.tokenExchange ? { tokenExchange: a.tokenExchange } : {}),
+    }
+  })
+  writeFileSync(path, JSON.stringify({ apps: file }))
+  return env
+}
+
+/** keyward serving `shop` on 127.0.0.1 and `drivers` on localhost, shop handing sessions to drivers. */
+export const shopAndDrivers =
+  (driversExchange: 'standard' | 'legacy' = 'standard') =>
+  (config: Config): Config => {
+    const [shop] = config.apps
+    const drivers = new URL(shop.publicUrl.href.replace('127.0.0.1', 'localhost'))
+    return {
+      ...config,
+      apps: [
+        {
+          ...shop,
+          id: 'shop',
+          clientId: 'shop',
+          clientSecret: 'shop-dev-secret',
+          handoffTargets: new Set(['drivers']),
+        },
+        {
+          ...shop,
+          id: 'drivers',
+          publicUrl: drivers,
+          callbackUrl: new URL('/auth/callback', drivers),
+          allowedOrigins: new Set([drivers.origin]),
+          clientId: 'drivers',
+          clientSecret: 'drivers-dev-secret',
+          handoffTargets: new Set(),
+          tokenExchange: driversExchange,
+        },
+      ],
+    }
+  }
+
+/** The KEYWARD_CONFIG environment matching `shopAndDrivers` for a keyward at `url`. */
+export const shopAndDriversFile = (url: string, realm: string, driversExchange?: 'legacy') => ({
+  KEYCLOAK_REALM: realm,
+  ...configFile([
+    { id: 'shop', publicUrl: url, clientId: 'shop', targets: ['drivers'] },
+    {
+      id: 'drivers',
+      publicUrl: url.replace('127.0.0.1', 'localhost'),
+      clientId: 'drivers',
+      tokenExchange: driversExchange,
+    },
+  ]),
+})
+
+/** A user who can log in at once (Keycloak 26's user profile wants a name and a verified email). */
+export async function addUser(admin: KeycloakAdmin, username: string): Promise<void> {
+  await admin.call('POST', '/users', {
+    username,
+    enabled: true,
+    email: `${username}@example.com`,
+    emailVerified: true,
+    firstName: username,
+    lastName: 'Doe',
+    credentials: [{ type: 'password', value: `${username}-password`, temporary: false }],
+  })
+}
