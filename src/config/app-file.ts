@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { appFrom, appSetProblems, type AppSpec } from './apps'
-import { origin } from './schema'
+import { appId, cookieName, cookieSameSite, origin } from './schema'
 import type { AppConfig } from './types'
 
 const names = (what: string, example: string) =>
@@ -10,7 +10,7 @@ const names = (what: string, example: string) =>
 /** One app in the file: what the single-app variables say, plus handoffs and upstreams; secrets stay in the environment. */
 const appSchema = z
   .object({
-    id: z.string().regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes, e.g. drivers'),
+    id: appId,
     publicUrl: origin,
     clientId: z.string().min(1, 'the Keycloak client id, e.g. keyward-drivers'),
     clientSecretEnv: z
@@ -24,11 +24,8 @@ const appSchema = z
     allowedOrigins: z.array(z.string()).default([]),
     mobileRedirectUris: z.array(z.string()).default([]),
     postLogoutPath: z.string().startsWith('/', 'a path on publicUrl, e.g. /').default('/'),
-    cookieName: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]+$/, 'a cookie name without prefix, e.g. keyward')
-      .default('keyward'),
-    cookieSameSite: z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax'),
+    cookieName,
+    cookieSameSite,
     handoffTargets: names('ids of the apps this one may hand its sessions to', '["drivers"]').default([]),
     upstreams: names('names from UPSTREAMS this app may call; all when left out', '["orders"]').optional(),
     // An app another keyward deployment serves (with its own Redis): a handoff to it, or from it, goes

@@ -114,24 +114,26 @@ const keycloakEnv = {
   DEV_ALLOW_HTTP: bool.default(false),
 }
 
+// One app's rules, the same in the environment and in a KEYWARD_CONFIG file (config/app-file.ts).
+export const appId = z.string().regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes, e.g. web')
+export const cookieName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, 'a cookie name without prefix, e.g. keyward')
+  .default('keyward')
+export const cookieSameSite = z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax')
+
 /** One app (an origin with its own Keycloak client) from the environment, when there is no KEYWARD_CONFIG file. */
 const appEnv = {
   PUBLIC_URL: origin,
-  APP_ID: z
-    .string()
-    .regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes, e.g. web')
-    .default('web'),
+  APP_ID: appId.default('web'),
   OIDC_CLIENT_ID: z.string().min(1, 'the Keycloak client id, e.g. keyward-web'),
   OIDC_CLIENT_SECRET: z.string().min(1, "the Keycloak client's secret (Credentials tab)"),
   OIDC_SCOPES: z.string().default('openid profile email'),
   ALLOWED_ORIGINS: z.string().default(''),
   MOBILE_REDIRECT_URIS: z.string().default(''),
   POST_LOGOUT_PATH: z.string().startsWith('/', 'a path on PUBLIC_URL, e.g. /').default('/'),
-  COOKIE_NAME: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]+$/, 'a cookie name without prefix, e.g. keyward')
-    .default('keyward'),
-  COOKIE_SAMESITE: z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax'),
+  COOKIE_NAME: cookieName,
+  COOKIE_SAMESITE: cookieSameSite,
 }
 
 /** The variables of `appEnv`: with KEYWARD_CONFIG they belong in the file, and setting them is an error. */
