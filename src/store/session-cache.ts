@@ -54,8 +54,11 @@ export function createSessionCache(options: SessionCacheOptions) {
     forgetAll()
   }
 
+  let lastTry = 0
+
   /** Turns tracking on for the reader, redirected to the listener (again after either reconnects). */
   async function startTracking(): Promise<void> {
+    lastTry = now()
     if (reader.status !== 'ready' || !listenerId) return
     try {
       await reader.client('TRACKING', 'OFF')
@@ -111,7 +114,12 @@ export function createSessionCache(options: SessionCacheOptions) {
       const key = options.keyOf(id)
       const hit = entries.get(key)
       if (hit && tracking && now() - hit.at < options.maxAgeMs && hit.session.expiresAt > now()) return hit.session
-      if (!tracking) return options.read(reader, id)
+      if (!tracking) {
+        // Both connections up but tracking off (a start that raced the other connection's): try
+        // again, at most once a second. Until then, every read goes to Redis, as it must.
+        if (reader.status === 'ready' && listenerId && now() - lastTry > 1000) void startTracking()
+        return options.read(reader, id)
+      }
       const mark = Symbol(key)
       reading.set(key, mark)
       try {

@@ -52,7 +52,7 @@ describe('the session cache (CLIENT TRACKING)', () => {
         await c.get('probe')
         return reads === before + 1
       },
-      5000,
+      10_000,
       20,
     ).catch((err: Error) => {
       // Once seen in CI and never since: say what the cache said when it happens again.
