@@ -7,11 +7,15 @@ import { forwardedOf } from './http/proxy/forwarded'
 import { perClientLimit } from './http/rate-limit'
 import { createLogger, type Logger } from './log'
 import { createOidcClient, type OidcClient } from './oidc/client'
+import { adminTokenVerifier } from './oidc/admin-token'
+import { CLOCK_TOLERANCE_SECONDS, LOGOUT_TOKEN_MAX_AGE_SECONDS, logoutTokenVerifier } from './oidc/logout-token'
+import { realmKeys } from './oidc/realm-keys'
 import { serviceTokenVerifier } from './oidc/service-token'
 import { healthRoutes } from './ops/health'
 import { createHandoffPeer } from './peer/handoff-peer'
 import type { Stoppable } from './ops/shutdown'
 import type { HandoffDeps } from './sessions/handoff'
+import type { KeycloakLogoutDeps } from './sessions/keycloak-logout'
 import type { LoginDeps } from './sessions/login'
 import type { SessionEndDeps } from './sessions/session-end'
 import { createTokenService } from './sessions/token-service'
@@ -19,6 +23,7 @@ import { createCookieSessionStore } from './store/cookie-sessions'
 import { createHandoffCodeStore } from './store/handoff-codes'
 import { redisKeys } from './store/keys'
 import { createLoginTransactionStore } from './store/login-transactions'
+import { createLogoutTokenLog } from './store/logout-tokens'
 import { createMobileCodeStore } from './store/mobile-codes'
 import { createRateLimits } from './store/rate-limits'
 import { createRedis, pingRedis } from './store/redis'
@@ -73,6 +78,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
         backchannelUrl: config.keycloak.backchannelUrl,
         clientId: app.clientId,
         clientSecret: app.clientSecret,
+        nextClientSecret: app.nextClientSecret,
         timeoutSeconds: config.keycloak.timeoutSeconds,
         allowHttp: config.keycloak.allowHttp,
       },
@@ -122,13 +128,29 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
   const cookieSessionStore = createCookieSessionStore(redis, keys, now)
   const admitLogin = perClientLimit('login', config.loginsPerMinute, (name, windowMs) => rateLimits.hit(name, windowMs))
   const keycloakBase = (config.keycloak.backchannelUrl ?? config.keycloak.url).href.replace(/\/$/, '')
-  const serviceClientOf = serviceTokenVerifier({
+  const realm = {
     issuer: config.keycloak.issuer,
-    jwksUrl: new URL(
-      `${keycloakBase}/realms/${encodeURIComponent(config.keycloak.realm)}/protocol/openid-connect/certs`,
-    ),
-    timeoutSeconds: config.keycloak.timeoutSeconds,
-  })
+    keys: realmKeys({
+      jwksUrl: new URL(
+        `${keycloakBase}/realms/${encodeURIComponent(config.keycloak.realm)}/protocol/openid-connect/certs`,
+      ),
+      timeoutSeconds: config.keycloak.timeoutSeconds,
+    }),
+  }
+  const stopping = new AbortController()
+  const keycloakLogout: KeycloakLogoutDeps = {
+    verify: logoutTokenVerifier(realm),
+    // A token is refused once its age passes the window, so its jti need not be kept any longer.
+    seen: createLogoutTokenLog(redis, keys, LOGOUT_TOKEN_MAX_AGE_SECONDS + 2 * CLOCK_TOLERANCE_SECONDS),
+    issuer: config.keycloak.issuer,
+    tokenSessions,
+    oidcFor,
+    offlineRecheckMs: [1000, 3000, 10_000],
+    stopping: stopping.signal,
+    log,
+  }
+  const adminOf = adminTokenVerifier(realm)
+  const serviceClientOf = serviceTokenVerifier(realm)
   const apps: AppRoutesDeps[] = served.map((app) => ({
     app,
     apps: appsById,
@@ -137,6 +159,8 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     ends,
     handoff,
     serviceClientOf,
+    adminOf,
+    adminRole: config.adminRole,
     cookieSessionStore,
     secrets: config.session.secrets,
     loginTxTtlSeconds: config.session.loginTxTtlSeconds,
@@ -156,6 +180,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
       isDraining: () => isDraining,
       log,
     }),
+    keycloakLogout,
     opsRoutes: healthRoutes({
       redis: () => pingRedis(redis),
       keycloak: () => [...oidcByApp.values()].every((client) => client.isReady()),
@@ -174,6 +199,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
       isDraining = true
     },
     async dispose() {
+      stopping.abort()
       for (const client of oidcByApp.values()) client.stop()
       await tokens.idle() // each is bounded by the Keycloak timeout and the refresh lock's TTL
       await forwarder.close()

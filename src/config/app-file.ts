@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { appFrom, appSetProblems, type AppSpec } from './apps'
-import { appId, cookieName, cookieSameSite, origin } from './schema'
+import { appId, backchannelLogoutUrl, cookieName, cookieSameSite, origin } from './schema'
 import type { AppConfig } from './types'
 
 const names = (what: string, example: string) =>
@@ -20,6 +20,11 @@ const appSchema = z
         "the name of the environment variable holding the client's secret, e.g. DRIVERS_CLIENT_SECRET",
       )
       .optional(),
+    // During a secret rotation: the variable holding the client's other secret, tried when the first is refused.
+    nextClientSecretEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, "the name of the environment variable holding the client's next secret")
+      .optional(),
     scopes: z.string().default('openid profile email'),
     allowedOrigins: z.array(z.string()).default([]),
     mobileRedirectUris: z.array(z.string()).default([]),
@@ -28,6 +33,7 @@ const appSchema = z
     cookieSameSite,
     handoffTargets: names('ids of the apps this one may hand its sessions to', '["drivers"]').default([]),
     upstreams: names('names from UPSTREAMS this app may call; all when left out', '["orders"]').optional(),
+    backchannelLogoutUrl: backchannelLogoutUrl.optional(),
     // An app another keyward deployment serves (with its own Redis): a handoff to it, or from it, goes
     // through that deployment's POST /auth/handoff/redeem at `redeemUrl` (default: its publicUrl).
     remote: z.object({ redeemUrl: origin.optional() }).strict().optional(),
@@ -71,8 +77,9 @@ export function appsFromFile(
     problems.push(...file.error.issues.map((issue) => `${path}: ${where(issue.path)}: ${issue.message}`))
     return []
   }
-  const name = (i: number, field: keyof AppSpec | 'clientSecretEnv') => `${path}: apps[${i}].${field}`
-  const apps = file.data.apps.map(({ clientSecretEnv, remote, tokenExchange, ...app }, i) => {
+  const name = (i: number, field: keyof AppSpec | 'clientSecretEnv' | 'nextClientSecretEnv') =>
+    `${path}: apps[${i}].${field}`
+  const apps = file.data.apps.map(({ clientSecretEnv, nextClientSecretEnv, remote, tokenExchange, ...app }, i) => {
     // A remote app's secret is its own deployment's business.
     const clientSecret = remote ? '' : (env[clientSecretEnv ?? ''] ?? '')
     if (!remote && !clientSecret) {
@@ -82,7 +89,16 @@ export function appsFromFile(
           : `${name(i, 'clientSecretEnv')}: the name of the environment variable holding the client's secret, e.g. DRIVERS_CLIENT_SECRET (not set)`,
       )
     }
-    const config = { ...appFrom({ ...app, clientSecret }, rules, (field) => name(i, field), problems), tokenExchange }
+    const nextClientSecret = nextClientSecretEnv ? env[nextClientSecretEnv] : undefined
+    if (nextClientSecretEnv && !nextClientSecret) {
+      problems.push(
+        `${name(i, 'nextClientSecretEnv')}: ${nextClientSecretEnv} is not set; set it, or leave the field out`,
+      )
+    }
+    const config = {
+      ...appFrom({ ...app, clientSecret, nextClientSecret }, rules, (field) => name(i, field), problems),
+      tokenExchange,
+    }
     return remote ? { ...config, remote: { redeemUrl: remote.redeemUrl ?? app.publicUrl } } : config
   })
   if (apps.length && apps.every((a) => a.remote))

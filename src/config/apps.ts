@@ -8,6 +8,7 @@ export interface AppSpec {
   publicUrl: URL
   clientId: string
   clientSecret: string
+  nextClientSecret?: string
   scopes: string
   allowedOrigins: string[]
   mobileRedirectUris: string[]
@@ -17,6 +18,8 @@ export interface AppSpec {
   handoffTargets: string[]
   /** The upstreams (names) this app may call; all of them when not said. */
   upstreams?: string[]
+  /** Where Keycloak reaches this app for back-channel logout, when not on `publicUrl`. */
+  backchannelLogoutUrl?: URL
 }
 
 /** How problems name a field: `PUBLIC_URL` in the environment, `apps[1].publicUrl` in a file. */
@@ -72,12 +75,14 @@ export function appFrom(spec: AppSpec, rules: Rules, name: FieldName, problems: 
     allowedOrigins: new Set([publicUrl.origin, ...spec.allowedOrigins]),
     clientId: spec.clientId,
     clientSecret: spec.clientSecret,
+    ...(spec.nextClientSecret ? { nextClientSecret: spec.nextClientSecret } : {}),
     scopes: spec.scopes,
     postLogoutPath: spec.postLogoutPath,
     cookie: { name: secure ? `__Host-${spec.cookieName}` : spec.cookieName, secure, sameSite: spec.cookieSameSite },
     mobileRedirectUris: new Set(spec.mobileRedirectUris),
     handoffTargets: new Set(spec.handoffTargets),
     upstreams: new Set(spec.upstreams ?? rules.upstreams),
+    backchannelLogoutUrl: spec.backchannelLogoutUrl ?? new URL('/auth/backchannel-logout', publicUrl),
     tokenExchange: 'standard',
   }
 }
@@ -107,6 +112,7 @@ export function appSetProblems(apps: AppConfig[], name: (index: number, field: k
 export function appFromEnv(e: AppEnv, rules: Rules, problems: string[]): AppConfig {
   const names: Partial<Record<keyof AppSpec, string>> = {
     publicUrl: 'PUBLIC_URL',
+    backchannelLogoutUrl: 'BACKCHANNEL_LOGOUT_URL',
     allowedOrigins: 'ALLOWED_ORIGINS',
     mobileRedirectUris: 'MOBILE_REDIRECT_URIS',
   }
@@ -115,6 +121,7 @@ export function appFromEnv(e: AppEnv, rules: Rules, problems: string[]): AppConf
     publicUrl: e.PUBLIC_URL,
     clientId: e.OIDC_CLIENT_ID,
     clientSecret: e.OIDC_CLIENT_SECRET,
+    nextClientSecret: e.OIDC_CLIENT_SECRET_NEXT,
     scopes: e.OIDC_SCOPES,
     allowedOrigins: list(e.ALLOWED_ORIGINS),
     mobileRedirectUris: list(e.MOBILE_REDIRECT_URIS),
@@ -122,6 +129,7 @@ export function appFromEnv(e: AppEnv, rules: Rules, problems: string[]): AppConf
     cookieName: e.COOKIE_NAME,
     cookieSameSite: e.COOKIE_SAMESITE,
     handoffTargets: [],
+    backchannelLogoutUrl: e.BACKCHANNEL_LOGOUT_URL,
   }
   return appFrom(spec, rules, (field) => names[field] ?? field, problems)
 }

@@ -7,7 +7,13 @@ import type { AppConfig, Config, KeycloakConfig, UpstreamConfig } from './types'
 
 export type { AppConfig, Config, CookieConfig, UpstreamConfig } from './types'
 
-const SECRET_VARS = new Set(['OIDC_CLIENT_SECRET', 'SESSION_SECRET', 'TOKEN_ENCRYPTION_KEYS', 'REDIS_URL'])
+const SECRET_VARS = new Set([
+  'OIDC_CLIENT_SECRET',
+  'OIDC_CLIENT_SECRET_NEXT',
+  'SESSION_SECRET',
+  'TOKEN_ENCRYPTION_KEYS',
+  'REDIS_URL',
+])
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -133,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       handoffCodeTtlSeconds: e.HANDOFF_CODE_TTL_SECONDS,
     },
     tokenKeys: e.TOKEN_ENCRYPTION_KEYS,
+    adminRole: e.ADMIN_ROLE,
     loginsPerMinute: e.LOGIN_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
   }

@@ -122,12 +122,19 @@ export const cookieName = z
   .default('keyward')
 export const cookieSameSite = z.enum(['lax', 'strict'], { error: 'lax or strict' }).default('lax')
 
+/** Where Keycloak reaches an app's back-channel logout route, when not on its public URL. */
+export const backchannelLogoutUrl = z
+  .url({ error: 'an absolute URL Keycloak reaches keyward at, e.g. http://keyward:3000/auth/backchannel-logout' })
+  .transform((v) => new URL(v))
+
 /** One app (an origin with its own Keycloak client) from the environment, when there is no KEYWARD_CONFIG file. */
 const appEnv = {
   PUBLIC_URL: origin,
   APP_ID: appId.default('web'),
   OIDC_CLIENT_ID: z.string().min(1, 'the Keycloak client id, e.g. keyward-web'),
   OIDC_CLIENT_SECRET: z.string().min(1, "the Keycloak client's secret (Credentials tab)"),
+  OIDC_CLIENT_SECRET_NEXT: z.string().optional(),
+  BACKCHANNEL_LOGOUT_URL: backchannelLogoutUrl.optional(),
   OIDC_SCOPES: z.string().default('openid profile email'),
   ALLOWED_ORIGINS: z.string().default(''),
   MOBILE_REDIRECT_URIS: z.string().default(''),
@@ -191,6 +198,13 @@ const limitsEnv = {
     .default(120),
 }
 
+const adminEnv = {
+  ADMIN_ROLE: z
+    .string()
+    .regex(/^[\w.:-]{1,64}$/, "a client role's name, e.g. keyward-admin")
+    .default('keyward-admin'),
+}
+
 const opsEnv = {
   KEYWARD_CONFIG: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -205,6 +219,7 @@ export const envSchema = z.object({
   ...redisEnv,
   ...sessionEnv,
   ...limitsEnv,
+  ...adminEnv,
   ...opsEnv,
 })
 

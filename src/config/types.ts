@@ -19,6 +19,8 @@ export interface AppConfig {
   allowedOrigins: ReadonlySet<string>
   clientId: string
   clientSecret: string
+  /** During a secret rotation, the client's other secret, tried when Keycloak refuses the first. */
+  nextClientSecret?: string
   scopes: string
   postLogoutPath: string
   cookie: CookieConfig
@@ -28,6 +30,8 @@ export interface AppConfig {
   handoffTargets: ReadonlySet<string>
   /** The upstreams (names) this app's callers may reach under /api. */
   upstreams: ReadonlySet<string>
+  /** Where Keycloak sends this app's back-channel logout: `/auth/backchannel-logout` on `publicUrl` unless set. */
+  backchannelLogoutUrl: URL
   /** How Keycloak lets this app's client take handed-over sessions: Standard Token Exchange, or legacy (V1). */
   tokenExchange: 'standard' | 'legacy'
   /** Set for an app another keyward deployment serves: handoffs to and from it go through `redeemUrl`. */
@@ -78,6 +82,8 @@ export interface Config {
     handoffCodeTtlSeconds: number
   }
   tokenKeys: { kid: string; key: Buffer }[]
+  /** The role of each app's client that a Keycloak token must carry to use the /admin routes. */
+  adminRole: string
   /** Logins a client address may start per minute (each stores a transaction for a while); 0 is no limit. */
   loginsPerMinute: number
   logLevel: Env['LOG_LEVEL']

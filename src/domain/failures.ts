@@ -8,6 +8,12 @@ export type FailureKind =
   | 'store_unavailable'
   /** Keycloak is unreachable, timed out or failed (5xx): state is kept, retry later. */
   | 'keycloak_unavailable'
+  /**
+   * Keycloak refused keyward's own client credentials (`invalid_client`, `unauthorized_client`): a
+   * secret rotated in Keycloak and not in keyward, a client disabled. keyward's fault, not the user's:
+   * sessions are kept, and work again once the configuration is mended.
+   */
+  | 'client_refused'
   /** Keycloak refused to continue a session (`invalid_grant` at refresh), or the session is gone. */
   | 'session_ended'
   /** Another instance is refreshing this session and did not finish in time. */
@@ -20,6 +26,12 @@ export type FailureKind =
   | 'login_not_kept'
   /** A one-time code (mobile login, handoff) that is unknown, expired, used, or shown with the wrong proof. */
   | 'code_invalid'
+  /** A back-channel logout token that fails a check, or was received before: nothing is ended. */
+  | 'logout_token_refused'
+  /** An admin route's bearer token that is not a current access token of the realm for the app's client. */
+  | 'admin_token_refused'
+  /** An admin route's bearer token, good but without the admin role. */
+  | 'admin_role_missing'
   /** A handoff to an app that the session's app may not hand sessions to. */
   | 'handoff_not_allowed'
   /** Keycloak refused a token exchange (its setup does not allow it): nothing was created. */

@@ -4,6 +4,7 @@ import type { Store } from 'express-session'
 import type { AppConfig } from '../config/types'
 import type { Logger } from '../log'
 import type { HandoffDeps } from '../sessions/handoff'
+import type { KeycloakLogoutDeps } from '../sessions/keycloak-logout'
 import type { LoginDeps } from '../sessions/login'
 import type { SessionEndDeps } from '../sessions/session-end'
 import { loginBindingName } from './browser-cookie'
@@ -14,6 +15,8 @@ import { errorHandler, notFound } from './middleware/error-handler'
 import { requestLog } from './middleware/request-log'
 import { securityHeaders } from './middleware/security-headers'
 import type { ApiApp, ApiProxy } from './proxy/proxy'
+import { adminRoutes } from './routes/admin'
+import { backchannelLogoutRoute } from './routes/backchannel-logout'
 import { callbackRoute } from './routes/callback'
 import { handoffCompleteRoute, handoffRedeemRoute, handoffStartRoute } from './routes/handoff'
 import { loginRoute } from './routes/login'
@@ -34,6 +37,10 @@ export interface AppRoutesDeps {
   handoff: HandoffDeps
   /** The client a service account's token (another deployment's) was issued to; undefined if it is none. */
   serviceClientOf: (token: string) => Promise<string | undefined>
+  /** Who the admin presenting a token is (see `adminRoutes`). */
+  adminOf: (token: string, clientId: string, role: string) => Promise<string>
+  /** ADMIN_ROLE: the role of the app's client an admin's token carries. */
+  adminRole: string
   cookieSessionStore: Store
   secrets: string[]
   loginTxTtlSeconds: number
@@ -47,6 +54,8 @@ export interface AppDeps {
   apiProxy: ApiProxy
   /** Routes of their own (health, readiness), served before the apps'. */
   opsRoutes: Router
+  /** Back-channel logout: Keycloak tells every app's URL, whatever host it reaches keyward by. */
+  keycloakLogout: KeycloakLogoutDeps
   trustProxy: number | false
   /** The Host a request asked for, as Express's `req.host` reads it (see `forwardedOf`). */
   hostOf: (req: IncomingMessage) => string
@@ -67,7 +76,7 @@ const noStore: RequestHandler = (_req, res, next) => {
 function authRoutes(deps: AppRoutesDeps, cors: RequestHandler): Router {
   return Router()
     .use(cors)
-    .use('/auth', noStore)
+    .use(['/auth', '/admin'], noStore)
     .get('/auth/login', loginRoute(deps)) // start a login (browser or mobile)
     .get('/auth/callback', ...callbackRoute(deps)) // Keycloak's redirect back: a new session
     .post('/auth/token', ...tokenRoute(deps)) // mobile: one-time code + PKCE verifier → handle
@@ -78,6 +87,7 @@ function authRoutes(deps: AppRoutesDeps, cors: RequestHandler): Router {
     .get('/auth/handoff/complete', ...handoffCompleteRoute(deps)) // on the sibling: the code → its own session
     .post('/auth/handoff/redeem', ...handoffRedeemRoute(deps)) // another deployment: the code → its subject token
     .use(sessionsRoutes(deps)) // the user's sessions and devices; revoke one or all
+    .use(adminRoutes(deps)) // an admin (Keycloak token with ADMIN_ROLE): a user's sessions; log out, revoke
 }
 
 /** The Express app: everything but the API proxy. Tests may run it alone. */
@@ -86,6 +96,14 @@ function buildApp(deps: AppDeps, routers: Map<string, Router>): Express {
   app.disable('x-powered-by')
   app.set('trust proxy', deps.trustProxy)
   app.use(requestLog(deps.log), draining(deps.isDraining), securityHeaders(), deps.opsRoutes)
+  // Keycloak may reach keyward on an internal host that is no app's (BACKCHANNEL_LOGOUT_URL), so this
+  // route is the same on every host; the token's audience names the app.
+  const clientIds = deps.apps.map((a) => a.app.clientId)
+  app.post(
+    '/auth/backchannel-logout',
+    noStore,
+    ...backchannelLogoutRoute({ clientIds, keycloakLogout: deps.keycloakLogout }),
+  )
   const [only] = routers.values()
   if (routers.size === 1) app.use(only)
   else {

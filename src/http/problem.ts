@@ -12,6 +12,7 @@ export type ProblemCode =
   | 'not_authenticated'
   | 'session_expired'
   | 'csrf_required'
+  | 'admin_role_required'
   | 'origin_not_allowed'
   | 'not_found'
   | 'unknown_upstream'
@@ -22,6 +23,7 @@ export type ProblemCode =
   | 'upstream_timeout'
   | 'refresh_timeout'
   | 'keycloak_unavailable'
+  | 'client_misconfigured'
   | 'store_unavailable'
   | 'shutting_down'
   | 'internal_error'
@@ -36,6 +38,7 @@ const STATUS: Record<ProblemCode, number> = {
   not_authenticated: 401,
   session_expired: 401,
   csrf_required: 403,
+  admin_role_required: 403,
   origin_not_allowed: 403,
   not_found: 404,
   unknown_upstream: 404,
@@ -46,6 +49,7 @@ const STATUS: Record<ProblemCode, number> = {
   upstream_timeout: 504,
   refresh_timeout: 503,
   keycloak_unavailable: 503,
+  client_misconfigured: 503,
   store_unavailable: 503,
   shutting_down: 503,
   internal_error: 500,
@@ -74,12 +78,16 @@ export class Problem extends Error {
 const FAILURES: Record<FailureKind, { code: ProblemCode; retryAfterSeconds?: number }> = {
   store_unavailable: { code: 'store_unavailable', retryAfterSeconds: 2 },
   keycloak_unavailable: { code: 'keycloak_unavailable', retryAfterSeconds: 2 },
+  client_refused: { code: 'client_misconfigured', retryAfterSeconds: 30 },
   session_ended: { code: 'session_expired' },
   refresh_busy: { code: 'refresh_timeout', retryAfterSeconds: 1 },
   login_unknown: { code: 'invalid_state' },
   login_refused: { code: 'login_failed' },
   login_not_kept: { code: 'store_unavailable', retryAfterSeconds: 2 },
   code_invalid: { code: 'invalid_grant' },
+  logout_token_refused: { code: 'invalid_request' },
+  admin_token_refused: { code: 'invalid_token' },
+  admin_role_missing: { code: 'admin_role_required' },
   handoff_not_allowed: { code: 'handoff_not_allowed' },
   exchange_refused: { code: 'exchange_refused' },
   upstream_unavailable: { code: 'upstream_unavailable' },

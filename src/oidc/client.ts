@@ -1,22 +1,17 @@
 import * as oidc from 'openid-client'
 import { Failure, keycloakUnavailable } from '../domain/failures'
 import type { TokenGrant } from '../domain/token-session'
-import { errorFields, type Logger } from '../log'
+import type { Logger } from '../log'
 import { classifyError } from './classify-error'
+import {
+  createKeycloakConnection,
+  credentialsRefused,
+  LogoutCredentialsRefused,
+  type ConnectionOptions,
+} from './connection'
 import { exchangeRefusal } from './exchange-refusal'
 
-export interface OidcClientOptions {
-  issuer: URL
-  /** Keycloak's public base URL, as in the issuer… */
-  keycloakUrl: URL
-  /** …and, when set, the base URL keyward itself calls instead (a private network address). */
-  backchannelUrl?: URL
-  clientId: string
-  clientSecret: string
-  timeoutSeconds: number
-  /** Plain-http Keycloak, for local development and tests only. */
-  allowHttp: boolean
-}
+export type OidcClientOptions = ConnectionOptions
 
 export interface LoginRequest {
   url: URL
@@ -26,48 +21,15 @@ export interface LoginRequest {
 }
 
 /**
- * The only module that talks to openid-client (and to Keycloak's OIDC endpoints). One instance per
- * Keycloak client. Failures come out as domain failures: `keycloak_unavailable` when Keycloak cannot
- * be reached or fails, `login_refused` or `session_ended` when it says no; anything else (an answer
- * that fails validation, keyward's own credentials refused) is a plain error.
+ * The only module that asks Keycloak's OIDC endpoints for anything (through openid-client; the
+ * connection holds discovery and credentials). One instance per Keycloak client. Failures come out as
+ * domain failures: `keycloak_unavailable` when Keycloak cannot be reached or fails, `login_refused` or
+ * `session_ended` when it says no about the user's session, `client_refused` when it refuses keyward's
+ * own client credentials (see `asClient`); anything else (an answer that fails validation) is a plain error.
  */
 export function createOidcClient(options: OidcClientOptions, log: Logger) {
-  let config: oidc.Configuration | undefined
-  let pending: Promise<oidc.Configuration> | undefined
-  let retryTimer: NodeJS.Timeout | undefined
-  let stopped = false
-  const clientAuth = oidc.ClientSecretBasic(options.clientSecret)
-
-  // Every call keyward makes to Keycloak goes through here: with a back-channel URL, the public base
-  // is swapped for the private one, while the issuer (and so every token check) stays the public one.
-  const publicBase = options.keycloakUrl.href.replace(/\/?$/, '/')
-  const privateBase = options.backchannelUrl?.href.replace(/\/?$/, '/')
-  const keycloakFetch: oidc.CustomFetch = (url, init) =>
-    fetch(
-      privateBase && url.startsWith(publicBase) ? privateBase + url.slice(publicBase.length) : url,
-      init as RequestInit,
-    )
-
-  function discover(): Promise<oidc.Configuration> {
-    pending ??= oidc
-      .discovery(options.issuer, options.clientId, undefined, clientAuth, {
-        [oidc.customFetch]: keycloakFetch,
-        timeout: options.timeoutSeconds,
-        execute: options.allowHttp ? [oidc.allowInsecureRequests] : [],
-      })
-      .then((loaded) => (config = loaded))
-      .finally(() => (pending = undefined))
-    return pending
-  }
-
-  async function configuration(): Promise<oidc.Configuration> {
-    if (config) return config
-    try {
-      return await discover()
-    } catch (err) {
-      throw keycloakUnavailable(err)
-    }
-  }
+  const connection = createKeycloakConnection(options, log)
+  const { configuration, asClient, keycloakFetch } = connection
 
   function toGrant(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenGrant {
     const refreshExpiresIn = res.refresh_expires_in
@@ -92,29 +54,9 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
   let serviceToken: { value: string; until: number } | undefined
 
   return {
-    /** Loads discovery in the background, retrying with backoff, so keyward starts even before Keycloak. */
-    start(): void {
-      let delayMs = 500
-      const attempt = (): void => {
-        discover().then(
-          () => log.info({ issuer: options.issuer.href, clientId: options.clientId }, 'Keycloak discovery loaded'),
-          (err: unknown) => {
-            if (stopped) return
-            log.warn({ error: errorFields(err), retryInMs: delayMs }, 'Keycloak discovery failed')
-            retryTimer = setTimeout(attempt, delayMs)
-            delayMs = Math.min(delayMs * 2, 30_000)
-          },
-        )
-      }
-      attempt()
-    },
-
-    stop(): void {
-      stopped = true
-      clearTimeout(retryTimer)
-    },
-
-    isReady: (): boolean => config !== undefined,
+    start: connection.start,
+    stop: connection.stop,
+    isReady: connection.isReady,
 
     /** Authorization code + PKCE (S256) + state + nonce. */
     async startLogin(params: { redirectUri: string; scope: string }): Promise<LoginRequest> {
@@ -139,17 +81,19 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       callbackUrl: URL,
       checks: { codeVerifier: string; state: string; nonce: string },
     ): Promise<TokenGrant> {
-      const cfg = await configuration()
       try {
         return toGrant(
-          await oidc.authorizationCodeGrant(cfg, callbackUrl, {
-            pkceCodeVerifier: checks.codeVerifier,
-            expectedState: checks.state,
-            expectedNonce: checks.nonce,
-            idTokenExpected: true,
-          }),
+          await asClient((cfg) =>
+            oidc.authorizationCodeGrant(cfg, callbackUrl, {
+              pkceCodeVerifier: checks.codeVerifier,
+              expectedState: checks.state,
+              expectedNonce: checks.nonce,
+              idTokenExpected: true,
+            }),
+          ),
         )
       } catch (err) {
+        if (err instanceof Failure) throw err
         const failure = classifyError(err)
         if (failure.kind === 'transient') throw keycloakUnavailable(err)
         const why =
@@ -169,40 +113,42 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       const cfg = await configuration()
       const endpoint = cfg.serverMetadata().end_session_endpoint
       if (!endpoint) throw new Error('Keycloak discovery has no end_session_endpoint')
-      const basic = Buffer.from(
-        `${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`,
-      ).toString('base64')
-      let res: Response
-      try {
-        res = await keycloakFetch(endpoint, {
-          method: 'POST',
-          headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ refresh_token: refreshToken }),
-          redirect: 'manual',
-          signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
-        })
-      } catch (err) {
-        throw keycloakUnavailable(err)
-      }
-      await res.body?.cancel()
-      if (res.status >= 500) throw keycloakUnavailable(new Error(`Keycloak logout answered ${res.status}`))
-      if (res.status === 401) throw new Error('Keycloak refused keyward’s client credentials at logout')
-      return res.ok
+      return asClient(async (_cfg, secret) => {
+        const basic = Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(secret)}`).toString(
+          'base64',
+        )
+        let res: Response
+        try {
+          res = await keycloakFetch(endpoint, {
+            method: 'POST',
+            headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({ refresh_token: refreshToken }),
+            redirect: 'manual',
+            signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
+          })
+        } catch (err) {
+          throw keycloakUnavailable(err)
+        }
+        await res.body?.cancel()
+        if (res.status >= 500) throw keycloakUnavailable(new Error(`Keycloak logout answered ${res.status}`))
+        if (res.status === 401) throw new LogoutCredentialsRefused('Keycloak refused the client credentials at logout')
+        return res.ok
+      })
     },
 
     /**
-     * The refresh grant. `invalid_grant` and `invalid_client` are Keycloak's final word on the session
-     * (`session_ended`, Keycloak's error as its cause); an unreachable or failing Keycloak throws
-     * `keycloak_unavailable`, and the session is kept.
+     * The refresh grant. `invalid_grant` is Keycloak's final word on the session (`session_ended`,
+     * Keycloak's error as its cause); an unreachable or failing Keycloak throws `keycloak_unavailable`,
+     * and refused client credentials `client_refused`: in both the session is kept.
      */
     async refresh(refreshToken: string): Promise<TokenGrant> {
-      const cfg = await configuration()
       try {
-        return toGrant(await oidc.refreshTokenGrant(cfg, refreshToken))
+        return toGrant(await asClient((cfg) => oidc.refreshTokenGrant(cfg, refreshToken)))
       } catch (err) {
+        if (err instanceof Failure) throw err
         const failure = classifyError(err)
         if (failure.kind === 'transient') throw keycloakUnavailable(err)
-        if (failure.kind === 'rejected' && (failure.error === 'invalid_grant' || failure.error === 'invalid_client')) {
+        if (failure.kind === 'rejected' && failure.error === 'invalid_grant') {
           throw new Failure('session_ended', 'Keycloak ended this session; log in again.', { cause: err })
         }
         throw err
@@ -223,22 +169,27 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
         { requested: 'refresh_token' } | { requested: 'access_token'; audience: string }
       ),
     ): Promise<TokenGrant> {
-      const cfg = await configuration()
       try {
+        // Keycloak's `invalid_client` or `unauthorized_client` here may be its exchange policy's answer.
         const grant = toGrant(
-          await oidc.genericGrantRequest(cfg, 'urn:ietf:params:oauth:grant-type:token-exchange', {
-            subject_token: subjectToken,
-            subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-            requested_token_type: `urn:ietf:params:oauth:token-type:${params.requested}`,
-            ...(params.scope ? { scope: params.scope } : {}),
-            ...(params.requested === 'access_token' ? { audience: params.audience } : {}),
-          }),
+          await asClient(
+            (cfg) =>
+              oidc.genericGrantRequest(cfg, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+                subject_token: subjectToken,
+                subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+                requested_token_type: `urn:ietf:params:oauth:token-type:${params.requested}`,
+                ...(params.scope ? { scope: params.scope } : {}),
+                ...(params.requested === 'access_token' ? { audience: params.audience } : {}),
+              }),
+            (err) => credentialsRefused(err, true),
+          ),
         )
         if (params.requested === 'refresh_token' && !grant.refreshToken) {
           throw new Error('Keycloak answered a token exchange without a refresh token')
         }
         return { ...grant, claims: payloadOf(grant.accessToken) }
       } catch (err) {
+        if (err instanceof Failure) throw err
         const failure = classifyError(err)
         if (failure.kind === 'transient') throw keycloakUnavailable(err)
         if (failure.kind !== 'rejected') throw err
@@ -256,12 +207,15 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
      */
     async clientCredentials(): Promise<string> {
       if (serviceToken && serviceToken.until > Date.now()) return serviceToken.value
-      const cfg = await configuration()
       try {
-        const res = await oidc.clientCredentialsGrant(cfg)
+        const res = await asClient(
+          (cfg) => oidc.clientCredentialsGrant(cfg),
+          (err) => credentialsRefused(err, true),
+        )
         serviceToken = { value: res.access_token, until: Date.now() + ((res.expires_in ?? 60) - 30) * 1000 }
         return res.access_token
       } catch (err) {
+        if (err instanceof Failure) throw err
         const failure = classifyError(err)
         if (failure.kind === 'transient') throw keycloakUnavailable(err)
         if (failure.kind !== 'rejected') throw err
@@ -276,10 +230,27 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
 
     /** RFC 7009 revocation; Keycloak answers 200 for tokens it no longer knows. */
     async revoke(token: string): Promise<void> {
-      const cfg = await configuration()
       try {
-        await oidc.tokenRevocation(cfg, token)
+        await asClient((cfg) => oidc.tokenRevocation(cfg, token))
       } catch (err) {
+        if (err instanceof Failure) throw err
+        if (classifyError(err).kind === 'transient') throw keycloakUnavailable(err)
+        throw err
+      }
+    },
+
+    /**
+     * Whether Keycloak still honours a refresh or offline token (RFC 7662 introspection, which checks
+     * the token's user session, offline or online, as a refresh would, and rotates nothing).
+     */
+    async honours(refreshToken: string): Promise<boolean> {
+      try {
+        const answer = await asClient((cfg) =>
+          oidc.tokenIntrospection(cfg, refreshToken, { token_type_hint: 'refresh_token' }),
+        )
+        return answer.active
+      } catch (err) {
+        if (err instanceof Failure) throw err
         if (classifyError(err).kind === 'transient') throw keycloakUnavailable(err)
         throw err
       }

@@ -1,7 +1,13 @@
 import KcAdminClient from '@keycloak/keycloak-admin-client'
 import type ClientRepresentation from '@keycloak/keycloak-admin-client/lib/defs/clientRepresentation'
 import type { CheckedApp } from './checks'
-import type { Change, ClientState, RealmState } from './realm-state'
+import {
+  BACKCHANNEL_LOGOUT_SESSION,
+  BACKCHANNEL_LOGOUT_URL,
+  type Change,
+  type ClientState,
+  type RealmState,
+} from './realm-state'
 
 /** Who the setup command and the doctor are at Keycloak: an admin user, or a client's service account. */
 export type AdminCredentials =
@@ -80,6 +86,7 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
       enabled: c.enabled !== false,
       publicClient: c.publicClient === true,
       standardFlowEnabled: c.standardFlowEnabled !== false,
+      frontchannelLogout: c.frontchannelLogout === true,
       serviceAccountsEnabled: c.serviceAccountsEnabled === true,
       rootUrl: c.rootUrl,
       redirectUris: c.redirectUris ?? [],
@@ -134,7 +141,12 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
           implicitFlowEnabled: false,
           frontchannelLogout: false,
           redirectUris: [change.redirectUri],
-          attributes: { 'pkce.code.challenge.method': 'S256', 'post.logout.redirect.uris': change.postLogoutUri },
+          attributes: {
+            'pkce.code.challenge.method': 'S256',
+            'post.logout.redirect.uris': change.postLogoutUri,
+            [BACKCHANNEL_LOGOUT_URL]: change.backchannelLogoutUrl,
+            [BACKCHANNEL_LOGOUT_SESSION]: 'true',
+          },
         })
         return
       }

@@ -1,6 +1,13 @@
 import type { AppConfig } from '../config/types'
 import { handoffFindings, upstreamFindings } from './exchange-checks'
-import type { Change, ClientState, RealmSettings, RealmState } from './realm-state'
+import {
+  BACKCHANNEL_LOGOUT_SESSION,
+  BACKCHANNEL_LOGOUT_URL,
+  type Change,
+  type ClientState,
+  type RealmSettings,
+  type RealmState,
+} from './realm-state'
 
 /**
  * One thing wrong with the realm for keyward's configuration: what, the change that fixes it, and
@@ -25,6 +32,7 @@ export type CheckedApp = Pick<
   | 'handoffTargets'
   | 'remote'
   | 'tokenExchange'
+  | 'backchannelLogoutUrl'
 > & {
   /** The audiences of the upstreams this app calls with tokens of their own. */
   upstreamAudiences: string[]
@@ -105,12 +113,48 @@ function clientFindings(app: CheckedApp, c: ClientState): Finding[] {
       },
     )
   }
+  out.push(...logoutFindings(app, c))
   if (c.serviceAccountRoles.length > 0) {
     problem(
       `its service account holds realm-management roles keyward never needs: ${c.serviceAccountRoles.join(', ')}` +
         ' (token exchange, standard or legacy, needs none; impersonation and manage-users hand out every user)',
       `remove ${c.serviceAccountRoles.join(', ')} from service-account-${app.clientId} ("Service accounts roles" tab)`,
     )
+  }
+  return out
+}
+
+/** Keycloak tells keyward of every ended user session through the back channel, naming the session. */
+function logoutFindings(app: CheckedApp, c: ClientState): Finding[] {
+  const subject = `app ${app.id} (client ${app.clientId})`
+  const url = app.backchannelLogoutUrl.href
+  const out: Finding[] = []
+  if (c.frontchannelLogout) {
+    out.push({
+      severity: 'problem',
+      subject,
+      problem:
+        'front-channel logout is on, so Keycloak sends logouts through the browser and keyward never hears of them',
+      fix: 'turn "Front channel logout" off',
+      change: { kind: 'set-client', clientId: app.clientId, fields: { frontchannelLogout: false } },
+    })
+  }
+  const current = c.attributes[BACKCHANNEL_LOGOUT_URL]
+  if (current !== url || c.attributes[BACKCHANNEL_LOGOUT_SESSION] === 'false') {
+    out.push({
+      severity: 'problem',
+      subject,
+      problem:
+        current === url
+          ? 'back-channel logout does not name the session ("Backchannel logout session required" is off), so one logout would end every session of the user'
+          : `Keycloak sends no back-channel logout to keyward (the back-channel logout URL is ${current ? JSON.stringify(current) : 'not set'}): sessions ended in Keycloak would live on in keyward`,
+      fix: `set "Backchannel logout URL" to ${url} and turn on "Backchannel logout session required"`,
+      change: {
+        kind: 'set-attributes',
+        clientId: app.clientId,
+        attributes: { [BACKCHANNEL_LOGOUT_URL]: url, [BACKCHANNEL_LOGOUT_SESSION]: 'true' },
+      },
+    })
   }
   return out
 }
@@ -160,6 +204,7 @@ export function findings(apps: CheckedApp[], state: RealmState): Finding[] {
           secret: app.clientSecret,
           redirectUri: app.callbackUrl.href,
           postLogoutUri: postLogoutUri(app),
+          backchannelLogoutUrl: app.backchannelLogoutUrl.href,
         },
       })
       continue

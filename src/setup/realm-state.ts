@@ -9,6 +9,8 @@ export interface ClientState {
   enabled: boolean
   publicClient: boolean
   standardFlowEnabled: boolean
+  /** Keycloak sends a client front-channel logout (through the browser) instead of back-channel when on. */
+  frontchannelLogout: boolean
   serviceAccountsEnabled: boolean
   rootUrl?: string
   redirectUris: string[]
@@ -42,13 +44,30 @@ export interface RealmState {
   legacyExchange?: boolean
 }
 
+/** The client attributes of back-channel logout: where Keycloak posts, and whether it names the session (`sid`). */
+export const BACKCHANNEL_LOGOUT_URL = 'backchannel.logout.url'
+export const BACKCHANNEL_LOGOUT_SESSION = 'backchannel.logout.session.required'
+
 /** A change the setup command can make. */
 export type Change =
-  | { kind: 'create-client'; clientId: string; secret: string; redirectUri: string; postLogoutUri: string }
+  | {
+      kind: 'create-client'
+      clientId: string
+      secret: string
+      redirectUri: string
+      postLogoutUri: string
+      backchannelLogoutUrl: string
+    }
   | {
       kind: 'set-client'
       clientId: string
-      fields: { publicClient?: false; secret?: string; standardFlowEnabled?: true; serviceAccountsEnabled?: true }
+      fields: {
+        publicClient?: false
+        secret?: string
+        standardFlowEnabled?: true
+        serviceAccountsEnabled?: true
+        frontchannelLogout?: false
+      }
     }
   | { kind: 'set-attributes'; clientId: string; attributes: Record<string, string> }
   | { kind: 'add-redirect-uri'; clientId: string; uri: string }

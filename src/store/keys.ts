@@ -13,6 +13,8 @@ export function redisKeys(prefix: string) {
     mobileCode: (hash: string) => `${prefix}code:{${hash}}`,
     /** A handoff's one-time code, by its SHA-256 too. */
     handoffCode: (hash: string) => `${prefix}handoff:{${hash}}`,
+    /** A back-channel logout token already honoured, by the SHA-256 of its `iss` and `jti`. */
+    seenLogoutToken: (hash: string) => `${prefix}jti:{${hash}}`,
     subIndex: (sub: string) => `${prefix}idx:sub:${sub}`,
     sidIndex: (sid: string) => `${prefix}idx:sid:${sid}`,
     /** connect-redis adds the express-session id to this prefix. */

@@ -16,8 +16,8 @@ const faults = (out: string) => out.split('\n').filter((line) => line.startsWith
 describe('keyward-keycloak: setup and doctor against a live Keycloak', () => {
   test('the doctor passes on the shipped realm', async () => {
     const env = configFile([
-      { id: 'web', publicUrl: 'http://127.0.0.1:3000', clientId: 'keyward-web', targets: ['sibling'] },
-      { id: 'sibling', publicUrl: 'http://localhost:3000', clientId: 'keyward-sibling' },
+      { id: 'web', publicUrl: 'http://localhost:3000', clientId: 'keyward-web', targets: ['sibling'] },
+      { id: 'sibling', publicUrl: 'http://127.0.0.1:3000', clientId: 'keyward-sibling' },
     ])
     const { code, out } = await cli('doctor', { ...env, KEYCLOAK_REALM: 'keyward' })
     expect(out).toContain('doctor: no problems')
@@ -26,8 +26,8 @@ describe('keyward-keycloak: setup and doctor against a live Keycloak', () => {
 
   test('a legacy (V1) handoff on a Keycloak without the legacy feature: the doctor says which feature to turn on, and that V2 would answer instead', async () => {
     const env = configFile([
-      { id: 'web', publicUrl: 'http://127.0.0.1:3000', clientId: 'keyward-web', targets: ['sibling'] },
-      { id: 'sibling', publicUrl: 'http://localhost:3000', clientId: 'keyward-sibling', tokenExchange: 'legacy' },
+      { id: 'web', publicUrl: 'http://localhost:3000', clientId: 'keyward-web', targets: ['sibling'] },
+      { id: 'sibling', publicUrl: 'http://127.0.0.1:3000', clientId: 'keyward-sibling', tokenExchange: 'legacy' },
     ])
     const { code, out } = await cli('doctor', { ...env, KEYCLOAK_REALM: 'keyward' })
     expect(faults(out)).toEqual([
@@ -119,6 +119,14 @@ describe('keyward-keycloak: setup and doctor against a live Keycloak', () => {
         fault: 'the post-logout redirect URIs do not allow',
         breakIt: () =>
           editClient('drivers', (c) => attributes(c, { 'post.logout.redirect.uris': 'https://elsewhere.example/' })),
+      },
+      {
+        fault: 'Keycloak sends no back-channel logout to keyward',
+        breakIt: () => editClient('shop', (c) => attributes(c, { 'backchannel.logout.url': '' })),
+      },
+      {
+        fault: 'front-channel logout is on',
+        breakIt: () => editClient('drivers', (c) => ({ ...c, frontchannelLogout: true })),
       },
       {
         fault: 'Standard token exchange is off on drivers',

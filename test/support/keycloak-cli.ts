@@ -80,6 +80,7 @@ export const shopAndDrivers =
           publicUrl: drivers,
           callbackUrl: new URL('/auth/callback', drivers),
           allowedOrigins: new Set([drivers.origin]),
+          backchannelLogoutUrl: new URL('/auth/backchannel-logout', drivers),
           clientId: 'drivers',
           clientSecret: 'drivers-dev-secret',
           handoffTargets: new Set(),

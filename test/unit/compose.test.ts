@@ -46,6 +46,20 @@ describe('docker-compose.yml', () => {
     expect(client.attributes['pkce.code.challenge.method']).toBe('S256')
   })
 
+  test("Keycloak's back-channel logout reaches keyward inside the network: the realm's placeholder, set for the Keycloak service", () => {
+    const client = realm.clients.find((c: { clientId: string }) => c.clientId === env.OIDC_CLIENT_ID)
+    const placeholder = /^\$\{([A-Z_]+):(.+)\}$/.exec(client.attributes['backchannel.logout.url'])
+    expect(placeholder).not.toBeNull()
+    const [, variable, fallback] = placeholder!
+    expect(fallback).toBe('http://localhost:3000/auth/backchannel-logout') // npm run demo's keyward
+    const inside = new URL(services.keycloak.environment[variable])
+    expect(inside.hostname).toBe('keyward') // the service name
+    expect(inside.port).toBe(env.PORT)
+    expect(inside.pathname).toBe('/auth/backchannel-logout')
+    expect(client.frontchannelLogout).toBe(false)
+    expect(client.attributes['backchannel.logout.session.required']).toBe('true')
+  })
+
   test('Redis keeps its data across restarts (AOF) and keyward waits for healthy dependencies', () => {
     expect(services.redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']))
     expect(services.redis.command.join(' ')).toContain('--maxmemory-policy noeviction')

@@ -130,4 +130,28 @@ describe('KEYWARD_CONFIG: several apps in one file', () => {
       'FILE: apps[0].handoffTargets: "drivers" is not the id of another app',
     ])
   })
+
+  test("a second secret during a rotation comes from the variable the file names; a back-channel logout URL of the app's own", () => {
+    const apps = loadConfig(
+      envWith(
+        {
+          apps: [
+            {
+              ...shop,
+              nextClientSecretEnv: 'SHOP_NEXT_SECRET',
+              backchannelLogoutUrl: 'http://keyward:3000/auth/backchannel-logout',
+            },
+            drivers,
+          ],
+        },
+        { SHOP_NEXT_SECRET: 'shop-next' },
+      ),
+    ).apps
+    expect(apps[0]).toMatchObject({ clientSecret: 'shop-secret', nextClientSecret: 'shop-next' })
+    expect(apps[0].backchannelLogoutUrl.href).toBe('http://keyward:3000/auth/backchannel-logout')
+    expect(apps[1].backchannelLogoutUrl.href).toBe('https://drivers.example.net/auth/backchannel-logout')
+    expect(problems(envWith({ apps: [{ ...shop, nextClientSecretEnv: 'SHOP_NEXT_SECRET' }, drivers] }))).toEqual([
+      `FILE: apps[0].nextClientSecretEnv: SHOP_NEXT_SECRET is not set; set it, or leave the field out`,
+    ])
+  })
 })

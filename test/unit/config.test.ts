@@ -170,4 +170,27 @@ describe('loadConfig', () => {
       /^LOGIN_RATE_LIMIT: logins started per minute per client address/,
     )
   })
+
+  test('back-channel logout, a second client secret, the admin role: defaults, and what is refused', () => {
+    const config = loadConfig(valid)
+    expect(config.apps[0].backchannelLogoutUrl.href).toBe('https://app.example.com/auth/backchannel-logout')
+    expect(config.apps[0].nextClientSecret).toBeUndefined()
+    expect(config.adminRole).toBe('keyward-admin')
+    const set = loadConfig({
+      ...valid,
+      BACKCHANNEL_LOGOUT_URL: 'http://keyward:3000/auth/backchannel-logout',
+      OIDC_CLIENT_SECRET_NEXT: 'the-new-secret',
+      ADMIN_ROLE: 'ops',
+    })
+    expect(set.apps[0].backchannelLogoutUrl.href).toBe('http://keyward:3000/auth/backchannel-logout')
+    expect(set.apps[0].nextClientSecret).toBe('the-new-secret')
+    expect(set.adminRole).toBe('ops')
+    expect(problems({ ...valid, BACKCHANNEL_LOGOUT_URL: 'keyward/logout', ADMIN_ROLE: 'a role' })).toEqual([
+      'ADMIN_ROLE: a client role\'s name, e.g. keyward-admin (got "a role")',
+      'BACKCHANNEL_LOGOUT_URL: an absolute URL Keycloak reaches keyward at, e.g. http://keyward:3000/auth/backchannel-logout (got "keyward/logout")',
+    ])
+    expect(problems({ ...valid, OIDC_CLIENT_SECRET_NEXT: 'x', SESSION_SECRET: 'short' }).join('\n')).not.toContain(
+      '"x"',
+    )
+  })
 })

@@ -21,6 +21,8 @@ const app = (id: string, origin: string, targets: string[] = [], upstreamAudienc
   handoffTargets: new Set(targets),
   upstreamAudiences,
   tokenExchange: 'standard',
+  // Keycloak reaches keyward on an internal address, not the public origin.
+  backchannelLogoutUrl: new URL(`https://keyward.internal/${id}/auth/backchannel-logout`),
 })
 
 const client = (clientId: string, more: Partial<ClientState> = {}): ClientState => ({
@@ -29,9 +31,15 @@ const client = (clientId: string, more: Partial<ClientState> = {}): ClientState 
   enabled: true,
   publicClient: false,
   standardFlowEnabled: true,
+  frontchannelLogout: false,
   serviceAccountsEnabled: false,
   redirectUris: [],
-  attributes: { 'pkce.code.challenge.method': 'S256', 'post.logout.redirect.uris': '+' },
+  attributes: {
+    'pkce.code.challenge.method': 'S256',
+    'post.logout.redirect.uris': '+',
+    'backchannel.logout.url': `https://keyward.internal/${clientId}/auth/backchannel-logout`,
+    'backchannel.logout.session.required': 'true',
+  },
   audiences: [],
   serviceAccountRoles: [],
   secretMatches: true,
@@ -83,7 +91,7 @@ describe('what the doctor checks, on realms described as data', () => {
       client('drivers', {
         ...uris,
         attributes: {
-          ...client('x').attributes,
+          ...client('drivers').attributes,
           'standard.token.exchange.enabled': 'true',
           'standard.token.exchange.enableRefreshRequestedTokenType': 'SAME_SESSION',
         },
@@ -92,7 +100,7 @@ describe('what the doctor checks, on realms described as data', () => {
     expect(findings(apps, ready)).toEqual([])
     const bare = realm([
       client('shop', uris),
-      client('drivers', { ...uris, attributes: { ...client('x').attributes, 'use.refresh.tokens': 'false' } }),
+      client('drivers', { ...uris, attributes: { ...client('drivers').attributes, 'use.refresh.tokens': 'false' } }),
     ])
     expect(findings(apps, bare).map((f) => [f.subject, f.change?.kind])).toEqual([
       ['handoff shop → drivers', 'set-attributes'],
@@ -121,6 +129,36 @@ describe('what the doctor checks, on realms described as data', () => {
     ])
   })
 
+  test('back-channel logout: the URL keyward is reached at, the session named, front-channel logout off; setup sets each', () => {
+    const shop = app('shop', 'https://shop.example.com')
+    const url = shop.backchannelLogoutUrl.href
+    const logoutProblems = (more: Partial<ClientState>, attributes: Record<string, string> = {}) => {
+      const c = client('shop', { redirectUris: ['https://*'], ...more })
+      c.attributes = { ...c.attributes, ...attributes }
+      return findings([shop], realm([c])).filter((f) => f.severity === 'problem')
+    }
+    expect(logoutProblems({})).toEqual([])
+    const unset = logoutProblems({}, { 'backchannel.logout.url': '' })
+    expect(unset.map((f) => f.problem)).toEqual([
+      'Keycloak sends no back-channel logout to keyward (the back-channel logout URL is not set): sessions ended in Keycloak would live on in keyward',
+    ])
+    expect(unset[0].change).toEqual({
+      kind: 'set-attributes',
+      clientId: 'shop',
+      attributes: { 'backchannel.logout.url': url, 'backchannel.logout.session.required': 'true' },
+    })
+    expect(logoutProblems({}, { 'backchannel.logout.url': 'https://old.example.com/logout' })[0].problem).toContain(
+      '"https://old.example.com/logout"',
+    )
+    expect(logoutProblems({}, { 'backchannel.logout.session.required': 'false' })[0].problem).toContain(
+      'does not name the session',
+    )
+    const front = logoutProblems({ frontchannelLogout: true })
+    expect(front.map((f) => f.change)).toEqual([
+      { kind: 'set-client', clientId: 'shop', fields: { frontchannelLogout: false } },
+    ])
+  })
+
   test('an upstream with an audience of its own needs the V2 switch on the app and the audience in its tokens', () => {
     const shop = app('shop', 'https://shop.example.com', [], ['orders-api', 'ghost-api'])
     const found = findings([shop], realm([client('shop', { redirectUris: ['https://*'] })]))
@@ -142,7 +180,7 @@ describe('what the doctor checks, on realms described as data', () => {
     }
     const drivers = app('drivers', 'https://drivers.example.net')
     const v2 = {
-      ...client('x').attributes,
+      ...client('drivers').attributes,
       'standard.token.exchange.enabled': 'true',
       'standard.token.exchange.enableRefreshRequestedTokenType': 'SAME_SESSION',
     }

@@ -6,6 +6,7 @@ import { revokeSessions, sessionsOf, type SessionEndDeps } from '../../sessions/
 import { clearSessionCookie } from '../browser-cookie'
 import type { Caller, CallerOf } from '../caller'
 import { Problem } from '../problem'
+import { sessionView } from '../session-view'
 
 export interface SessionsRouteDeps {
   app: AppConfig
@@ -13,13 +14,9 @@ export interface SessionsRouteDeps {
   ends: SessionEndDeps
 }
 
-const iso = (ms: number) => new Date(ms).toISOString()
-
 /**
  * GET /auth/sessions — the caller's sessions and devices, on every app; never a token.
  * DELETE /auth/sessions/:id — revokes one; DELETE /auth/sessions — revokes all of them.
- * `lastUsedAt` is when the session last refreshed, which it does only when used: it is accurate to
- * one access-token lifetime, and costs no write per request.
  */
 export function sessionsRoutes(deps: SessionsRouteDeps): Router {
   /** Revokes `targets`; when the caller's own session is among them, its cookie goes too. */
@@ -34,17 +31,7 @@ export function sessionsRoutes(deps: SessionsRouteDeps): Router {
       const me = (await deps.caller(req, res, { changing: false }))!
       const sessions = (await sessionsOf(deps.ends, me.session.sub)).sort((a, b) => b.createdAt - a.createdAt)
       res.json({
-        sessions: sessions.map((s) => ({
-          id: s.id,
-          current: s.id === me.session.id,
-          app: s.app,
-          kind: s.kind,
-          client: s.client,
-          device: s.device ?? null,
-          createdAt: iso(s.createdAt),
-          lastUsedAt: iso(s.refreshedAt),
-          expiresAt: iso(s.expiresAt),
-        })),
+        sessions: sessions.map((s) => ({ ...sessionView(s), current: s.id === me.session.id })),
       })
     })
     .delete('/auth/sessions/:id', async (req, res) => {
