@@ -7,7 +7,13 @@ import { startKeyward, testEnv, type RunningKeyward } from '../../harness/keywar
 import { startKeywardProcess, type KeywardProcess } from '../../harness/keyward-process'
 import { bearer, MobileApp, MOBILE } from '../../harness/mobile-app'
 import { freePort } from '../../harness/redis-server'
-import { addUser, keywardKeycloak as cli, shopAndDrivers, shopAndDriversFile } from '../support/keycloak-cli'
+import {
+  addUser,
+  handedOver,
+  keywardKeycloak as cli,
+  shopAndDrivers,
+  shopAndDriversFile,
+} from '../support/keycloak-cli'
 import { activeKid, importSigningKey } from '../support/realm-key'
 import { api, waitUntil } from '../support/refresh-fixture'
 
@@ -70,14 +76,7 @@ describe('back-channel logout from Keycloak', () => {
 
   /** dana logged in on shop, her session handed to drivers; both of the browser's cookies work. */
   async function shopAndDriversSession(): Promise<Browser> {
-    const browser = new Browser()
-    await browser.login(kw.url, 'dana', 'dana-password')
-    const started = await browser.request(`${kw.url}/auth/handoff`, {
-      method: 'POST',
-      headers: { ...api, 'content-type': 'application/json' },
-      body: JSON.stringify({ target: 'drivers' }),
-    })
-    expect((await browser.request((JSON.parse(started.text) as { url: string }).url)).status).toBe(302)
+    const browser = await handedOver(kw.url, 'dana', 'drivers')
     expect(await sessionStatus(browser)).toEqual({ shop: 200, drivers: 200, second: 200 })
     return browser
   }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { startKeyward, type RunningKeyward } from '../../harness/keyward'
 import {
   addUser,
   configFile,
+  handedOver,
   keywardKeycloak as cli,
   shopAndDrivers,
   shopAndDriversFile,
@@ -75,15 +75,7 @@ describe('keyward-keycloak: setup and doctor against a live Keycloak', () => {
 
       // What setup made is what a real login and handoff need.
       await addUser(admin, 'dana')
-      const browser = new Browser()
-      await browser.login(kw.url, 'dana', 'dana-password')
-      const started = await browser.request(`${kw.url}/auth/handoff`, {
-        method: 'POST',
-        headers: { ...api, 'content-type': 'application/json' },
-        body: JSON.stringify({ target: 'drivers' }),
-      })
-      expect(started.status).toBe(200)
-      expect((await browser.request((JSON.parse(started.text) as { url: string }).url)).status).toBe(302)
+      const browser = await handedOver(kw.url, 'dana', 'drivers')
       const drivers = kw.url.replace('127.0.0.1', 'localhost')
       expect(JSON.parse((await browser.request(`${drivers}/auth/session`)).text)).toMatchObject({
         app: 'drivers',

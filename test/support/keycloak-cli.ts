@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Config } from '../../src/config/load'
+import { Browser } from '../../harness/browser'
 import type { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { keycloakUrl, TEST_KEYS } from '../../harness/keyward'
 
@@ -115,4 +116,19 @@ export async function addUser(admin: KeycloakAdmin, username: string): Promise<v
     lastName: 'Doe',
     credentials: [{ type: 'password', value: `${username}-password`, temporary: false }],
   })
+}
+
+/** A browser in which `username` logged in on the app at `url` and handed the session to `target`. */
+export async function handedOver(url: string, username: string, target: string): Promise<Browser> {
+  const browser = new Browser()
+  await browser.login(url, username, `${username}-password`)
+  const started = await browser.request(`${url}/auth/handoff`, {
+    method: 'POST',
+    headers: { 'x-csrf': '1', 'content-type': 'application/json' },
+    body: JSON.stringify({ target }),
+  })
+  if (started.status !== 200) throw new Error(`POST /auth/handoff answered ${started.status}: ${started.text}`)
+  const landed = await browser.request((JSON.parse(started.text) as { url: string }).url)
+  if (landed.status !== 302) throw new Error(`the handoff URL answered ${landed.status}: ${landed.text}`)
+  return browser
 }

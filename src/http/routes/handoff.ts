@@ -5,6 +5,8 @@ import { OPAQUE } from '../../domain/opaque'
 import { completeHandoff, redeemForPeer, startHandoff, type HandoffDeps } from '../../sessions/handoff'
 import { cookieSessionMinter, openBrowserSession } from '../browser-session'
 import type { CallerOf } from '../caller'
+import { field } from '../body'
+import { appState, pkceChallenge } from '../mobile-proof'
 import { Problem } from '../problem'
 import { safeReturnTo } from '../return-to'
 
@@ -18,9 +20,6 @@ export interface HandoffRouteDeps {
   cookieSessionStore: Store
   secrets: string[]
 }
-
-const field = (body: unknown, name: string): unknown =>
-  body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
 
 /** The app a handoff `target` names, by id or by origin. */
 function targetApp(apps: ReadonlyMap<string, AppConfig>, target: unknown): AppConfig {
@@ -36,25 +35,15 @@ function targetApp(apps: ReadonlyMap<string, AppConfig>, target: unknown): AppCo
 function mobileTarget(body: unknown): { codeChallenge: string; redirectUri: string; state?: string } | undefined {
   const redirectUri = field(body, 'redirectUri')
   if (redirectUri === undefined) return undefined
-  const codeChallenge = field(body, 'codeChallenge')
-  const state = field(body, 'state')
   if (typeof redirectUri !== 'string' || redirectUri.length > 2048) {
     throw new Problem('invalid_request', "redirectUri must be one of the target app's redirect URIs.")
   }
-  if (
-    field(body, 'codeChallengeMethod') !== 'S256' ||
-    typeof codeChallenge !== 'string' ||
-    !OPAQUE.test(codeChallenge)
-  ) {
-    throw new Problem(
-      'invalid_request',
-      'A handoff to a mobile app needs codeChallenge (S256 of its verifier, base64url) and codeChallengeMethod "S256".',
-    )
-  }
-  if (state !== undefined && (typeof state !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(state))) {
-    throw new Problem('invalid_request', 'state must be 1 to 256 printable ASCII characters.')
-  }
-  return { codeChallenge, redirectUri, state }
+  const codeChallenge = pkceChallenge(
+    field(body, 'codeChallenge'),
+    field(body, 'codeChallengeMethod'),
+    'A handoff to a mobile app needs codeChallenge (S256 of its verifier, base64url) and codeChallengeMethod "S256".',
+  )
+  return { codeChallenge, redirectUri, state: appState(field(body, 'state')) }
 }
 
 /**

@@ -5,6 +5,7 @@ import type { MobileLoginRequest } from '../../domain/login'
 import { OPAQUE, randomOpaque } from '../../domain/opaque'
 import { startLogin, type LoginDeps } from '../../sessions/login'
 import { loginBindingName, setLoginBinding } from '../browser-cookie'
+import { appState, pkceChallenge } from '../mobile-proof'
 import { Problem } from '../problem'
 import { safeReturnTo } from '../return-to'
 
@@ -32,18 +33,12 @@ function mobileLogin(req: Request, app: AppConfig): MobileLoginRequest {
       'redirect_uri must be one of the app redirect URIs keyward is configured with.',
     )
   }
-  const codeChallenge = param(req, 'code_challenge')
-  if (param(req, 'code_challenge_method') !== 'S256' || !codeChallenge || !OPAQUE.test(codeChallenge)) {
-    throw new Problem(
-      'invalid_request',
-      'A mobile login needs code_challenge (S256 of the verifier, base64url) and code_challenge_method=S256.',
-    )
-  }
-  const state = param(req, 'state')
-  if (state !== undefined && !/^[\x21-\x7e]{1,256}$/.test(state)) {
-    throw new Problem('invalid_request', 'state must be 1 to 256 printable ASCII characters.')
-  }
-  return { redirectUri, codeChallenge, state }
+  const codeChallenge = pkceChallenge(
+    param(req, 'code_challenge'),
+    param(req, 'code_challenge_method'),
+    'A mobile login needs code_challenge (S256 of the verifier, base64url) and code_challenge_method=S256.',
+  )
+  return { redirectUri, codeChallenge, state: appState(param(req, 'state')) }
 }
 
 /**

@@ -4,10 +4,8 @@ import { OPAQUE } from '../../domain/opaque'
 import { redeemCode, type HandoffDeps } from '../../sessions/handoff'
 import type { LoginDeps } from '../../sessions/login'
 import { deviceLabel } from '../device-label'
+import { field } from '../body'
 import { Problem } from '../problem'
-
-const field = (body: unknown, name: string): unknown =>
-  body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
 
 /**
  * POST /auth/token — a mobile app trades its one-time code (of its login, or of a handoff to it) and
