@@ -66,6 +66,12 @@ export class Upstream {
           .end('<p>odd</p>')
         return
       }
+      const caching = /\/cache\/(.+)$/.exec(req.url ?? '')?.[1]
+      if (caching) {
+        // Answers with the Cache-Control the path names, e.g. /cache/public,max-age=60.
+        res.writeHead(200, { 'cache-control': decodeURIComponent(caching) }).end('{}')
+        return
+      }
       if (req.url?.endsWith('/big')) {
         res.writeHead(200, { 'content-type': 'application/octet-stream' })
         for (let i = 0; i < 64; i++) res.write(Buffer.alloc(64 * 1024, i))

@@ -168,7 +168,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
   }))
 
   const forwarder = createForwarder()
-  const { host, forwarded } = forwardedOf(config.trustProxy)
+  const { host, clientIp } = forwardedOf(config.trustProxy)
   let isDraining = false
   const handler = createHandler({
     apps,
@@ -176,9 +176,10 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
       upstreams: config.upstreams,
       tokens,
       forwarder,
-      forwarded,
+      clientIp,
       isDraining: () => isDraining,
       log,
+      now,
     }),
     keycloakLogout,
     opsRoutes: healthRoutes({

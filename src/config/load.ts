@@ -89,12 +89,16 @@ function timingProblems(e: Env): string[] {
   return problems
 }
 
+/** What an API call may use unless its upstream says otherwise: never TRACE, which echoes the token. */
+const DEFAULT_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+
 const upstreamsFrom = (e: Env): ReadonlyMap<string, UpstreamConfig> =>
   new Map(
     Object.entries(e.UPSTREAMS).map(([name, u]) => {
       const seconds = 'timeoutSeconds' in u && u.timeoutSeconds ? u.timeoutSeconds : e.UPSTREAM_TIMEOUT_SECONDS
       const exchange = 'audience' in u && u.audience ? { audience: u.audience, scope: u.scope } : undefined
-      return [name, { url: new URL(u.url), timeoutMs: seconds * 1000, exchange }]
+      const methods = new Set('methods' in u && u.methods ? u.methods : DEFAULT_METHODS)
+      return [name, { url: new URL(u.url), timeoutMs: seconds * 1000, exchange, methods }]
     }),
   )
 

@@ -71,6 +71,16 @@ const upstreams = z.string().transform((v, ctx) => {
         // A token of its own: the session's access token exchanged for one with only this audience.
         audience: z.string().min(1).max(255).optional(),
         scope: z.string().min(1).max(1024).optional(),
+        // The methods forwarded (with the token); others are 405. TRACE and CONNECT never are.
+        methods: z
+          .array(
+            z
+              .string()
+              .regex(/^[A-Z][A-Z-]{0,19}$/)
+              .refine((m) => !['TRACE', 'TRACK', 'CONNECT'].includes(m)),
+          )
+          .min(1)
+          .optional(),
       })
       .strict(),
   ])
@@ -78,7 +88,7 @@ const upstreams = z.string().transform((v, ctx) => {
   if (!result.success) {
     ctx.addIssue({
       code: 'custom',
-      message: `names of lower-case letters, digits and dashes, each an http(s) URL without query or an object {url, timeoutSeconds, audience, scope}, e.g. ${example}`,
+      message: `names of lower-case letters, digits and dashes, each an http(s) URL without query or an object {url, timeoutSeconds, audience, scope, methods} (methods in capitals, never TRACE or CONNECT), e.g. ${example}`,
     })
     return z.NEVER
   }

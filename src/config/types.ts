@@ -43,6 +43,8 @@ export interface UpstreamConfig {
   timeoutMs: number
   /** When set, the upstream gets a token of its own: the session's exchanged for this audience (and scope). */
   exchange?: { audience: string; scope?: string }
+  /** The methods forwarded to it; any other is 405. */
+  methods: ReadonlySet<string>
 }
 
 export interface KeycloakConfig {

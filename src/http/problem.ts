@@ -16,6 +16,7 @@ export type ProblemCode =
   | 'origin_not_allowed'
   | 'not_found'
   | 'unknown_upstream'
+  | 'method_not_allowed'
   | 'handoff_not_allowed'
   | 'exchange_refused'
   | 'too_many_requests'
@@ -42,6 +43,7 @@ const STATUS: Record<ProblemCode, number> = {
   origin_not_allowed: 403,
   not_found: 404,
   unknown_upstream: 404,
+  method_not_allowed: 405,
   handoff_not_allowed: 403,
   exchange_refused: 403,
   too_many_requests: 429,

@@ -147,11 +147,11 @@ export function createTokenService(deps: TokenServiceDeps) {
       name: string,
       want: { audience: string; scope?: string },
       force = false,
-    ): Promise<string> {
+    ): Promise<UpstreamToken> {
       const held = session.upstreamTokens?.[name]
       const asSession = held && { accessExpiresAt: held.expiresAt, refreshedAt: held.obtainedAt }
-      if (!force && asSession && freshness(asSession, deps.now(), deps.refresh) === 'fresh') return held.accessToken
-      const token = await exchanges.run(`${session.id} ${name}${force ? '!' : ''}`, async () => {
+      if (!force && asSession && freshness(asSession, deps.now(), deps.refresh) === 'fresh') return held
+      return exchanges.run(`${session.id} ${name}${force ? '!' : ''}`, async () => {
         const subject = await freshAccessToken(session)
         const obtainedAt = deps.now()
         const grant = await deps.oidcFor(session.app).exchange(subject, { requested: 'access_token', ...want })
@@ -162,7 +162,6 @@ export function createTokenService(deps: TokenServiceDeps) {
         })
         return got
       })
-      return token.accessToken
     },
 
     /** Refreshes even a fresh token (an upstream refused it), unless another refresh got there first. */

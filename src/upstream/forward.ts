@@ -22,9 +22,31 @@ const DROP_REQUEST = new Set([
   'forwarded',
   // Node has already answered the caller's 100-continue; undici refuses to send the header on.
   'expect',
+  // Forwarding headers: keyward sets X-Forwarded-For, -Proto and -Host itself, from what it knows.
+  // The others, which upstreams and their frameworks may believe (client address, original URL,
+  // method override), a client could set to anything: they go nowhere.
   'x-forwarded-for',
   'x-forwarded-host',
   'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-ssl',
+  'x-forwarded-scheme',
+  'x-url-scheme',
+  'front-end-https',
+  'x-real-ip',
+  'true-client-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-host',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
 ])
 // An upstream behind a BFF has no business setting cookies on the app's origin (it could overwrite
 // keyward's own), nor answering for CORS, which keyward does for its allowed origins.

@@ -12,17 +12,20 @@ const admin = new KeycloakAdmin()
 const api = { 'x-csrf': '1' }
 const trusted = 'https://admin.example.test'
 
-/** A GET whose path goes out byte for byte (fetch would resolve dot segments first). */
+/** A request whose path and method go out byte for byte (fetch resolves dot segments, refuses TRACE). */
 function rawGet(
   base: string,
   path: string,
   headers: Record<string, string>,
-): Promise<{ status: number; body: string }> {
+  method = 'GET',
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const { hostname, port } = new URL(base)
-    const req = httpRequest({ hostname, port, path, headers }, (res) => {
+    const req = httpRequest({ hostname, port, path, headers, method }, (res) => {
       let body = ''
-      res.on('data', (d) => (body += d)).on('end', () => resolve({ status: res.statusCode!, body }))
+      res
+        .on('data', (d) => (body += d))
+        .on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }))
     })
     req.on('error', reject).end()
   })
@@ -34,6 +37,7 @@ describe('the API proxy', () => {
   let kw: RunningKeyward
   const browser = new Browser()
   let sid: string
+  let loggedInAt: number
 
   beforeAll(async () => {
     upstream = await Upstream.start()
@@ -43,11 +47,13 @@ describe('the API proxy', () => {
       ALLOWED_ORIGINS: trusted,
       UPSTREAMS: JSON.stringify({
         orders: `${upstream.url}/v1`,
+        readonly: { url: upstream.url, methods: ['GET', 'HEAD'] },
         slow: { url: slow.url, timeoutSeconds: 1 },
         gone: `http://127.0.0.1:${await freePort()}`,
       }),
     })
     await browser.login(kw.url, 'alice', 'alice-password')
+    loggedInAt = Date.now()
     sid = (await storedSession(kw))!.sid
   })
   afterAll(async () => {
@@ -182,6 +188,8 @@ describe('the API proxy', () => {
   })
 
   test('an upstream 401 on a GET gets one forced refresh and one retry; Keycloak sees one refresh', async () => {
+    // A token obtained in the last 10 s is not refreshed for a 401 (the test after this one).
+    await new Promise((r) => setTimeout(r, Math.max(0, loggedInAt + 10_500 - Date.now())))
     const before = (await admin.events('alice', 'REFRESH_TOKEN')).filter((e) => e.sessionId === sid).length
     const firstJti = new Set<unknown>()
     upstream.rejectToken = (claims) => {
@@ -204,9 +212,96 @@ describe('the API proxy', () => {
     }
   })
 
+  test('a 401 to a token obtained moments ago goes back as it is: no refresh that the upstream drives', async () => {
+    // The test before this one has just refreshed the session.
+    const refreshes = async () => (await admin.events('alice', 'REFRESH_TOKEN')).filter((e) => e.sessionId === sid)
+    const before = (await refreshes()).length
+    upstream.rejectToken = () => true
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await browser.request(`${kw.url}/api/orders/forbidden-here`, { headers: api })
+        expect(res.status).toBe(401)
+      }
+      expect((await refreshes()).length).toBe(before)
+    } finally {
+      upstream.rejectToken = () => false
+    }
+  })
+
+  test('answers are private to the user unless the upstream said private or no-store: a shared cache keeps none', async () => {
+    const cacheControl = async (directive?: string) =>
+      (
+        await browser.request(`${kw.url}/api/orders/cache/${encodeURIComponent(directive ?? 'x')}`, {
+          headers: api,
+        })
+      ).headers.get('cache-control')
+    expect(await cacheControl('max-age=60')).toBe('private, max-age=60')
+    expect(await cacheControl('public, max-age=60, s-maxage=600')).toBe('private, max-age=60, s-maxage=600')
+    expect(await cacheControl('private, max-age=60')).toBe('private, max-age=60')
+    expect(await cacheControl('no-store')).toBe('no-store')
+    expect((await browser.request(`${kw.url}/api/orders/x`, { headers: api })).headers.get('cache-control')).toBe(
+      'private',
+    )
+  })
+
+  test("forwarding headers are keyward's own: the app's host and protocol, the client's address; those a client could forge stay behind", async () => {
+    const res = await rawGet(kw.url, '/api/orders/who', {
+      ...api,
+      cookie: await browser.jar.getCookieString(kw.url),
+      'x-forwarded-host': 'evil.example',
+      'x-forwarded-for': '203.0.113.9',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-port': '443',
+      'x-forwarded-prefix': '/admin',
+      'x-real-ip': '203.0.113.9',
+      'true-client-ip': '203.0.113.9',
+      'x-client-ip': '203.0.113.9',
+      'x-original-url': '/admin',
+      'x-rewrite-url': '/admin',
+      'x-http-method-override': 'DELETE',
+    })
+    expect(res.status).toBe(200)
+    const seen = JSON.parse(res.body).headers as Record<string, string>
+    expect({
+      host: seen['x-forwarded-host'],
+      proto: seen['x-forwarded-proto'],
+      for: seen['x-forwarded-for'],
+    }).toEqual({ host: new URL(kw.url).host, proto: 'http', for: '127.0.0.1' })
+    for (const forged of [
+      'x-forwarded-port',
+      'x-forwarded-prefix',
+      'x-real-ip',
+      'true-client-ip',
+      'x-client-ip',
+      'x-original-url',
+      'x-rewrite-url',
+      'x-http-method-override',
+    ]) {
+      expect({ forged, value: seen[forged] }).toEqual({ forged, value: undefined })
+    }
+  })
+
+  test('TRACE and CONNECT-like methods are never forwarded; an upstream may allow fewer methods (405 with Allow)', async () => {
+    const count = upstream.seen.length
+    const cookie = await browser.jar.getCookieString(kw.url)
+    const trace = await rawGet(kw.url, '/api/orders/x', { ...api, cookie }, 'TRACE')
+    expect(trace.status).toBe(405)
+    expect(trace.headers.allow).toBe('GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS')
+    expect(JSON.parse(trace.body)).toMatchObject({ code: 'method_not_allowed' })
+    const put = await rawGet(kw.url, '/api/readonly/x', { ...api, cookie }, 'PUT')
+    expect(put.status).toBe(405)
+    expect(put.headers.allow).toBe('GET, HEAD')
+    expect(upstream.seen.length).toBe(count)
+    expect((await rawGet(kw.url, '/api/readonly/x', { ...api, cookie })).status).toBe(200)
+  })
+
   test.each([
     ['an unknown upstream', '/api/nope/x', api, 404, 'unknown_upstream'],
     ['a dot segment', '/api/orders/../../admin', api, 400, 'invalid_request'],
+    ['a dot segment with a path parameter (..;)', '/api/orders/x/..;/..;/admin', api, 400, 'invalid_request'],
+    ['an encoded dot segment with a parameter', '/api/orders/%2e%2E;jsessionid=1/admin', api, 400, 'invalid_request'],
+    ['a dot written .%2e', '/api/orders/.%2e/admin', api, 400, 'invalid_request'],
+    ['an escape that does not decode', '/api/orders/a%zz', api, 400, 'invalid_request'],
     ['an encoded dot segment', '/api/orders/%2e%2e/admin', api, 400, 'invalid_request'],
     ['an encoded slash', '/api/orders/a%2F..%2Fadmin', api, 400, 'invalid_request'],
     ['an encoded upstream name', '/api/ord%65rs/x', api, 400, 'invalid_request'],

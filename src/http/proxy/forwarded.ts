@@ -1,12 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import { TLSSocket } from 'node:tls'
 import proxyaddr from 'proxy-addr'
-
-export interface Forwarded {
-  ip: string
-  proto: string
-  host: string
-}
 
 const first = (header: string | string[] | undefined) =>
   String(header ?? '')
@@ -14,9 +7,10 @@ const first = (header: string | string[] | undefined) =>
     .trim()
 
 /**
- * The client's address, protocol and host as Express works them out with `trust proxy` set to a hop
- * count (TRUST_PROXY): X-Forwarded-* are believed from that many proxies in front of keyward, and not
- * at all when it is false. The hot path runs before Express, so it asks the same questions here.
+ * The client's address and the Host it asked for, as Express works them out with `trust proxy` set to
+ * a hop count (TRUST_PROXY): X-Forwarded-For and -Host are believed from that many proxies in front of
+ * keyward, and not at all when it is false. The hot path runs before Express, so it asks the same
+ * questions here.
  */
 export function forwardedOf(trustProxy: number | false) {
   const hops = trustProxy === false ? 0 : trustProxy
@@ -26,11 +20,8 @@ export function forwardedOf(trustProxy: number | false) {
   const host = (req: IncomingMessage): string =>
     (hops > 0 && first(req.headers['x-forwarded-host'])) || req.headers.host || ''
 
-  function forwarded(req: IncomingMessage): Forwarded {
-    const proto =
-      req.socket instanceof TLSSocket ? 'https' : (hops > 0 && first(req.headers['x-forwarded-proto'])) || 'http'
-    return { ip: proxyaddr(req, trust), proto, host: host(req) }
-  }
+  /** The client's address. */
+  const clientIp = (req: IncomingMessage): string => proxyaddr(req, trust)
 
-  return { host, forwarded }
+  return { host, clientIp }
 }

@@ -3,9 +3,24 @@ import { Problem } from '../problem'
 const UPSTREAM_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/
 
 /**
+ * Whether a path segment is `.` or `..` to some server: after dropping `;…` (Tomcat, Jetty and Spring
+ * drop path parameters before resolving dot segments, so `..;x` is `..` there) and percent-decoding.
+ * A segment that does not decode is refused as well.
+ */
+function dotSegment(segment: string): boolean {
+  const bare = segment.split(';', 1)[0]
+  try {
+    return /^\.{1,2}$/.test(decodeURIComponent(bare))
+  } catch {
+    return true
+  }
+}
+
+/**
  * `/api/<upstream>/<rest>?<query>` → the upstream's name and the rest, still percent-encoded, with
- * its query. The name must be written plainly (no encoding); the rest may not hold dot segments or
- * encoded slashes, which an upstream could resolve to outside the path it serves.
+ * its query. The name must be written plainly (no encoding); the rest may not hold dot segments (in
+ * any spelling, see `dotSegment`) or encoded slashes, which an upstream could resolve to outside the
+ * path it serves.
  */
 export function apiTarget(url: string): { name: string; pathAndQuery: string } {
   const rest = url.slice('/api/'.length)
@@ -18,7 +33,7 @@ export function apiTarget(url: string): { name: string; pathAndQuery: string } {
   const below = end === -1 ? '' : rest.slice(end)
   const q = below.indexOf('?')
   const path = q === -1 ? below : below.slice(0, q)
-  if (path.split('/').some((s) => /^(\.|%2e){1,2}$/i.test(s)) || /%2f|%5c|\\/i.test(path)) {
+  if (path.split('/').some(dotSegment) || /%2f|%5c|\\/i.test(path)) {
     throw new Problem('invalid_request', 'The API path may not contain dot segments or encoded slashes.')
   }
   return { name, pathAndQuery: below }

@@ -10,7 +10,6 @@ import type { Caller, CallerOf } from '../caller'
 import { logProblem } from '../middleware/error-handler'
 import { apiSecurityHeaders } from '../middleware/security-headers'
 import { Problem, sendProblem, toProblem } from '../problem'
-import type { Forwarded } from './forwarded'
 import { apiTarget } from './path'
 
 /** What the API proxy needs of one app. */
@@ -27,13 +26,18 @@ export interface ApiProxyDeps {
   upstreams: ReadonlyMap<string, UpstreamConfig>
   tokens: Pick<TokenService, 'accessToken' | 'forceRefresh' | 'upstreamToken'>
   forwarder: Forwarder
-  forwarded: (req: IncomingMessage) => Forwarded
+  /** The client's address (X-Forwarded-For believed only from TRUST_PROXY's hops). */
+  clientIp: (req: IncomingMessage) => string
   isDraining: () => boolean
   log: Logger
+  now: () => number
 }
 
 // Replaying a request needs its body again, so only bodiless idempotent requests are retried.
 const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
+// A token obtained this recently is not refreshed for an upstream's 401: that upstream refuses for
+// reasons of its own, and each call would otherwise cost Keycloak a refresh.
+const REFRESH_FOR_401_AFTER_MS = 10_000
 const hasBody = (req: IncomingMessage) =>
   req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 
@@ -45,6 +49,21 @@ function otherCookies(header: string | undefined, keywards: ReadonlySet<string>)
     .map((pair) => pair.trim())
     .filter((pair) => pair && !keywards.has(pair.split('=', 1)[0].trim()))
   return kept.length ? kept.join('; ') : undefined
+}
+
+/**
+ * The upstream's Cache-Control, made `private` unless it is already (or `no-store`): the browser's
+ * request carries a cookie, not `Authorization`, so a shared cache in front of keyward would
+ * otherwise be free to keep one user's answer for others.
+ */
+export function privateCacheControl(value: string | string[] | undefined): string {
+  const directives = String(value ?? '')
+    .split(',')
+    .map((d) => d.trim())
+    .filter(Boolean)
+  const names = directives.map((d) => d.split('=', 1)[0].toLowerCase())
+  if (names.includes('private') || names.includes('no-store')) return directives.join(', ')
+  return ['private', ...directives.filter((_d, i) => names[i] !== 'public')].join(', ')
 }
 
 /** The upstream's Vary joins keyward's own (Origin, for CORS). */
@@ -86,36 +105,49 @@ export function createApiProxy(deps: ApiProxyDeps) {
     const { name, pathAndQuery } = apiTarget(req.url!)
     const upstream = api.app.upstreams.has(name) ? deps.upstreams.get(name) : undefined
     if (!upstream) throw new Problem('unknown_upstream', `No upstream is called ${JSON.stringify(name)}.`)
+    if (!upstream.methods.has(req.method!)) {
+      res.setHeader('Allow', [...upstream.methods].join(', '))
+      throw new Problem('method_not_allowed', `${req.method} is not forwarded to ${name}.`)
+    }
     const body = hasBody(req) ? req : undefined
+    const { publicUrl } = api.app
     const outgoing = {
       method: req.method!,
       pathAndQuery,
       headers: req.headers,
       cookie: otherCookies(req.headers.cookie, api.cookies),
       body,
-      forwardedFor: deps.forwarded(req),
+      // What keyward knows, never what the client says: the app's own origin, the client's address.
+      forwardedFor: { ip: deps.clientIp(req), proto: publicUrl.protocol.slice(0, -1), host: publicUrl.host },
     }
-    // The session's own access token, or, for an upstream that wants its own audience, one exchanged for it.
+    // The session's own access token (and when it was obtained), or, for an upstream that wants its
+    // own audience, one exchanged for it.
     const { exchange } = upstream
-    const tokenFor = (session: TokenSession, force: boolean) =>
-      exchange ? deps.tokens.upstreamToken(session, name, exchange, force) : session.tokens.accessToken
+    const tokenFor = async (session: TokenSession, force: boolean) =>
+      exchange
+        ? deps.tokens.upstreamToken(session, name, exchange, force)
+        : {
+            accessToken: force ? session.tokens.accessToken : await deps.tokens.accessToken(session),
+            obtainedAt: session.refreshedAt,
+          }
     let session = me.session
-    let answer = await deps.forwarder.send(upstream, {
-      ...outgoing,
-      accessToken: exchange ? await tokenFor(session, false) : await deps.tokens.accessToken(session),
-    })
+    let token = await tokenFor(session, false)
+    let answer = await deps.forwarder.send(upstream, { ...outgoing, accessToken: token.accessToken })
     try {
-      if (answer.statusCode === 401 && RETRYABLE.has(outgoing.method) && !body) {
+      const retry = RETRYABLE.has(outgoing.method) && !body && deps.now() - token.obtainedAt >= REFRESH_FOR_401_AFTER_MS
+      if (answer.statusCode === 401 && retry) {
         await answer.body.dump()
         session = await deps.tokens.forceRefresh(session)
-        answer = await deps.forwarder.send(upstream, { ...outgoing, accessToken: await tokenFor(session, true) })
+        token = await tokenFor(session, true)
+        answer = await deps.forwarder.send(upstream, { ...outgoing, accessToken: token.accessToken })
       }
       // setHeader, not Express's res.set: the upstream's headers go out as they came (no charset added
       // to a Content-Type, repeated headers kept).
       for (const [header, value] of Object.entries(deps.forwarder.responseHeaders(answer.headers))) {
         if (header === 'vary') addVary(res, value)
-        else res.setHeader(header, value)
+        else if (header !== 'cache-control') res.setHeader(header, value)
       }
+      res.setHeader('Cache-Control', privateCacheControl(answer.headers['cache-control']))
       res.writeHead(answer.statusCode)
       await relay(answer.body, res)
     } catch (err) {
