@@ -15,9 +15,12 @@ export interface RefreshSettings {
 
 export type Freshness = 'fresh' | 'stale' | 'expired'
 
+/** A token with less than this left is not sent anywhere: it could expire on its way. */
+export const EXPIRY_MARGIN_MS = 1000
+
 /**
  * `fresh`: use it. `stale`: still valid but inside the refresh window; use it and refresh in the
- * background. `expired`: a request must wait for a refresh. The window is `skewSeconds`, or
+ * background. `expired` (or within `EXPIRY_MARGIN_MS` of it): a request must wait for a refresh. The window is `skewSeconds`, or
  * `skewFraction` of the token's lifetime when that is smaller (a 10 s token is not "stale" at birth).
  */
 export function freshness(
@@ -26,7 +29,7 @@ export function freshness(
   cfg: Pick<RefreshSettings, 'skewSeconds' | 'skewFraction'>,
 ): Freshness {
   const left = session.accessExpiresAt - now
-  if (left <= 0) return 'expired'
+  if (left <= EXPIRY_MARGIN_MS) return 'expired'
   const lifetime = session.accessExpiresAt - session.refreshedAt
   const window = Math.min(cfg.skewSeconds * 1000, lifetime * cfg.skewFraction)
   return left > window ? 'fresh' : 'stale'

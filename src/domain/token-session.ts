@@ -2,8 +2,13 @@
 export interface TokenGrant {
   accessToken: string
   refreshToken?: string
-  /** Seconds until the access token expires, as Keycloak said (`expires_in`). */
+  /** Seconds the access token is good for from `requestedAt` (see the OIDC client's `toGrant`). */
   expiresIn: number
+  /**
+   * When keyward sent the request (epoch ms). Keycloak issued the tokens after it, so expiries counted
+   * from here are never later than the real ones, whatever the latency or the clocks.
+   */
+  requestedAt?: number
   /** Keycloak's `refresh_expires_in`; 0 or absent means Keycloak set no limit (unlimited offline tokens). */
   refreshExpiresIn?: number
   /** Verified ID token claims, when an ID token came with the grant. */
@@ -126,14 +131,15 @@ export function newSession(
   const sub = grant.claims?.sub
   if (typeof sub !== 'string') throw new TypeError('the code grant returned no ID token subject')
   const sid = grant.claims?.sid
-  const refreshExpiresAt = grant.refreshExpiresIn ? fields.now + grant.refreshExpiresIn * 1000 : undefined
+  const from = grant.requestedAt ?? fields.now
+  const refreshExpiresAt = grant.refreshExpiresIn ? from + grant.refreshExpiresIn * 1000 : undefined
   return {
     app: fields.app,
     kind: fields.kind,
     sub,
     sid: typeof sid === 'string' ? sid : undefined,
     claims: profileClaims(grant.claims),
-    accessExpiresAt: fields.now + grant.expiresIn * 1000,
+    accessExpiresAt: from + grant.expiresIn * 1000,
     refreshExpiresAt,
     expiresAt: recordExpiry(fields.kind, refreshExpiresAt, fields.now, fields.lifetimes),
     createdAt: fields.now,
@@ -153,11 +159,12 @@ export function refreshedTokenSession(
   now: number,
   lifetimes: Lifetimes,
 ): TokenSession {
-  const refreshExpiresAt = grant.refreshExpiresIn ? now + grant.refreshExpiresIn * 1000 : undefined
+  const from = grant.requestedAt ?? now
+  const refreshExpiresAt = grant.refreshExpiresIn ? from + grant.refreshExpiresIn * 1000 : undefined
   return {
     ...current,
     claims: grant.claims ? profileClaims(grant.claims) : current.claims,
-    accessExpiresAt: now + grant.expiresIn * 1000,
+    accessExpiresAt: from + grant.expiresIn * 1000,
     refreshExpiresAt,
     expiresAt: recordExpiry(current.kind, refreshExpiresAt, now, lifetimes),
     refreshedAt: now,

@@ -31,24 +31,44 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
   const connection = createKeycloakConnection(options, log)
   const { configuration, asClient, keycloakFetch } = connection
 
-  function toGrant(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenGrant {
+  /**
+   * Keycloak's answer as a grant. The access token lives `expires_in`, or less if its own `exp` − `iat`
+   * says so, less one second: Keycloak writes `iat` and `exp` in whole seconds, so a token may expire
+   * up to a second before its lifetime has passed. Counted from `requestedAt`, that is never late.
+   */
+  function toGrant(
+    res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+    requestedAt: number,
+  ): TokenGrant {
     const refreshExpiresIn = res.refresh_expires_in
+    const access = jwtPayload(res.access_token)
+    const ownLifetime =
+      typeof access?.exp === 'number' && typeof access.iat === 'number' ? access.exp - access.iat : Infinity
     return {
       accessToken: res.access_token,
       refreshToken: res.refresh_token,
-      expiresIn: res.expires_in ?? 60,
+      expiresIn: Math.max(1, Math.min(res.expires_in ?? 60, ownLifetime) - 1),
+      requestedAt,
       refreshExpiresIn: typeof refreshExpiresIn === 'number' ? refreshExpiresIn : undefined,
       claims: res.claims(),
       scope: res.scope,
     }
   }
 
-  /** The payload of a JWT Keycloak has just issued to this client over the back channel. */
+  /** The payload of a JWT Keycloak has just issued to this client over the back channel; undefined if none. */
+  function jwtPayload(jwt: string): Record<string, unknown> | undefined {
+    try {
+      const payload: unknown = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8'))
+      return typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : undefined
+    } catch {
+      return undefined
+    }
+  }
+
   function payloadOf(jwt: string): Record<string, unknown> {
-    const payload: unknown = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8'))
-    if (typeof payload !== 'object' || payload === null)
-      throw new Error('Keycloak issued an access token that is no JWT')
-    return payload as Record<string, unknown>
+    const payload = jwtPayload(jwt)
+    if (!payload) throw new Error('Keycloak issued an access token that is no JWT')
+    return payload
   }
 
   let serviceToken: { value: string; until: number } | undefined
@@ -81,6 +101,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       callbackUrl: URL,
       checks: { codeVerifier: string; state: string; nonce: string },
     ): Promise<TokenGrant> {
+      const requestedAt = Date.now()
       try {
         return toGrant(
           await asClient((cfg) =>
@@ -91,6 +112,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
               idTokenExpected: true,
             }),
           ),
+          requestedAt,
         )
       } catch (err) {
         if (err instanceof Failure) throw err
@@ -142,8 +164,9 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
      * and refused client credentials `client_refused`: in both the session is kept.
      */
     async refresh(refreshToken: string): Promise<TokenGrant> {
+      const requestedAt = Date.now()
       try {
-        return toGrant(await asClient((cfg) => oidc.refreshTokenGrant(cfg, refreshToken)))
+        return toGrant(await asClient((cfg) => oidc.refreshTokenGrant(cfg, refreshToken)), requestedAt)
       } catch (err) {
         if (err instanceof Failure) throw err
         const failure = classifyError(err)
@@ -169,6 +192,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
         { requested: 'refresh_token' } | { requested: 'access_token'; audience: string }
       ),
     ): Promise<TokenGrant> {
+      const requestedAt = Date.now()
       try {
         // Keycloak's `invalid_client` or `unauthorized_client` here may be its exchange policy's answer.
         const grant = toGrant(
@@ -183,6 +207,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
               }),
             (err) => credentialsRefused(err, true),
           ),
+          requestedAt,
         )
         if (params.requested === 'refresh_token' && !grant.refreshToken) {
           throw new Error('Keycloak answered a token exchange without a refresh token')

@@ -34,6 +34,7 @@ describe('transparent refresh (10-second access tokens, rotation on, no reuse)',
 
     test('an expired token is refreshed once before the call; expiry times and the record TTL move on', async () => {
       const { browser, session } = await loggedIn(kw)
+      const firstExp = (await storedAccessClaims(kw, session)).exp as number
       const before = JSON.parse((await browser.request(`${kw.url}/auth/session`)).text)
       await untilExpired(session)
 
@@ -51,6 +52,10 @@ describe('transparent refresh (10-second access tokens, rotation on, no reuse)',
       expect(await refreshCount(admin, 'alice', session.sid)).toBe(1)
       // The upstream got a token Keycloak issued at the refresh, not the expired one.
       expect(upstream.seen.at(-1)!.claims!.exp! * 1000).toBeGreaterThan(Date.now())
+      // keyward's expiry of each token is never later than the token's own exp: it counts from when the
+      // request left, not when the answer came (which would be late by the whole round trip).
+      expect(session.accessExpiresAt).toBeLessThanOrEqual(firstExp * 1000)
+      expect(after.accessExpiresAt).toBeLessThanOrEqual(((await storedAccessClaims(kw, after)).exp as number) * 1000)
     })
 
     test('inside the refresh window the call goes out at once with the current token, and a refresh follows', async () => {

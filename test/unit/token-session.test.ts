@@ -29,6 +29,15 @@ describe('newSession', () => {
     expect(s.tokens).toEqual({ accessToken: 'a', refreshToken: 'r' }) // no ID token is kept
   })
 
+  test('with the time the request was sent, expiries count from it: Keycloak issued the tokens after it', () => {
+    const s = newSession(
+      { accessToken: 'a', expiresIn: 300, refreshExpiresIn: 1800, requestedAt: now - 1200, claims: { sub: 'u1' } },
+      base,
+    )
+    expect(s).toMatchObject({ accessExpiresAt: now - 1200 + 300_000, refreshExpiresAt: now - 1200 + 1_800_000 })
+    expect(s.createdAt).toBe(now)
+  })
+
   test('without a refresh limit from Keycloak the record lives for the configured fallback', () => {
     const s = newSession(
       { accessToken: 'a', refreshToken: 'r', expiresIn: 60, refreshExpiresIn: 0, claims: { sub: 'u1' } },
