@@ -1,8 +1,8 @@
 import cluster from 'node:cluster'
-import { createServer } from 'node:http'
 import { compose } from './compose'
 import { ConfigError, loadConfig } from './config/load'
 import { createLogger } from './log'
+import { createKeywardServer } from './ops/server'
 import { exitGracefully } from './ops/shutdown'
 import { superviseWorkers } from './ops/workers'
 
@@ -24,7 +24,7 @@ function main(): void {
     return
   }
   const composed = compose(config)
-  const server = createServer(composed.handler)
+  const server = createKeywardServer(composed.handler, config.http)
   server.listen(config.port, config.host, () => {
     const listening = {
       url: config.apps.find((app) => !app.remote)?.publicUrl.origin,

@@ -60,6 +60,22 @@ export function appFrom(spec: AppSpec, rules: Rules, name: FieldName, problems: 
       )
     }
   }
+  // Where Keycloak sends the browser after logout: the same rule as a client's returnTo. "//evil.example"
+  // starts with "/" too, and "/.//evil.example" becomes it once normalised.
+  const afterLogout = URL.canParse(spec.postLogoutPath, publicUrl) ? new URL(spec.postLogoutPath, publicUrl) : undefined
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  const oddCharacters = /[\u0000-\u001f\u007f\\]/.test(spec.postLogoutPath)
+  if (
+    !afterLogout ||
+    oddCharacters ||
+    !spec.postLogoutPath.startsWith('/') ||
+    afterLogout.origin !== publicUrl.origin ||
+    afterLogout.pathname.startsWith('//')
+  ) {
+    problems.push(
+      `${name('postLogoutPath')}: a path on the app's own origin, e.g. /goodbye (got ${JSON.stringify(spec.postLogoutPath)})`,
+    )
+  }
   for (const u of spec.upstreams ?? []) {
     if (!rules.upstreams.includes(u)) {
       problems.push(
@@ -113,6 +129,7 @@ export function appFromEnv(e: AppEnv, rules: Rules, problems: string[]): AppConf
   const names: Partial<Record<keyof AppSpec, string>> = {
     publicUrl: 'PUBLIC_URL',
     backchannelLogoutUrl: 'BACKCHANNEL_LOGOUT_URL',
+    postLogoutPath: 'POST_LOGOUT_PATH',
     allowedOrigins: 'ALLOWED_ORIGINS',
     mobileRedirectUris: 'MOBILE_REDIRECT_URIS',
   }

@@ -80,6 +80,12 @@ function timingProblems(e: Env): string[] {
         `before its lock does; e.g. ${e.OIDC_TIMEOUT_SECONDS * 1000 + 5000} (got ${e.REFRESH_LOCK_TTL_MS})`,
     )
   }
+  if (e.HTTP_HEADERS_TIMEOUT_SECONDS > e.HTTP_REQUEST_TIMEOUT_SECONDS) {
+    problems.push(
+      `HTTP_HEADERS_TIMEOUT_SECONDS: the headers come with the request, so at most HTTP_REQUEST_TIMEOUT_SECONDS ` +
+        `(${e.HTTP_REQUEST_TIMEOUT_SECONDS}) (got ${e.HTTP_HEADERS_TIMEOUT_SECONDS})`,
+    )
+  }
   if (e.SHUTDOWN_GRACE_SECONDS * 1000 <= e.REFRESH_LOCK_TTL_MS) {
     problems.push(
       `SHUTDOWN_GRACE_SECONDS: must exceed REFRESH_LOCK_TTL_MS (${e.REFRESH_LOCK_TTL_MS} ms), so a refresh under way ` +
@@ -121,6 +127,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     trustProxy: e.TRUST_PROXY === 'false' ? false : Number(e.TRUST_PROXY),
     staticDir: e.STATIC_DIR,
     shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
+    http: {
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+      maxHeaderBytes: e.HTTP_MAX_HEADER_BYTES,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+    },
     keycloak,
     apps,
     upstreams: upstreamsFrom(e),

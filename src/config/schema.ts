@@ -112,6 +112,10 @@ const serverEnv = {
     .default('false'),
   STATIC_DIR: z.string().optional(),
   SHUTDOWN_GRACE_SECONDS: seconds(20),
+  HTTP_HEADERS_TIMEOUT_SECONDS: seconds(10),
+  HTTP_REQUEST_TIMEOUT_SECONDS: seconds(120),
+  HTTP_MAX_HEADER_BYTES: count('bytes', 16384)(16384),
+  HTTP_MAX_CONNECTIONS: count('connections', 10000)(10000),
 }
 
 const keycloakEnv = {

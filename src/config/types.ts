@@ -1,5 +1,6 @@
 import type { RefreshSettings } from '../domain/freshness'
 import type { Lifetimes } from '../domain/token-session'
+import type { HttpLimits } from '../ops/server'
 import type { Env } from './schema'
 
 export interface CookieConfig {
@@ -66,6 +67,8 @@ export interface Config {
   trustProxy: number | false
   staticDir?: string
   shutdownGraceSeconds: number
+  /** What one process lets its clients hold of it. */
+  http: HttpLimits
   keycloak: KeycloakConfig
   apps: AppConfig[]
   upstreams: ReadonlyMap<string, UpstreamConfig>

@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net'
 import { Browser } from '../../harness/browser'
 import { spawnKeyward } from '../../harness/keyward-process'
 import { testEnv, waitUntil, withKeyward } from '../../harness/keyward'
@@ -27,6 +28,52 @@ describe('keyward as a process', () => {
       expect(await exited).toBe(0)
       expect(output()).toContain('"msg":"shutting down"')
     } finally {
+      await kill()
+    }
+  })
+
+  test('server limits: headers too large get 431, a client that never finishes its headers is cut off, connections past the cap are closed', async () => {
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}`
+    const { kill } = spawnKeyward(
+      testEnv({
+        PUBLIC_URL: url,
+        PORT: String(port),
+        HTTP_HEADERS_TIMEOUT_SECONDS: '1',
+        HTTP_MAX_HEADER_BYTES: '4096',
+        HTTP_MAX_CONNECTIONS: '3',
+      }),
+    )
+    const sockets: Socket[] = []
+    try {
+      await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 20_000)
+      const big = await fetch(`${url}/auth/session`, { headers: { 'x-padding': 'x'.repeat(8192) } })
+      expect(big.status).toBe(431)
+
+      // Half a request, then nothing: keyward answers 408 and closes once the headers timeout passes.
+      const slow = connect(port, '127.0.0.1')
+      sockets.push(slow)
+      let heard = ''
+      slow.on('data', (d) => (heard += String(d)))
+      const closed = new Promise<number>((resolve) => slow.on('close', () => resolve(Date.now())))
+      const started = Date.now()
+      slow.write('GET /auth/session HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ')
+      expect((await closed) - started).toBeLessThan(5000)
+      expect(heard).toMatch(/^HTTP\/1\.1 408/)
+
+      // Three connections held open: a fourth is closed at once, before any request is read.
+      for (let i = 0; i < 3; i++) {
+        const held = connect(port, '127.0.0.1')
+        sockets.push(held)
+        await new Promise((r) => held.once('connect', r))
+      }
+      await new Promise((r) => setTimeout(r, 200))
+      const fourth = connect(port, '127.0.0.1')
+      sockets.push(fourth)
+      await new Promise<void>((resolve) => fourth.once('close', () => resolve()))
+      expect(fourth.bytesRead).toBe(0)
+    } finally {
+      for (const s of sockets) s.destroy()
       await kill()
     }
   })

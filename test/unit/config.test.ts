@@ -126,6 +126,8 @@ describe('loadConfig', () => {
     expect(config.upstreams.get('billing')!.timeoutMs).toBe(5000)
     expect(config.upstreams.get('orders')!.timeoutMs).toBe(30_000)
     expect(config.keycloak.backchannelUrl).toBeUndefined()
+    // Copied as it is onto a server without a proxy, it must not believe X-Forwarded-For (the login limit).
+    expect(config.trustProxy).toBe(false)
   })
 
   test('UPSTREAMS and the refresh lock are checked', () => {
@@ -192,5 +194,14 @@ describe('loadConfig', () => {
     expect(problems({ ...valid, OIDC_CLIENT_SECRET_NEXT: 'x', SESSION_SECRET: 'short' }).join('\n')).not.toContain(
       '"x"',
     )
+  })
+
+  test('POST_LOGOUT_PATH stays on the app, as a returnTo must: //host, /.//host, backslashes and other origins are refused', () => {
+    expect(loadConfig({ ...valid, POST_LOGOUT_PATH: '/goodbye?x=1' }).apps[0].postLogoutPath).toBe('/goodbye?x=1')
+    for (const path of ['//evil.example', '/.//evil.example', '/\\evil.example', '/a\tb']) {
+      expect(problems({ ...valid, POST_LOGOUT_PATH: path })).toEqual([
+        `POST_LOGOUT_PATH: a path on the app's own origin, e.g. /goodbye (got ${JSON.stringify(path)})`,
+      ])
+    }
   })
 })
