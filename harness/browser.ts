@@ -96,6 +96,17 @@ export class Browser {
     return [posted, ...(await this.follow(new URL(location, posted.url).href))]
   }
 
+  /** Drops keyward's cookies for `origin` (its session, its login binding), keeping Keycloak's SSO session. */
+  async forgetKeywardCookies(origin: string): Promise<void> {
+    const { hostname } = new URL(origin)
+    for (const c of await this.jar.getCookies(origin, { allPaths: true })) {
+      // Keycloak's cookies share the host (cookies ignore ports); they live under /realms/.
+      if (c.domain === hostname && !c.path?.startsWith('/realms/')) {
+        await this.jar.store.removeCookie(c.domain, c.path, c.key)
+      }
+    }
+  }
+
   /** Drops Keycloak's own cookies (its SSO session in this browser), keeping keyward's. */
   async forgetKeycloakLogin(keycloakBase: string): Promise<void> {
     for (const c of await this.jar.getCookies(`${keycloakBase}/realms/`, { allPaths: true })) {

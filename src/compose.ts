@@ -105,6 +105,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     tokenSessions,
     oidcFor,
     lifetimes: config.session.lifetimes,
+    caps: config.session.caps,
     log,
     now,
   }
@@ -122,6 +123,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     }),
     codeTtlSeconds: config.session.handoffCodeTtlSeconds,
     lifetimes: config.session.lifetimes,
+    caps: config.session.caps,
     log,
     now,
   }

@@ -153,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       loginTxTtlSeconds: e.LOGIN_TX_TTL_SECONDS,
       mobileCodeTtlSeconds: e.MOBILE_CODE_TTL_SECONDS,
       handoffCodeTtlSeconds: e.HANDOFF_CODE_TTL_SECONDS,
+      caps: { perUser: e.MAX_SESSIONS_PER_USER, perKeycloakSession: e.MAX_SESSIONS_PER_KEYCLOAK_SESSION },
     },
     tokenKeys: e.TOKEN_ENCRYPTION_KEYS,
     adminRole: e.ADMIN_ROLE,

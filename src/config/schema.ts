@@ -11,6 +11,11 @@ const count = (unit: string, example: number) => (fallback: number) => {
   return z.coerce.number({ error: message }).int(message).positive(message).default(fallback)
 }
 const seconds = count('seconds', 600)
+/** How many sessions may live at once; 0: no cap. */
+const cap = (fallback: number) => {
+  const message = `a whole number of sessions, e.g. ${fallback}; 0 sets no cap`
+  return z.coerce.number({ error: message }).int(message).min(0, message).max(1000, 'at most 1000').default(fallback)
+}
 const millis = count('milliseconds', 5000)
 
 export const origin = z.url({ error: 'an absolute URL such as https://app.example.com' }).transform((v, ctx) => {
@@ -202,6 +207,8 @@ const sessionEnv = {
     .max(60_000, 'at most 60000')
     .default(1000),
   OFFLINE_SESSION_IDLE_SECONDS: seconds(2_592_000),
+  MAX_SESSIONS_PER_USER: cap(50),
+  MAX_SESSIONS_PER_KEYCLOAK_SESSION: cap(10),
 }
 
 const limitsEnv = {

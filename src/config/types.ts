@@ -1,5 +1,5 @@
 import type { RefreshSettings } from '../domain/freshness'
-import type { Lifetimes } from '../domain/token-session'
+import type { Lifetimes, SessionCaps } from '../domain/token-session'
 import type { HttpLimits } from '../ops/server'
 import type { Env } from './schema'
 
@@ -85,6 +85,7 @@ export interface Config {
     loginTxTtlSeconds: number
     mobileCodeTtlSeconds: number
     handoffCodeTtlSeconds: number
+    caps: SessionCaps
   }
   tokenKeys: { kid: string; key: Buffer }[]
   /** The role of each app's client that a Keycloak token must carry to use the /admin routes. */

@@ -31,6 +31,29 @@ export interface Lifetimes {
   offlineIdleSeconds: number
 }
 
+/** How many sessions may live at once, per user and per Keycloak user session (`sid`); 0: no cap. */
+export interface SessionCaps {
+  perUser: number
+  perKeycloakSession: number
+}
+
+/**
+ * The sessions to end so that none of the caps is passed: the oldest first (`sessions` are one user's,
+ * the newest among them just made). A session over either cap is ended once.
+ */
+export function overCaps(sessions: TokenSession[], caps: SessionCaps): TokenSession[] {
+  const oldestFirst = [...sessions].sort((a, b) => a.createdAt - b.createdAt)
+  const over = new Set<TokenSession>()
+  const trim = (group: TokenSession[], cap: number) => {
+    if (cap > 0) for (const s of group.slice(0, Math.max(0, group.length - cap))) over.add(s)
+  }
+  trim(oldestFirst, caps.perUser)
+  const bySid = new Map<string, TokenSession[]>()
+  for (const s of oldestFirst) if (s.sid) bySid.set(s.sid, [...(bySid.get(s.sid) ?? []), s])
+  for (const group of bySid.values()) trim(group, caps.perKeycloakSession)
+  return oldestFirst.filter((s) => over.has(s))
+}
+
 /** Whether Keycloak granted an offline token (`offline_access` in the granted scope). */
 export const grantsOffline = (grant: TokenGrant): boolean => (grant.scope ?? '').split(' ').includes('offline_access')
 

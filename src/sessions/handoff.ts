@@ -1,6 +1,13 @@
 import { Failure, isFailure } from '../domain/failures'
 import { HANDLE_PREFIX, randomOpaque, s256, sessionIdOf } from '../domain/opaque'
-import { newSession, openedBy, type Lifetimes, type NewSession, type TokenSession } from '../domain/token-session'
+import {
+  newSession,
+  openedBy,
+  type Lifetimes,
+  type NewSession,
+  type SessionCaps,
+  type TokenSession,
+} from '../domain/token-session'
 import type { Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { HandoffPeer } from '../peer/handoff-peer'
@@ -33,6 +40,7 @@ export interface HandoffDeps {
   /** How long a handoff code may wait to be redeemed (at most 60 seconds). */
   codeTtlSeconds: number
   lifetimes: Lifetimes
+  caps: SessionCaps
   log: Logger
   now: () => number
 }

@@ -7,6 +7,7 @@ import {
   openedBy,
   type Lifetimes,
   type NewSession,
+  type SessionCaps,
   type TokenSession,
 } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
@@ -15,7 +16,7 @@ import type { LoginTransactionStore } from '../store/login-transactions'
 import type { MobileCodeStore } from '../store/mobile-codes'
 import type { TokenSessionStore } from '../store/token-sessions'
 import { retryWhileStoreUnavailable } from './retry'
-import { revokeSession } from './session-end'
+import { keepWithinCaps, revokeSession } from './session-end'
 
 /** How long a login keeps trying to store what Keycloak just issued while Redis is away. */
 const STORE_BUDGET_MS = 5000
@@ -26,6 +27,8 @@ export interface LoginDeps {
   tokenSessions: TokenSessionStore
   oidcFor: (app: string) => OidcClient
   lifetimes: Lifetimes
+  /** MAX_SESSIONS_PER_USER and MAX_SESSIONS_PER_KEYCLOAK_SESSION, kept at every new session. */
+  caps: SessionCaps
   log: Logger
   now: () => number
 }
@@ -144,9 +147,10 @@ export function ownKeycloakSession(session: Pick<NewSession, 'claims'>, loginSta
  * away, `login_not_kept` tells the caller to log in again (the one-time code or transaction is spent),
  * and the refresh token is revoked (best effort) so no session is left at Keycloak that nobody holds —
  * when it is the login's own: revoking one that single sign-on shares would end the other sessions in it.
+ * Once stored, the user's oldest sessions past a cap end (`keepWithinCaps`).
  */
 export async function keepNewSession(
-  deps: Pick<LoginDeps, 'oidcFor' | 'log' | 'now'>,
+  deps: Pick<LoginDeps, 'oidcFor' | 'log' | 'now' | 'tokenSessions' | 'caps'>,
   login: Redeemed,
   write: () => Promise<void>,
 ): Promise<void> {
@@ -173,6 +177,7 @@ export async function keepNewSession(
     }
     throw err
   }
+  await keepWithinCaps(deps, session.sub)
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { TokenSession } from '../domain/token-session'
+import { overCaps, type SessionCaps, type TokenSession } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { TokenSessionStore } from '../store/token-sessions'
@@ -9,48 +9,62 @@ export interface SessionEndDeps {
   log: Logger
 }
 
-/** The other keyward sessions in `s`'s Keycloak client session: same sid, app (client) and kind. */
-async function sharingClientSession(deps: SessionEndDeps, s: TokenSession): Promise<TokenSession[]> {
-  if (!s.sid) return []
-  return (await deps.tokenSessions.listBySid(s.sid)).filter(
-    (o) => o.id !== s.id && o.app === s.app && o.kind === s.kind,
-  )
-}
+/** Sessions in one Keycloak client session: the same user session (`sid`), app (client) and kind. */
+const clientSessionKey = (s: TokenSession): string => (s.sid ? `${s.sid} ${s.app} ${s.kind}` : `own ${s.id}`)
 
 /**
- * Ends a session for good: its refresh or offline token is revoked at Keycloak (as its own client),
- * then its records go. If Keycloak cannot be reached, nothing changes (`keycloak_unavailable`).
+ * Ends sessions for good: each one's refresh or offline token is revoked at Keycloak (as its own
+ * client), then its records go. If Keycloak cannot be reached, the sessions not yet ended stay
+ * (`keycloak_unavailable`), and a retry finishes the rest.
  *
  * keyward sessions can share one Keycloak client session (a mobile login in a browser that already
  * had a web session of that client; a login again in the same browser). Each holds its own token
- * chain, but Keycloak revokes the client session as a whole, so only the last of them is revoked
- * there; the others are forgotten here, and with them their tokens, which never left keyward. Two
- * of them ended at once may each see the other: whichever finds itself the last after forgetting
- * revokes then.
+ * chain, but Keycloak revokes the client session as a whole: so the targets are grouped by client
+ * session, each group costs one revocation, and a group that leaves others of its client session
+ * behind is only forgotten here (its tokens never left keyward). Each `sid` index is read once. Two
+ * ends at once may each see the other: whichever finds itself the last after forgetting revokes then.
  */
-export async function revokeSession(deps: SessionEndDeps, s: TokenSession): Promise<void> {
-  const token = s.tokens.refreshToken
-  const shared = (await sharingClientSession(deps, s)).length > 0
-  if (token && !shared) await deps.oidcFor(s.app).revoke(token)
-  await deps.tokenSessions.delete(s)
-  const lastNow =
-    shared &&
-    (await sharingClientSession(deps, s).then(
-      (others) => others.length === 0,
-      () => false,
-    ))
-  if (token && lastNow) {
-    await deps
-      .oidcFor(s.app)
-      .revoke(token)
-      .catch((err: unknown) => {
-        deps.log.warn(
-          { app: s.app, sub: s.sub, error: errorFields(err) },
-          'revoking the last of a shared Keycloak client session failed',
-        )
-      })
+export async function revokeSessions(deps: SessionEndDeps, targets: TokenSession[]): Promise<void> {
+  const listed = new Map<string, Promise<TokenSession[]>>()
+  const inSid = (sid: string) => {
+    if (!listed.has(sid)) listed.set(sid, deps.tokenSessions.listBySid(sid))
+    return listed.get(sid)!
+  }
+  const groups = new Map<string, TokenSession[]>()
+  for (const t of targets) groups.set(clientSessionKey(t), [...(groups.get(clientSessionKey(t)) ?? []), t])
+
+  for (const [key, group] of groups) {
+    const [first] = group
+    const ending = new Set(group.map((g) => g.id))
+    const othersIn = (sessions: TokenSession[]) =>
+      sessions.filter((o) => !ending.has(o.id) && clientSessionKey(o) === key)
+    const token = group.find((g) => g.tokens.refreshToken)?.tokens.refreshToken
+    const shared = first.sid ? othersIn(await inSid(first.sid)).length > 0 : false
+    if (token && !shared) await deps.oidcFor(first.app).revoke(token)
+    for (const g of group) await deps.tokenSessions.delete(g)
+    if (token && shared && first.sid) {
+      const lastNow = await deps.tokenSessions.listBySid(first.sid).then(
+        (now) => othersIn(now).length === 0,
+        () => false,
+      )
+      if (lastNow) {
+        await deps
+          .oidcFor(first.app)
+          .revoke(token)
+          .catch((err: unknown) => {
+            deps.log.warn(
+              { app: first.app, sub: first.sub, error: errorFields(err) },
+              'revoking the last of a shared Keycloak client session failed',
+            )
+          })
+      }
+    }
+    for (const g of group) deps.log.info({ app: g.app, sub: g.sub, kind: g.kind }, 'revoked')
   }
 }
+
+/** Ends one session for good (see `revokeSessions`). */
+export const revokeSession = (deps: SessionEndDeps, s: TokenSession): Promise<void> => revokeSessions(deps, [s])
 
 /**
  * After Keycloak ended the whole user session of `s` (logout), keyward's other sessions in it (other
@@ -95,12 +109,19 @@ export const sessionsOf = (deps: Pick<SessionEndDeps, 'tokenSessions'>, sub: str
   deps.tokenSessions.listBySub(sub)
 
 /**
- * Revokes `targets` (sessions of one user) one at a time: if Keycloak goes away midway, the failure
- * propagates and a retry finishes the rest.
+ * After a new session of `sub` is stored: the user's oldest sessions past a cap (per user, per Keycloak
+ * user session) are revoked at Keycloak and forgotten, so that nobody fills Redis by logging in again
+ * and again through single sign-on. One listing of the user's sessions; a failure is only logged, and
+ * the new session stands (the next one tries again).
  */
-export async function revokeSessions(deps: SessionEndDeps, targets: TokenSession[]): Promise<void> {
-  for (const s of targets) {
-    await revokeSession(deps, s)
-    deps.log.info({ app: s.app, sub: s.sub, kind: s.kind }, 'revoked')
+export async function keepWithinCaps(deps: SessionEndDeps & { caps: SessionCaps }, sub: string): Promise<void> {
+  if (!deps.caps.perUser && !deps.caps.perKeycloakSession) return
+  try {
+    const over = overCaps(await deps.tokenSessions.listBySub(sub), deps.caps)
+    if (!over.length) return
+    await revokeSessions(deps, over)
+    deps.log.info({ sub, ended: over.length, caps: deps.caps }, 'oldest sessions ended: over the session cap')
+  } catch (err) {
+    deps.log.warn({ sub, error: errorFields(err) }, 'the session cap could not be kept')
   }
 }

@@ -26,6 +26,9 @@ const SET_IF_EXISTS = luaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])`)
 
+/** The most sessions one listing reads (one user's, one Keycloak session's). */
+export const LISTED = 1000
+
 type Meta = Omit<TokenSession, 'id' | 'tokens' | 'version' | 'cookieExpiresAt' | 'upstreamTokens'>
 
 /** The hash field of an upstream's own token, and what it is sealed for (no field's bytes fit another). */
@@ -105,9 +108,12 @@ export function createTokenSessionStore(
 
   const get = (id: string) => read(redis, id)
 
-  /** The live sessions an index lists; members whose record is gone are dropped from it. */
+  /**
+   * The live sessions an index lists, at most `LISTED` (the session caps keep an index far smaller);
+   * members whose record is gone are dropped from it.
+   */
   async function listIndexed(index: string): Promise<TokenSession[]> {
-    const ids = await guarded(redis.zrangebyscore(index, now(), '+inf'))
+    const ids = await guarded(redis.zrangebyscore(index, now(), '+inf', 'LIMIT', 0, LISTED))
     const found = await Promise.all(ids.map(async (id) => ({ id, session: await get(id) })))
     const gone = found.filter((f) => !f.session).map((f) => f.id)
     await guarded(
