@@ -149,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       lifetimes: {
         onlineFallbackSeconds: e.SESSION_FALLBACK_TTL_SECONDS,
         offlineIdleSeconds: e.OFFLINE_SESSION_IDLE_SECONDS,
+        onlineIdleSeconds: e.SSO_SESSION_IDLE_SECONDS,
       },
       loginTxTtlSeconds: e.LOGIN_TX_TTL_SECONDS,
       mobileCodeTtlSeconds: e.MOBILE_CODE_TTL_SECONDS,

@@ -207,6 +207,11 @@ const sessionEnv = {
     .max(60_000, 'at most 60000')
     .default(1000),
   OFFLINE_SESSION_IDLE_SECONDS: seconds(2_592_000),
+  SSO_SESSION_IDLE_SECONDS: z.coerce
+    .number({ error: "the realm's SSO Session Idle in seconds, e.g. 1800" })
+    .int("the realm's SSO Session Idle in whole seconds, e.g. 1800")
+    .positive("the realm's SSO Session Idle in seconds, e.g. 1800")
+    .optional(),
   MAX_SESSIONS_PER_USER: cap(50),
   MAX_SESSIONS_PER_KEYCLOAK_SESSION: cap(10),
 }

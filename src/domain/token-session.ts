@@ -29,6 +29,12 @@ export interface Lifetimes {
   onlineFallbackSeconds: number
   /** Keycloak's Offline Session Idle: an unused offline token dies after this long. */
   offlineIdleSeconds: number
+  /**
+   * The realm's SSO Session Idle, when set (SSO_SESSION_IDLE_SECONDS): an online session unused this
+   * long is over, whatever `refresh_expires_in` says. (Keycloak reports the SSO max there when a
+   * client's Client Session Idle is above the realm's SSO Session Idle, yet ends the session at the latter.)
+   */
+  onlineIdleSeconds?: number
 }
 
 /** How many sessions may live at once, per user and per Keycloak user session (`sid`); 0: no cap. */
@@ -143,6 +149,18 @@ export const openedBy = (session: NewSession, id: string, client: TokenSession['
   client,
 })
 
+/** When Keycloak stops honouring the refresh token: as it says, but never past an online session's idle limit. */
+function refreshExpiry(
+  kind: TokenSession['kind'],
+  grant: TokenGrant,
+  from: number,
+  lifetimes: Lifetimes,
+): number | undefined {
+  const said = grant.refreshExpiresIn ? from + grant.refreshExpiresIn * 1000 : undefined
+  if (kind !== 'online' || !lifetimes.onlineIdleSeconds) return said
+  return Math.min(said ?? Infinity, from + lifetimes.onlineIdleSeconds * 1000)
+}
+
 /**
  * Builds a new session from a code grant. Expiry times are computed from the `*_in` values and the
  * local receive time, not the tokens' absolute `exp`, so clock skew with Keycloak does not matter.
@@ -155,7 +173,7 @@ export function newSession(
   if (typeof sub !== 'string') throw new TypeError('the code grant returned no ID token subject')
   const sid = grant.claims?.sid
   const from = grant.requestedAt ?? fields.now
-  const refreshExpiresAt = grant.refreshExpiresIn ? from + grant.refreshExpiresIn * 1000 : undefined
+  const refreshExpiresAt = refreshExpiry(fields.kind, grant, from, fields.lifetimes)
   return {
     app: fields.app,
     kind: fields.kind,
@@ -183,7 +201,7 @@ export function refreshedTokenSession(
   lifetimes: Lifetimes,
 ): TokenSession {
   const from = grant.requestedAt ?? now
-  const refreshExpiresAt = grant.refreshExpiresIn ? from + grant.refreshExpiresIn * 1000 : undefined
+  const refreshExpiresAt = refreshExpiry(current.kind, grant, from, lifetimes)
   return {
     ...current,
     claims: grant.claims ? profileClaims(grant.claims) : current.claims,

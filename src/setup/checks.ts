@@ -169,11 +169,35 @@ export function refreshLifetime(s: RealmSettings, c: ClientState): number {
   return Math.min(...positive(s.ssoSessionIdleTimeout, s.ssoSessionMaxLifespan), clientIdle, clientMax)
 }
 
-function lifetimeFindings(app: CheckedApp, s: RealmSettings, c: ClientState): Finding[] {
+/** What keyward is configured with that the realm's settings bear on. */
+export interface KeywardLimits {
+  /** SSO_SESSION_IDLE_SECONDS */
+  ssoSessionIdleSeconds?: number
+}
+
+function lifetimeFindings(app: CheckedApp, s: RealmSettings, c: ClientState, keyward: KeywardLimits): Finding[] {
+  const subject = `app ${app.id} (client ${app.clientId})`
+  const out: Finding[] = []
+  // Keycloak then answers refresh_expires_in from the SSO max, yet ends the session at the SSO idle.
+  const clientIdle = positive(c.attributes['client.session.idle.timeout'], s.clientSessionIdleTimeout)[0]
+  const ssoIdle = s.ssoSessionIdleTimeout
+  const capped = keyward.ssoSessionIdleSeconds !== undefined && keyward.ssoSessionIdleSeconds <= ssoIdle
+  if (clientIdle !== undefined && ssoIdle > 0 && clientIdle > ssoIdle && !capped) {
+    out.push({
+      severity: 'problem',
+      subject,
+      problem:
+        `Client Session Idle (${clientIdle} s) is above the realm's SSO Session Idle (${ssoIdle} s): Keycloak then ` +
+        `reports refresh tokens that outlive the session (refresh_expires_in), and ends it after ${ssoIdle} s unused, ` +
+        'so keyward would show sessions as alive that Keycloak has ended',
+      fix: `lower Client Session Idle to at most ${ssoIdle} s, or set SSO_SESSION_IDLE_SECONDS=${ssoIdle}`,
+    })
+  }
   const access = positive(c.attributes['access.token.lifespan'], s.accessTokenLifespan)[0] ?? 300
   const refresh = refreshLifetime(s, c)
-  if (refresh > access) return []
+  if (refresh > access) return out
   return [
+    ...out,
     {
       severity: 'problem',
       subject: `app ${app.id} (client ${app.clientId})`,
@@ -186,7 +210,7 @@ function lifetimeFindings(app: CheckedApp, s: RealmSettings, c: ClientState): Fi
 }
 
 /** Everything the doctor finds, in the order it prints it. */
-export function findings(apps: CheckedApp[], state: RealmState): Finding[] {
+export function findings(apps: CheckedApp[], state: RealmState, keyward: KeywardLimits = {}): Finding[] {
   const out: Finding[] = []
   for (const app of apps) {
     const c = state.clients.get(app.clientId)
@@ -209,7 +233,11 @@ export function findings(apps: CheckedApp[], state: RealmState): Finding[] {
       })
       continue
     }
-    out.push(...clientFindings(app, c), ...lifetimeFindings(app, state.settings, c), ...upstreamFindings(app, c, state))
+    out.push(
+      ...clientFindings(app, c),
+      ...lifetimeFindings(app, state.settings, c, keyward),
+      ...upstreamFindings(app, c, state),
+    )
     const fromElsewhere = apps.some((a) => a.remote && a.handoffTargets.has(app.id))
     if (fromElsewhere && !c.serviceAccountsEnabled) {
       out.push({

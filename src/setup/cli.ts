@@ -63,6 +63,7 @@ async function run(command: string): Promise<number> {
       upstreamAudiences: [...app.upstreams].flatMap((name) => loaded.upstreams.get(name)?.exchange?.audience ?? []),
     })),
   }
+  const limits = { ssoSessionIdleSeconds: loaded.session.lifetimes.onlineIdleSeconds }
   const base = (config.keycloak.backchannelUrl ?? config.keycloak.url).href
   const admin = await connectAdmin(base, config.keycloak.realm, adminCredentials(process.env))
   const apps = config.apps.map((a) => `${a.id} (${a.clientId})`).join(', ')
@@ -72,7 +73,7 @@ async function run(command: string): Promise<number> {
     // A created client brings checks of its own (a handoff needs both ends): rounds until nothing is left to do.
     const made: Change[] = []
     for (let round = 0; round < 3; round++) {
-      const changes = findings(config.apps, state).filter((f) => f.change)
+      const changes = findings(config.apps, state, limits).filter((f) => f.change)
       if (changes.length === 0) break
       for (const f of changes) {
         await admin.apply(f.change!)
@@ -83,7 +84,7 @@ async function run(command: string): Promise<number> {
     }
     console.log(made.length ? `setup made ${made.length} change(s); ${granted(made)}` : 'setup: nothing to change')
   }
-  const found = findings(config.apps, state)
+  const found = findings(config.apps, state, limits)
   print(found)
   const problems = found.filter((f) => f.severity === 'problem').length
   console.log(problems ? `doctor: ${problems} problem(s)` : 'doctor: no problems')

@@ -124,7 +124,8 @@ describe('handing a session to a sibling app (token exchange)', () => {
     // A refreshes (its upstream refuses its current token), and B is untouched by it…
     const refusedBefore = Math.floor(Date.now() / 1000) + 1
     upstream.rejectToken = (claims) => claims.azp === 'keyward-web' && (claims.iat ?? 0) < refusedBefore
-    await new Promise((r) => setTimeout(r, 1100))
+    // keyward refreshes for an upstream's 401 only a token older than 10 s.
+    await new Promise((r) => setTimeout(r, 10_500))
     expect((await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status).toBe(200)
     upstream.rejectToken = () => false
     expect((await session(kw, 'web')).version).toBe(2)

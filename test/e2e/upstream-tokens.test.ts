@@ -56,7 +56,8 @@ describe('an upstream with an audience of its own gets a token for it alone (lea
     // The upstream refuses the token it holds: one forced refresh, one new exchange, one retry.
     const refusedBefore = Math.floor(Date.now() / 1000) + 1
     upstream.rejectToken = (claims) => claims.aud === 'orders-api' && (claims.iat ?? 0) < refusedBefore
-    await new Promise((r) => setTimeout(r, 1100))
+    // keyward refreshes for an upstream's 401 only a token older than 10 s.
+    await new Promise((r) => setTimeout(r, 10_500))
     const retried = await call('orders/retried')
     upstream.rejectToken = () => false
     expect(retried.iat).toBeGreaterThanOrEqual(refusedBefore)

@@ -159,6 +159,28 @@ describe('what the doctor checks, on realms described as data', () => {
     ])
   })
 
+  test("a Client Session Idle above the realm's SSO Session Idle is a problem, unless keyward caps its sessions at the SSO idle", () => {
+    const shop = app('shop', 'https://shop.example.com')
+    const state = realm([
+      client('shop', {
+        redirectUris: ['https://*'],
+        attributes: { ...client('shop').attributes, 'client.session.idle.timeout': '86400' },
+      }),
+    ])
+    expect(problems([shop], state)).toEqual([
+      expect.stringContaining("Client Session Idle (86400 s) is above the realm's SSO Session Idle (1800 s)"),
+    ])
+    expect(findings([shop], state)[0].fix).toBe(
+      'lower Client Session Idle to at most 1800 s, or set SSO_SESSION_IDLE_SECONDS=1800',
+    )
+    expect(problems([shop], state).length).toBe(1)
+    expect(findings([shop], state, { ssoSessionIdleSeconds: 1800 }).filter((f) => f.severity === 'problem')).toEqual([])
+    expect(
+      findings([shop], state, { ssoSessionIdleSeconds: 3600 }).filter((f) => f.severity === 'problem'),
+    ).toHaveLength(1)
+    expect(problems([shop], realm([client('shop', { redirectUris: ['https://*'] })]))).toEqual([])
+  })
+
   test('an upstream with an audience of its own needs the V2 switch on the app and the audience in its tokens', () => {
     const shop = app('shop', 'https://shop.example.com', [], ['orders-api', 'ghost-api'])
     const found = findings([shop], realm([client('shop', { redirectUris: ['https://*'] })]))

@@ -38,6 +38,19 @@ describe('newSession', () => {
     expect(s.createdAt).toBe(now)
   })
 
+  test("with the realm's SSO Session Idle configured, an online session lives no longer than that past its last refresh; an offline one is not capped", () => {
+    const idle = { ...lifetimes, onlineIdleSeconds: 1800 }
+    const grant = { accessToken: 'a', expiresIn: 300, refreshExpiresIn: 36_000, claims: { sub: 'u1' } }
+    expect(newSession(grant, { ...base, lifetimes: idle })).toMatchObject({
+      refreshExpiresAt: now + 1_800_000,
+      expiresAt: now + 1_800_000,
+    })
+    expect(newSession(grant, base)).toMatchObject({ refreshExpiresAt: now + 36_000_000 })
+    expect(newSession(grant, { ...base, kind: 'offline', lifetimes: idle })).toMatchObject({
+      refreshExpiresAt: now + 36_000_000,
+    })
+  })
+
   test('without a refresh limit from Keycloak the record lives for the configured fallback', () => {
     const s = newSession(
       { accessToken: 'a', refreshToken: 'r', expiresIn: 60, refreshExpiresIn: 0, claims: { sub: 'u1' } },
