@@ -13,6 +13,7 @@ import { corsFor } from './middleware/cors'
 import { draining } from './middleware/draining'
 import { errorHandler, notFound } from './middleware/error-handler'
 import { requestLog } from './middleware/request-log'
+import { Problem } from './problem'
 import { securityHeaders } from './middleware/security-headers'
 import type { ApiApp, ApiProxy } from './proxy/proxy'
 import { adminRoutes } from './routes/admin'
@@ -104,16 +105,13 @@ function buildApp(deps: AppDeps, routers: Map<string, Router>): Express {
     noStore,
     ...backchannelLogoutRoute({ clientIds, keycloakLogout: deps.keycloakLogout }),
   )
-  const [only] = routers.values()
-  if (routers.size === 1) app.use(only)
-  else {
-    // With several apps, the Host header (its public URL's host) picks the app.
-    app.use(function appForHost(req, res, next) {
-      const router = routers.get(req.host)
-      if (router) router(req, res, next)
-      else next()
-    })
-  }
+  // The Host (its public URL's host) picks the app. Another host is no app's: keyward answers for
+  // none, so that nothing reaches an upstream, or a page, under a name the client chose.
+  app.use(function appForHost(req, res, next) {
+    const router = routers.get(req.host)
+    if (router) router(req, res, next)
+    else next(new Problem('misdirected_request', `This server answers for ${[...routers.keys()].join(', ')} only.`))
+  })
   if (deps.staticDir) app.use(express.static(deps.staticDir, { index: 'index.html', fallthrough: true }))
   app.use(notFound, errorHandler(deps.log))
   return app
@@ -136,11 +134,9 @@ export function createHandler(deps: AppDeps): RequestListener {
     )
   }
   const express = buildApp(deps, routers)
-  const [only] = apis.values()
-  const single = apis.size === 1 ? only : undefined
   return function keyward(req: IncomingMessage, res: ServerResponse) {
     if (req.url?.startsWith('/api/')) {
-      const api = single ?? apis.get(deps.hostOf(req))
+      const api = apis.get(deps.hostOf(req))
       if (api) {
         void deps.apiProxy(req, res, api)
         return

@@ -15,6 +15,7 @@ export type ProblemCode =
   | 'admin_role_required'
   | 'origin_not_allowed'
   | 'not_found'
+  | 'misdirected_request'
   | 'unknown_upstream'
   | 'method_not_allowed'
   | 'handoff_not_allowed'
@@ -42,6 +43,7 @@ const STATUS: Record<ProblemCode, number> = {
   admin_role_required: 403,
   origin_not_allowed: 403,
   not_found: 404,
+  misdirected_request: 421,
   unknown_upstream: 404,
   method_not_allowed: 405,
   handoff_not_allowed: 403,

@@ -53,7 +53,8 @@ describe('back-channel logout from Keycloak', () => {
     expect(setup.out).toContain('doctor: no problems')
     await addUser(admin, 'dana')
 
-    // The second process serves shop alone, as if behind the same load balancer: same public URL.
+    // The second process serves shop alone, on the same Redis with the same secrets: the browser's
+    // cookie for 127.0.0.1 opens the same session there.
     secondUrl = `http://127.0.0.1:${await freePort()}`
     second = await startKeywardProcess(
       secondUrl,
@@ -63,7 +64,7 @@ describe('back-channel logout from Keycloak', () => {
         APP_ID: 'shop',
         OIDC_CLIENT_ID: 'shop',
         OIDC_CLIENT_SECRET: 'shop-dev-secret',
-        PUBLIC_URL: kw.url,
+        PUBLIC_URL: secondUrl,
         LOG_LEVEL: 'info',
       }),
     )

@@ -186,7 +186,8 @@ describe('production cookies, session renewal on login, and several apps', () =>
           `http://localhost:${port}/auth/callback`,
         )
         const unknown = await request(kw.composed.handler).get('/auth/login').set('Host', `evil.example:${port}`)
-        expect(unknown.status).toBe(404)
+        expect(unknown.status).toBe(421)
+        expect(unknown.body).toMatchObject({ code: 'misdirected_request' })
 
         // A login started on one app does not finish on another, even with its browser's binding cookie.
         const started = await new Browser().request(`${kw.url}/auth/login`)

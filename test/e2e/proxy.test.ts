@@ -306,6 +306,7 @@ describe('the API proxy', () => {
     ['an encoded slash', '/api/orders/a%2F..%2Fadmin', api, 400, 'invalid_request'],
     ['an encoded upstream name', '/api/ord%65rs/x', api, 400, 'invalid_request'],
     ['a missing CSRF header', '/api/orders/x', {}, 403, 'csrf_required'],
+    ['a Host that is not the app’s', '/api/orders/x', { ...api, host: 'evil.example' }, 421, 'misdirected_request'],
     ['a foreign origin', '/api/orders/x', { ...api, origin: 'https://evil.example' }, 403, 'origin_not_allowed'],
   ])('%s is refused before anything is forwarded', async (_what, path, headers, status, code) => {
     const count = upstream.seen.length
