@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import pino, { type DestinationStream, type Logger } from 'pino'
 
 export type { Logger }
@@ -36,8 +37,19 @@ const REDACT = [
   'headers["set-cookie"]',
 ]
 
+/** The request a piece of work serves: every log line written for it carries its id. */
+export const requestContext = new AsyncLocalStorage<{ requestId: string }>()
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, base: { service: 'keyward' }, redact: { paths: REDACT, censor: '[redacted]' } }, destination)
+  return pino(
+    {
+      level,
+      base: { service: 'keyward' },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      mixin: () => requestContext.getStore() ?? {},
+    },
+    destination,
+  )
 }
 
 /** The parts of an error that are safe to log: never a request, response body or token. */

@@ -2,7 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { Router, type Express, type Request, type RequestHandler } from 'express'
 import type { Store } from 'express-session'
 import type { AppConfig } from '../config/types'
-import type { Logger } from '../log'
+import { requestContext, type Logger } from '../log'
 import type { HandoffDeps } from '../sessions/handoff'
 import type { KeycloakLogoutDeps } from '../sessions/keycloak-logout'
 import type { LoginDeps } from '../sessions/login'
@@ -14,6 +14,7 @@ import { draining } from './middleware/draining'
 import { errorHandler, notFound } from './middleware/error-handler'
 import { requestLog } from './middleware/request-log'
 import { Problem } from './problem'
+import { requestIdOf } from './request-id'
 import { securityHeaders } from './middleware/security-headers'
 import type { ApiApp, ApiProxy } from './proxy/proxy'
 import { adminRoutes } from './routes/admin'
@@ -134,7 +135,8 @@ export function createHandler(deps: AppDeps): RequestListener {
     )
   }
   const express = buildApp(deps, routers)
-  return function keyward(req: IncomingMessage, res: ServerResponse) {
+  const fromProxy = deps.trustProxy !== false
+  function serve(req: IncomingMessage, res: ServerResponse): void {
     if (req.url?.startsWith('/api/')) {
       const api = apis.get(deps.hostOf(req))
       if (api) {
@@ -143,5 +145,10 @@ export function createHandler(deps: AppDeps): RequestListener {
       }
     }
     express(req, res)
+  }
+  return function keyward(req: IncomingMessage, res: ServerResponse) {
+    const requestId = requestIdOf(req, fromProxy)
+    res.setHeader('X-Request-Id', requestId)
+    requestContext.run({ requestId }, serve, req, res)
   }
 }

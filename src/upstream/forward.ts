@@ -28,6 +28,7 @@ const DROP_REQUEST = new Set([
   'x-forwarded-for',
   'x-forwarded-host',
   'x-forwarded-proto',
+  'x-request-id',
   'x-forwarded-port',
   'x-forwarded-prefix',
   'x-forwarded-server',
@@ -97,6 +98,8 @@ export interface OutgoingCall {
   body?: NodeJS.ReadableStream
   accessToken: string
   forwardedFor: { ip: string; proto: string; host: string }
+  /** keyward's id of the request (see `requestIdOf`). */
+  requestId?: string
 }
 
 /** Streams calls to the configured upstreams over a keep-alive pool; nowhere else is reachable. */
@@ -111,6 +114,7 @@ export function createForwarder() {
       headers['x-forwarded-for'] = call.forwardedFor.ip
       headers['x-forwarded-proto'] = call.forwardedFor.proto
       headers['x-forwarded-host'] = call.forwardedFor.host
+      if (call.requestId) headers['x-request-id'] = call.requestId
       const base = upstream.url.href.replace(/\/$/, '')
       try {
         return await request(`${base}${call.pathAndQuery}`, {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
-import { startKeyward, type RunningKeyward } from '../../harness/keyward'
+import { startKeyward, withKeyward, type RunningKeyward } from '../../harness/keyward'
 import { findJwts } from '../../harness/leaks'
 import { freePort } from '../../harness/redis-server'
 import { storedSession } from '../support/refresh-fixture'
@@ -64,7 +64,13 @@ describe('the API proxy', () => {
 
   test("forwards with the session's access token, and only what belongs to the upstream", async () => {
     const res = await browser.request(`${kw.url}/api/orders/items/a%20b?x=1&y=%2F`, {
-      headers: { ...api, cookie: 'theme=dark', 'x-request-id': 'r-1', origin: kw.url },
+      headers: {
+        ...api,
+        cookie: 'theme=dark',
+        'x-request-id': 'r-1',
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        origin: kw.url,
+      },
     })
     expect(res.status).toBe(200)
     const seen = JSON.parse(res.text)
@@ -74,7 +80,13 @@ describe('the API proxy', () => {
       method: 'GET',
       url: '/v1/items/a%20b?x=1&y=%2F',
     })
-    expect(seen.headers['x-request-id']).toBe('r-1')
+    // The request's id is keyward's own (a client's is not believed), on the answer, the upstream call and the log.
+    const requestId = res.headers.get('x-request-id')!
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/)
+    expect(seen.headers['x-request-id']).toBe(requestId)
+    expect(kw.logs.join('')).toContain(`"requestId":"${requestId}"`)
+    // W3C trace context goes on as it came.
+    expect(seen.headers.traceparent).toBe('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')
     expect(seen.headers['x-forwarded-proto']).toBe('http')
     expect(seen.headers['x-csrf']).toBeUndefined()
     // keyward's cookies stay behind; the upstream sees Keycloak's token.
@@ -83,6 +95,16 @@ describe('the API proxy', () => {
     // The upstream's Set-Cookie does not reach the browser; its other headers do.
     expect(res.headers.get('set-cookie')).toBeNull()
     expect(res.headers.get('x-upstream')).toBe('yes')
+  })
+
+  test('behind a trusted proxy, its X-Request-Id is the request id; a malformed one is replaced', async () => {
+    await withKeyward({ TRUST_PROXY: '1' }, async (behind) => {
+      const given = await fetch(`${behind.url}/auth/session`, { headers: { 'x-request-id': 'edge-7f3a' } })
+      expect(given.headers.get('x-request-id')).toBe('edge-7f3a')
+      expect(behind.logs.join('')).toContain('"requestId":"edge-7f3a"')
+      const odd = await fetch(`${behind.url}/auth/session`, { headers: { 'x-request-id': 'a b"c' } })
+      expect(odd.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+    })
   })
 
   test('API answers and API problems carry the security headers that matter for them, and no page policy', async () => {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { AppConfig, UpstreamConfig } from '../../config/types'
 import type { TokenSession } from '../../domain/token-session'
-import type { Logger } from '../../log'
+import { requestContext, type Logger } from '../../log'
 import type { TokenService } from '../../sessions/token-service'
 import type { Forwarder } from '../../upstream/forward'
 import { clearSessionCookie } from '../browser-cookie'
@@ -119,6 +119,7 @@ export function createApiProxy(deps: ApiProxyDeps) {
       body,
       // What keyward knows, never what the client says: the app's own origin, the client's address.
       forwardedFor: { ip: deps.clientIp(req), proto: publicUrl.protocol.slice(0, -1), host: publicUrl.host },
+      requestId: requestContext.getStore()?.requestId,
     }
     // The session's own access token (and when it was obtained), or, for an upstream that wants its
     // own audience, one exchanged for it.
