@@ -1,6 +1,5 @@
-import { errors, jwtVerify, type JWTVerifyGetKey } from 'jose'
-import { Failure, keycloakUnavailable } from '../domain/failures'
-import { SIGNING_ALGORITHMS } from './realm-keys'
+import { Failure, isFailure } from '../domain/failures'
+import { verifyRealmToken, type Realm } from './realm-keys'
 
 /**
  * Checks the bearer of an admin route: a Keycloak access token of this realm (a user's, or an admin
@@ -10,22 +9,15 @@ import { SIGNING_ALGORITHMS } from './realm-keys'
  * Answers who the admin is; throws `admin_token_refused` (unsigned, forged, expired, another realm or
  * audience, not an access token) or `admin_role_missing`.
  */
-export function adminTokenVerifier(options: { issuer: URL; keys: JWTVerifyGetKey }) {
+export function adminTokenVerifier(realm: Realm) {
   const refused = () =>
     new Failure('admin_token_refused', 'The token is not a current Keycloak access token for this app.')
   return async function adminOf(token: string, clientId: string, role: string): Promise<string> {
     let payload
     try {
-      ;({ payload } = await jwtVerify(token, options.keys, {
-        issuer: options.issuer.href,
-        audience: clientId,
-        algorithms: SIGNING_ALGORITHMS,
-        clockTolerance: 5,
-      }))
+      ;({ payload } = await verifyRealmToken(realm, token, { audience: clientId, clockTolerance: 5 }))
     } catch (err) {
-      if (err instanceof errors.JWKSTimeout || (err instanceof TypeError && err.message === 'fetch failed')) {
-        throw keycloakUnavailable(err)
-      }
+      if (isFailure(err)) throw err
       throw refused()
     }
     // Keycloak's ID, refresh and logout tokens may name the client too; only an access token is a bearer's.

@@ -71,6 +71,18 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     return payload
   }
 
+  /**
+   * A failed call read as Keycloak's answer: domain failures (refused credentials, an unreachable
+   * Keycloak) go on as they are, a transient error becomes `keycloak_unavailable`; what is left is
+   * Keycloak's refusal, or an answer that failed validation, for the caller to name.
+   */
+  function keycloakAnswer(err: unknown): Exclude<ReturnType<typeof classifyError>, { kind: 'transient' }> {
+    if (err instanceof Failure) throw err
+    const failure = classifyError(err)
+    if (failure.kind === 'transient') throw keycloakUnavailable(err)
+    return failure
+  }
+
   let serviceToken: { value: string; until: number } | undefined
 
   return {
@@ -115,9 +127,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
           requestedAt,
         )
       } catch (err) {
-        if (err instanceof Failure) throw err
-        const failure = classifyError(err)
-        if (failure.kind === 'transient') throw keycloakUnavailable(err)
+        const failure = keycloakAnswer(err)
         const why =
           failure.kind === 'rejected'
             ? `Keycloak refused the code (${failure.error})`
@@ -168,9 +178,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       try {
         return toGrant(await asClient((cfg) => oidc.refreshTokenGrant(cfg, refreshToken)), requestedAt)
       } catch (err) {
-        if (err instanceof Failure) throw err
-        const failure = classifyError(err)
-        if (failure.kind === 'transient') throw keycloakUnavailable(err)
+        const failure = keycloakAnswer(err)
         if (failure.kind === 'rejected' && failure.error === 'invalid_grant') {
           throw new Failure('session_ended', 'Keycloak ended this session; log in again.', { cause: err })
         }
@@ -214,9 +222,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
         }
         return { ...grant, claims: payloadOf(grant.accessToken) }
       } catch (err) {
-        if (err instanceof Failure) throw err
-        const failure = classifyError(err)
-        if (failure.kind === 'transient') throw keycloakUnavailable(err)
+        const failure = keycloakAnswer(err)
         if (failure.kind !== 'rejected') throw err
         const refusal = exchangeRefusal(failure, {
           clientId: options.clientId,
@@ -240,9 +246,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
         serviceToken = { value: res.access_token, until: Date.now() + ((res.expires_in ?? 60) - 30) * 1000 }
         return res.access_token
       } catch (err) {
-        if (err instanceof Failure) throw err
-        const failure = classifyError(err)
-        if (failure.kind === 'transient') throw keycloakUnavailable(err)
+        const failure = keycloakAnswer(err)
         if (failure.kind !== 'rejected') throw err
         throw new Failure(
           'exchange_refused',
@@ -258,8 +262,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       try {
         await asClient((cfg) => oidc.tokenRevocation(cfg, token))
       } catch (err) {
-        if (err instanceof Failure) throw err
-        if (classifyError(err).kind === 'transient') throw keycloakUnavailable(err)
+        keycloakAnswer(err)
         throw err
       }
     },
@@ -275,8 +278,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
         )
         return answer.active
       } catch (err) {
-        if (err instanceof Failure) throw err
-        if (classifyError(err).kind === 'transient') throw keycloakUnavailable(err)
+        keycloakAnswer(err)
         throw err
       }
     },

@@ -1,6 +1,6 @@
-import { errors, jwtVerify, type JWTVerifyGetKey } from 'jose'
-import { Failure, keycloakUnavailable } from '../domain/failures'
-import { SIGNING_ALGORITHMS } from './realm-keys'
+import { errors } from 'jose'
+import { Failure, isFailure } from '../domain/failures'
+import { verifyRealmToken, type Realm } from './realm-keys'
 
 const BACKCHANNEL_LOGOUT = 'http://schemas.openid.net/event/backchannel-logout'
 
@@ -32,21 +32,17 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * the `jti` was seen before is the caller's business (a replay cache in Redis). Throws
  * `logout_token_refused`, or `keycloak_unavailable` when the realm's keys could not be fetched.
  */
-export function logoutTokenVerifier(options: { issuer: URL; keys: JWTVerifyGetKey }) {
+export function logoutTokenVerifier(realm: Realm) {
   return async function verify(token: string, clientIds: string[]): Promise<LogoutRequest> {
     let verified
     try {
-      verified = await jwtVerify(token, options.keys, {
-        issuer: options.issuer.href,
+      verified = await verifyRealmToken(realm, token, {
         audience: clientIds,
-        algorithms: SIGNING_ALGORITHMS,
         maxTokenAge: LOGOUT_TOKEN_MAX_AGE_SECONDS,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
       })
     } catch (err) {
-      if (err instanceof errors.JWKSTimeout || (err instanceof TypeError && err.message === 'fetch failed')) {
-        throw keycloakUnavailable(err)
-      }
+      if (isFailure(err)) throw err
       throw logoutTokenRefused(describe(err))
     }
     const { payload, protectedHeader } = verified

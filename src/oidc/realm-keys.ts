@@ -1,4 +1,12 @@
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
+import {
+  createRemoteJWKSet,
+  errors,
+  jwtVerify,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  type JWTVerifyResult,
+} from 'jose'
+import { keycloakUnavailable } from '../domain/failures'
 
 /**
  * The realm's signing keys, for every token keyward checks itself (logout tokens, admin callers,
@@ -15,7 +23,7 @@ export function realmKeys(options: { jwksUrl: URL; timeoutSeconds: number }): JW
 }
 
 /** The algorithms a Keycloak realm signs with: asymmetric only, so `none` and HMAC tricks fail. */
-export const SIGNING_ALGORITHMS = [
+const SIGNING_ALGORITHMS = [
   'RS256',
   'RS384',
   'RS512',
@@ -27,3 +35,29 @@ export const SIGNING_ALGORITHMS = [
   'ES512',
   'EdDSA',
 ]
+
+/** A realm and its keys: what every check of a token Keycloak signed starts from. */
+export interface Realm {
+  issuer: URL
+  keys: JWTVerifyGetKey
+}
+
+/**
+ * Verifies a token the realm signed: its issuer, an algorithm the realm uses, and `options`. Throws
+ * jose's own error for a token that is not one, and `keycloak_unavailable` when the realm's keys could
+ * not be fetched, which says nothing of the token.
+ */
+export async function verifyRealmToken(
+  realm: Realm,
+  token: string,
+  options: JWTVerifyOptions,
+): Promise<JWTVerifyResult> {
+  try {
+    return await jwtVerify(token, realm.keys, { issuer: realm.issuer.href, algorithms: SIGNING_ALGORITHMS, ...options })
+  } catch (err) {
+    if (err instanceof errors.JWKSTimeout || (err instanceof TypeError && err.message === 'fetch failed')) {
+      throw keycloakUnavailable(err)
+    }
+    throw err
+  }
+}

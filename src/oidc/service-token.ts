@@ -1,5 +1,4 @@
-import { jwtVerify, type JWTVerifyGetKey } from 'jose'
-import { SIGNING_ALGORITHMS } from './realm-keys'
+import { verifyRealmToken, type Realm } from './realm-keys'
 
 /**
  * Checks a Keycloak access token that another keyward deployment presents for itself: issued by this
@@ -7,14 +6,10 @@ import { SIGNING_ALGORITHMS } from './realm-keys'
  * is the client, and the token names no user of its own. Answers the client id, or undefined for
  * anything else.
  */
-export function serviceTokenVerifier(options: { issuer: URL; keys: JWTVerifyGetKey }) {
+export function serviceTokenVerifier(realm: Realm) {
   return async function clientOf(token: string): Promise<string | undefined> {
     try {
-      const { payload } = await jwtVerify(token, options.keys, {
-        issuer: options.issuer.href,
-        algorithms: SIGNING_ALGORITHMS,
-        clockTolerance: 5,
-      })
+      const { payload } = await verifyRealmToken(realm, token, { clockTolerance: 5 })
       const azp = payload.azp
       // Keycloak names a service account's user `service-account-<client id>`.
       if (typeof azp !== 'string' || payload.preferred_username !== `service-account-${azp}`.toLowerCase()) {
