@@ -1,3 +1,4 @@
+import { redirectTarget } from '../domain/redirect-target'
 import { isLocalHttp, list } from './checks'
 import type { AppEnv } from './schema'
 import type { AppConfig } from './types'
@@ -60,18 +61,8 @@ export function appFrom(spec: AppSpec, rules: Rules, name: FieldName, problems: 
       )
     }
   }
-  // Where Keycloak sends the browser after logout: the same rule as a client's returnTo. "//evil.example"
-  // starts with "/" too, and "/.//evil.example" becomes it once normalised.
-  const afterLogout = URL.canParse(spec.postLogoutPath, publicUrl) ? new URL(spec.postLogoutPath, publicUrl) : undefined
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  const oddCharacters = /[\u0000-\u001f\u007f\\]/.test(spec.postLogoutPath)
-  if (
-    !afterLogout ||
-    oddCharacters ||
-    !spec.postLogoutPath.startsWith('/') ||
-    afterLogout.origin !== publicUrl.origin ||
-    afterLogout.pathname.startsWith('//')
-  ) {
+  // Where Keycloak sends the browser after logout: a path, by the rule a client's returnTo follows.
+  if ('refused' in redirectTarget(spec.postLogoutPath, publicUrl, false)) {
     problems.push(
       `${name('postLogoutPath')}: a path on the app's own origin, e.g. /goodbye (got ${JSON.stringify(spec.postLogoutPath)})`,
     )

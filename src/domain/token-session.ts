@@ -43,6 +43,17 @@ export interface SessionCaps {
   perKeycloakSession: number
 }
 
+/** `items` by `key`, each group in the order its items came. */
+export function groupBy<T>(items: Iterable<T>, key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>()
+  for (const item of items) {
+    const group = groups.get(key(item))
+    if (group) group.push(item)
+    else groups.set(key(item), [item])
+  }
+  return groups
+}
+
 /**
  * The sessions to end so that none of the caps is passed: the oldest first (`sessions` are one user's,
  * the newest among them just made). A session over either cap is ended once.
@@ -54,8 +65,10 @@ export function overCaps(sessions: TokenSession[], caps: SessionCaps): TokenSess
     if (cap > 0) for (const s of group.slice(0, Math.max(0, group.length - cap))) over.add(s)
   }
   trim(oldestFirst, caps.perUser)
-  const bySid = new Map<string, TokenSession[]>()
-  for (const s of oldestFirst) if (s.sid) bySid.set(s.sid, [...(bySid.get(s.sid) ?? []), s])
+  const bySid = groupBy(
+    oldestFirst.filter((s) => s.sid),
+    (s) => s.sid!,
+  )
   for (const group of bySid.values()) trim(group, caps.perKeycloakSession)
   return oldestFirst.filter((s) => over.has(s))
 }

@@ -23,18 +23,7 @@ export function realmKeys(options: { jwksUrl: URL; timeoutSeconds: number }): JW
 }
 
 /** The algorithms a Keycloak realm signs with: asymmetric only, so `none` and HMAC tricks fail. */
-const SIGNING_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-]
+const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
 
 /** A realm and its keys: what every check of a token Keycloak signed starts from. */
 export interface Realm {

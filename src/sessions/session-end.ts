@@ -1,4 +1,4 @@
-import { overCaps, type SessionCaps, type TokenSession } from '../domain/token-session'
+import { groupBy, overCaps, type SessionCaps, type TokenSession } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { TokenSessionStore } from '../store/token-sessions'
@@ -30,10 +30,7 @@ export async function revokeSessions(deps: SessionEndDeps, targets: TokenSession
     if (!listed.has(sid)) listed.set(sid, deps.tokenSessions.listBySid(sid))
     return listed.get(sid)!
   }
-  const groups = new Map<string, TokenSession[]>()
-  for (const t of targets) groups.set(clientSessionKey(t), [...(groups.get(clientSessionKey(t)) ?? []), t])
-
-  for (const [key, group] of groups) {
+  for (const [key, group] of groupBy(targets, clientSessionKey)) {
     const [first] = group
     const ending = new Set(group.map((g) => g.id))
     const othersIn = (sessions: TokenSession[]) =>
