@@ -174,6 +174,17 @@ function refreshExpiry(
   return Math.min(said ?? Infinity, from + lifetimes.onlineIdleSeconds * 1000)
 }
 
+/** The access token's, the refresh token's and the record's expiry after `grant`, received at `now`. */
+function expiries(kind: TokenSession['kind'], grant: TokenGrant, now: number, lifetimes: Lifetimes) {
+  const from = grant.requestedAt ?? now
+  const refreshExpiresAt = refreshExpiry(kind, grant, from, lifetimes)
+  return {
+    accessExpiresAt: from + grant.expiresIn * 1000,
+    refreshExpiresAt,
+    expiresAt: recordExpiry(kind, refreshExpiresAt, now, lifetimes),
+  }
+}
+
 /**
  * Builds a new session from a code grant. Expiry times are computed from the `*_in` values and the
  * local receive time, not the tokens' absolute `exp`, so clock skew with Keycloak does not matter.
@@ -185,17 +196,13 @@ export function newSession(
   const sub = grant.claims?.sub
   if (typeof sub !== 'string') throw new TypeError('the code grant returned no ID token subject')
   const sid = grant.claims?.sid
-  const from = grant.requestedAt ?? fields.now
-  const refreshExpiresAt = refreshExpiry(fields.kind, grant, from, fields.lifetimes)
   return {
     app: fields.app,
     kind: fields.kind,
     sub,
     sid: typeof sid === 'string' ? sid : undefined,
     claims: profileClaims(grant.claims),
-    accessExpiresAt: from + grant.expiresIn * 1000,
-    refreshExpiresAt,
-    expiresAt: recordExpiry(fields.kind, refreshExpiresAt, fields.now, fields.lifetimes),
+    ...expiries(fields.kind, grant, fields.now, fields.lifetimes),
     createdAt: fields.now,
     refreshedAt: fields.now,
     version: 1,
@@ -213,14 +220,10 @@ export function refreshedTokenSession(
   now: number,
   lifetimes: Lifetimes,
 ): TokenSession {
-  const from = grant.requestedAt ?? now
-  const refreshExpiresAt = refreshExpiry(current.kind, grant, from, lifetimes)
   return {
     ...current,
     claims: grant.claims ? profileClaims(grant.claims) : current.claims,
-    accessExpiresAt: from + grant.expiresIn * 1000,
-    refreshExpiresAt,
-    expiresAt: recordExpiry(current.kind, refreshExpiresAt, now, lifetimes),
+    ...expiries(current.kind, grant, now, lifetimes),
     refreshedAt: now,
     version: current.version + 1,
     tokens: {
