@@ -2,11 +2,15 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
+import { sign } from 'cookie-signature'
 import { Redis } from 'ioredis'
 import { Browser } from '../harness/browser'
 import { waitUntil } from '../harness/keyward'
 import { startKeywardProcess, type KeywardProcess } from '../harness/keyward-process'
 import { processTree, spawnTracked, type TrackedProcess } from '../harness/processes'
+import { randomOpaque, sessionIdOf } from '../src/domain/opaque'
+import type { TokenSession } from '../src/domain/token-session'
+import type { TokenSessionStore } from '../src/store/token-sessions'
 
 export { processTree }
 import { freePort, RedisServer } from '../harness/redis-server'
@@ -89,6 +93,40 @@ export async function login(url: string, username = 'alice'): Promise<string> {
   const browser = new Browser()
   await browser.login(url, username, `${username}-password`)
   return browser.jar.getCookieString(url)
+}
+
+/**
+ * `count` copies of a real session, fresh for an hour (so no refresh runs), each under a cookie of its
+ * own signed with `secret` the way express-session signs it, created in every store; their Cookie
+ * header values. `first` numbers their users and Keycloak sessions, which must differ between calls.
+ */
+export async function copySessions(
+  real: TokenSession,
+  count: number,
+  stores: TokenSessionStore[],
+  secret: string,
+  first = 0,
+): Promise<string[]> {
+  const cookies: string[] = []
+  for (let done = 0; done < count;) {
+    const batch = Array.from({ length: Math.min(500, count - done) }, () => {
+      const i = first + done++
+      const cookieSessionId = randomOpaque()
+      cookies.push(`keyward=${encodeURIComponent(`s:${sign(cookieSessionId, secret)}`)}`)
+      const session: TokenSession = {
+        ...real,
+        id: sessionIdOf(cookieSessionId),
+        cookieSessionId,
+        sub: `bench-user-${i}`,
+        sid: `bench-sid-${i}`,
+        accessExpiresAt: Date.now() + 3600_000,
+        expiresAt: Date.now() + 7200_000,
+      }
+      return Promise.all(stores.map((store) => store.create(session)))
+    })
+    await Promise.all(batch)
+  }
+  return cookies
 }
 
 export interface WrkResult {

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { KeycloakAdmin } from '../harness/keycloak-admin'
 import { testEnv } from '../harness/keyward'
 import { baseStack, keyward, login, machine, main, wrk } from './lib'
+import { scanKeys } from '../harness/redis-topology'
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 1000)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
@@ -41,7 +42,7 @@ main(async (atExit) => {
 
   // Every session's access token "expires" now: the stored expiry is moved to this second, which is
   // exactly what keyward reads to decide (the tokens themselves are still valid at Keycloak).
-  const keys = await redis.client.keys(`${env.REDIS_PREFIX}tok:*`)
+  const keys = await scanKeys(redis.client, `${env.REDIS_PREFIX}tok:*`)
   const stormAt = Date.now() + 1000
   const sids: string[] = []
   for (const key of keys) {

@@ -9,6 +9,7 @@ import { Browser } from '../harness/browser'
 import { KeycloakAdmin } from '../harness/keycloak-admin'
 import { testEnv } from '../harness/keyward'
 import { keycloak, keyward, machine, main, privateRedis } from './lib'
+import { scanKeys } from '../harness/redis-topology'
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 1000)
 
@@ -33,7 +34,7 @@ main(async (atExit) => {
     await browser.login(kw.url, 'alice', 'alice-password')
   }
   console.log(`${SESSIONS} logins by single sign-on in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  const keys = await redis.client.keys(`${env.REDIS_PREFIX}tok:*`)
+  const keys = await scanKeys(redis.client, `${env.REDIS_PREFIX}tok:*`)
   const sid = JSON.parse((await redis.client.hget(keys[0], 'm'))!).sid as string
   const revocations = async () =>
     (
@@ -57,5 +58,5 @@ main(async (atExit) => {
       `(HGETALL ${count('hgetall')}, ZRANGEBYSCORE ${count('zrangebyscore')}, DEL ${count('del')}, ZREM ${count('zrem')})`,
   )
   console.log(`Keycloak revocations (REVOKE_GRANT of that session): ${(await revocations()) - revokedBefore}`)
-  console.log(`token sessions left in Redis: ${(await redis.client.keys(`${env.REDIS_PREFIX}tok:*`)).length}`)
+  console.log(`token sessions left in Redis: ${(await scanKeys(redis.client, `${env.REDIS_PREFIX}tok:*`)).length}`)
 })

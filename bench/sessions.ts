@@ -1,7 +1,7 @@
 /**
  * What sessions cost as they grow: Redis memory per web session with Keycloak's real tokens (every key
  * of the session counted by MEMORY USAGE: the token session, the cookie session, both indexes), then
- * the fresh-token hot path with 1,000 and with 100,000 sessions stored (req/s and p99 over the same
+ * the fresh-token hot path with 10,000 and with 100,000 sessions stored (req/s and p99 over the same
  * 1,000 active sessions, with keyward's session cache on and off), and keyward's resident memory
  * after requests from 10,000 different sessions. Run with `npm run bench`.
  *   BENCH_SECONDS (5), BENCH_ROUNDS (7), BENCH_LOGINS (10), BENCH_STORED (100000)
@@ -9,14 +9,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { sign } from 'cookie-signature'
 import type { Redis } from 'ioredis'
 import { testEnv, testSealer } from '../harness/keyward'
-import { randomOpaque, sessionIdOf } from '../src/domain/opaque'
-import type { TokenSession } from '../src/domain/token-session'
 import { redisKeys } from '../src/store/keys'
 import { createTokenSessionStore } from '../src/store/token-sessions'
+import { scanKeys } from '../harness/redis-topology'
 import {
+  copySessions,
   ensureWrk,
   keycloak,
   keyward,
@@ -35,11 +34,12 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 10)
 const STORED = Number(process.env.BENCH_STORED ?? 100_000)
 const ACTIVE = 1000
+const TEN_THOUSAND = 10_000
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 
 async function memoryUsage(redis: Redis, pattern: string): Promise<{ bytes: number; keys: Record<string, number> }> {
   const keys: Record<string, number> = {}
-  for (const key of await redis.keys(pattern)) {
+  for (const key of await scanKeys(redis, pattern)) {
     const kind = /:(tok|sess|idx:sub|idx:sid):/.exec(key)?.[1] ?? 'other'
     keys[kind] = (keys[kind] ?? 0) + Number(await redis.memory('USAGE', key, 'SAMPLES', '0'))
   }
@@ -49,7 +49,7 @@ async function memoryUsage(redis: Redis, pattern: string): Promise<{ bytes: numb
 main(async (atExit) => {
   ensureWrk()
   keycloak()
-  // Two Redis servers with the same 1,000 active sessions: one holds only those, the other 100,000.
+  // Two Redis servers with the same 1,000 active sessions: one holds 10,000 sessions, the other 100,000.
   const small = await privateRedis()
   const large = await privateRedis()
   for (const r of [small, large]) atExit(async () => (r.client.disconnect(), r.server.stop()))
@@ -58,7 +58,7 @@ main(async (atExit) => {
   const env = testEnv({ UPSTREAMS: JSON.stringify({ up: upstream.url }), LOG_LEVEL: 'warn' })
   const keywards: { name: string; stored: number; url: string; pid: number }[] = []
   for (const [redis, stored] of [
-    [small, ACTIVE],
+    [small, TEN_THOUSAND],
     [large, STORED],
   ] as const) {
     for (const [name, cacheMs] of [
@@ -81,35 +81,12 @@ main(async (atExit) => {
   //    cookie of its own signed with the SESSION_SECRET keyward verifies.
   const keys = redisKeys(env.REDIS_PREFIX)
   const stores = [small, large].map((r) => createTokenSessionStore(r.client, keys, testSealer()))
-  const [key] = await small.client.keys(`${env.REDIS_PREFIX}tok:*`)
+  const [key] = await scanKeys(small.client, `${env.REDIS_PREFIX}tok:*`)
   const real = (await stores[0].get(key.slice(key.indexOf('{') + 1, -1)))!
   const secret = env.SESSION_SECRET.split(',')[0]
-  const cookies: string[] = []
-  let stored = 0
-  async function add(count: number, into: typeof stores, remember: boolean): Promise<void> {
-    for (let done = 0; done < count;) {
-      const batch = Array.from({ length: Math.min(500, count - done) }, () => {
-        done++
-        const i = stored++
-        const cookieSessionId = randomOpaque()
-        if (remember) cookies.push(`keyward=${encodeURIComponent(`s:${sign(cookieSessionId, secret)}`)}`)
-        const session: TokenSession = {
-          ...real,
-          id: sessionIdOf(cookieSessionId),
-          cookieSessionId,
-          sub: `bench-user-${i}`,
-          sid: `bench-sid-${i}`,
-          accessExpiresAt: Date.now() + 3600_000,
-          expiresAt: Date.now() + 7200_000,
-        }
-        return Promise.all(into.map((store) => store.create(session)))
-      })
-      await Promise.all(batch)
-    }
-  }
-  await add(ACTIVE, stores, true) // in both: the active ones
-  await add(10_000 - ACTIVE, [stores[1]], true) // with them, the 10,000 of the memory run
-  await add(STORED - 10_000, [stores[1]], false)
+  // In both: the 10,000 sessions of the memory run (the first 1,000 are the active ones); then the rest.
+  const cookies = await copySessions(real, TEN_THOUSAND, stores, secret)
+  await copySessions(real, STORED - TEN_THOUSAND, [stores[1]], secret, TEN_THOUSAND)
   const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-'))
   const cookieFile = (n: number) => {
     const file = join(dir, `cookies-${n}.txt`)
@@ -135,7 +112,7 @@ main(async (atExit) => {
   // 3. keyward's memory after requests from 10,000 different sessions (cache on, 100,000 stored).
   const big = keywards.find((k) => k.name === 'cache on' && k.stored === STORED)!
   const rssBefore = rssMiB([big.pid])
-  const tenThousand = run(big.url, cookieFile(10_000))
+  const tenThousand = run(big.url, cookieFile(TEN_THOUSAND))
   const rssAfter = rssMiB([big.pid])
 
   const med = (kw: (typeof keywards)[number], f: 'rps' | 'p50' | 'p99') => median(results.get(kw)!.map((r) => r[f]))
@@ -157,7 +134,7 @@ main(async (atExit) => {
   for (const name of ['cache on', 'cache off']) {
     const [few, many] = keywards.filter((k) => k.name === name)
     console.log(
-      `- ${name}, ${STORED.toLocaleString('en')} ÷ ${ACTIVE.toLocaleString('en')} stored: req/s **${(med(many, 'rps') / med(few, 'rps')).toFixed(2)}**, p99 **${(med(many, 'p99') / med(few, 'p99')).toFixed(2)}** (goal: within 10 %)`,
+      `- ${name}, ${STORED.toLocaleString('en')} ÷ ${TEN_THOUSAND.toLocaleString('en')} stored: req/s **${(med(many, 'rps') / med(few, 'rps')).toFixed(2)}**, p99 **${(med(many, 'p99') / med(few, 'p99')).toFixed(2)}** (goal: within 10 %)`,
     )
   }
   console.log(

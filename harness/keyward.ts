@@ -1,14 +1,17 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { Writable } from 'node:stream'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { compose, type Composed } from '../src/compose'
 import { loadConfig, type Config } from '../src/config/load'
 import { createLogger } from '../src/log'
 import type { TokenSet } from '../src/domain/token-session'
 import { createSealer } from '../src/store/seal'
 import { decodeTokens } from '../src/store/token-codec'
+import type { RedisTopology } from '../src/store/redis'
+import type { RedisClient } from '../src/store/redis'
 import { watchKeyward } from './leaks'
+import { scanKeys } from './redis-topology'
 import { keycloakUrl, redisUrl } from './servers'
 
 export { keycloakUrl, redisUrl } from './servers'
@@ -23,7 +26,7 @@ export const openTokens = (sealed: Buffer, id: string): TokenSet => decodeTokens
 
 /** Environment for one keyward under test; every instance gets its own Redis key prefix. */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
-  return {
+  const env: Record<string, string> = {
     KEYCLOAK_URL: keycloakUrl(),
     KEYCLOAK_REALM: 'keyward',
     OIDC_CLIENT_ID: 'keyward-web',
@@ -41,6 +44,9 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     LOGIN_RATE_LIMIT: '0',
     ...overrides,
   }
+  // Sentinels or a Cluster replace the one server (keyward refuses both at once).
+  if (env.REDIS_SENTINELS || env.REDIS_CLUSTER_NODES) delete env.REDIS_URL
+  return env
 }
 
 /** A keyward listening on 127.0.0.1 port 0, its log lines kept for inspection. */
@@ -53,7 +59,7 @@ export interface RunningKeyward {
   composed: Composed
   logs: string[]
   /** A plain Redis client for assertions on what keyward stored. */
-  redis: Redis
+  redis: RedisClient
   keys(): Promise<string[]>
   close(): Promise<void>
 }
@@ -88,7 +94,7 @@ export async function startKeyward(
   watchKeyward(port, () => logs.join(''))
   server.on('request', composed.handler)
   if (waitUntilReady) await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 20_000)
-  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  const redis = assertionClient(config.redis.topology)
   return {
     url,
     publicUrl,
@@ -97,8 +103,8 @@ export async function startKeyward(
     logs,
     redis,
     keys: async () => {
-      if (redis.status !== 'ready') await redis.connect().catch(() => undefined)
-      return (await redis.keys(`${config.redis.prefix}*`)).sort()
+      if (redis.status === 'wait') await redis.connect().catch(() => undefined)
+      return scanKeys(redis, `${config.redis.prefix}*`)
     },
     async close() {
       server.closeAllConnections()
@@ -107,6 +113,21 @@ export async function startKeyward(
       redis.disconnect()
     },
   }
+}
+
+/** A client of keyward's Redis, connected on first use, that waits for Redis rather than failing at once. */
+function assertionClient(topology: RedisTopology): RedisClient {
+  const options = { lazyConnect: true, maxRetriesPerRequest: 1 }
+  if (topology.kind === 'standalone') return new Redis(topology.url, options)
+  if (topology.kind === 'cluster')
+    return new Cluster(topology.nodes, { ...options, scaleReads: 'master', redisOptions: topology.auth })
+  return new Redis({
+    ...options,
+    sentinels: topology.sentinels,
+    name: topology.master,
+    sentinelPassword: topology.sentinelAuth.password,
+    password: topology.auth.password,
+  })
 }
 
 /** Runs `use` against a keyward started for it, which is closed afterwards whatever happens. */

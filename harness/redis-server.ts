@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,23 +21,41 @@ export async function freePort(): Promise<number> {
  * again by port (to test outages and restarts) whoever started it first; daemonized, it leads its own
  * process group, registered for the global teardown.
  */
+export interface RedisServerOptions {
+  /** A configuration file written into the server's folder and read first (e.g. a Sentinel's). */
+  config?: (server: { port: number; dir: string }) => string
+  /** `--sentinel`: the server runs as a Redis Sentinel. */
+  sentinel?: boolean
+  /** What `redis-cli` authenticates with, for a server started with requirepass. */
+  password?: string
+}
+
 export class RedisServer {
   constructor(
     readonly port: number,
     readonly dir: string,
     private readonly extraArgs: string[] = ['--save', '', '--appendonly', 'no'],
+    private readonly options: RedisServerOptions = {},
   ) {}
 
-  static async create(extraArgs?: string[]): Promise<RedisServer> {
-    return new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'keyward-redis-')), extraArgs)
+  static async create(extraArgs?: string[], options?: RedisServerOptions): Promise<RedisServer> {
+    return new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'keyward-redis-')), extraArgs, options)
   }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`
   }
 
+  get address(): { host: string; port: number } {
+    return { host: '127.0.0.1', port: this.port }
+  }
+
   async start(): Promise<void> {
+    const config = join(this.dir, 'redis.conf')
+    if (this.options.config && !existsSync(config)) writeFileSync(config, this.options.config(this))
     execFileSync('redis-server', [
+      ...(this.options.config ? [config] : []),
+      ...(this.options.sentinel ? ['--sentinel'] : []),
       '--port',
       String(this.port),
       '--bind',
@@ -61,10 +79,33 @@ export class RedisServer {
     registerProcessGroup(this.pid(), `redis-server on port ${this.port}`)
   }
 
+  /** `redis-cli` against this server; its output, trimmed. */
+  cli(...args: string[]): string {
+    const auth = this.options.password ? ['-a', this.options.password, '--no-auth-warning'] : []
+    const run = spawnSync('redis-cli', ['-p', String(this.port), ...auth, ...args], { encoding: 'utf8' })
+    return (run.stdout ?? '').trim()
+  }
+
+  /** Stopped (SIGSTOP) until `resume`: it takes nothing from its primary, and answers nobody. */
+  pause(): void {
+    process.kill(this.pid(), 'SIGSTOP')
+  }
+
+  resume(): void {
+    process.kill(this.pid(), 'SIGCONT')
+  }
+
+  /** Killed at once (SIGKILL), as by a crash or a lost machine: nothing is saved or handed over. */
+  crash(): void {
+    const pid = this.pid()
+    process.kill(pid, 'SIGKILL')
+    unregisterProcessGroup(pid)
+  }
+
   async stop(): Promise<void> {
     if (!this.answers()) return
     const pid = this.pid() // redis-server removes its pidfile as it stops
-    spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', 'nosave'], { stdio: 'ignore' })
+    this.cli('shutdown', 'nosave')
     await this.waitFor(false)
     unregisterProcessGroup(pid)
   }
@@ -74,7 +115,7 @@ export class RedisServer {
   }
 
   answers(): boolean {
-    return spawnSync('redis-cli', ['-p', String(this.port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG'
+    return this.cli('ping') === 'PONG'
   }
 
   private async waitFor(up: boolean): Promise<void> {

@@ -6,10 +6,12 @@ import { createApiProxy } from './http/proxy/proxy'
 import { forwardedOf } from './http/proxy/forwarded'
 import { perClientLimit } from './http/rate-limit'
 import { createLogger, type Logger } from './log'
+import { noMetrics, type Metrics } from './domain/metrics'
 import { createOidcClient, type OidcClient } from './oidc/client'
 import { adminTokenVerifier } from './oidc/admin-token'
 import { CLOCK_TOLERANCE_SECONDS, LOGOUT_TOKEN_MAX_AGE_SECONDS, logoutTokenVerifier } from './oidc/logout-token'
-import { realmKeys } from './oidc/realm-keys'
+import { keysState, realmKeys } from './oidc/realm-keys'
+import { observedOidcClient } from './oidc/observed'
 import { serviceTokenVerifier } from './oidc/service-token'
 import { healthRoutes } from './ops/health'
 import { createHandoffPeer } from './peer/handoff-peer'
@@ -26,7 +28,7 @@ import { createLoginTransactionStore } from './store/login-transactions'
 import { createLogoutTokenLog } from './store/logout-tokens'
 import { createMobileCodeStore } from './store/mobile-codes'
 import { createRateLimits } from './store/rate-limits'
-import { createRedis, pingRedis } from './store/redis'
+import { closeRedis, createRedis, observeRedisCommands, redisState, replicaWaiter } from './store/redis'
 import { createRefreshLocks } from './store/refresh-locks'
 import { createSealer } from './store/seal'
 import { createSessionCache } from './store/session-cache'
@@ -40,17 +42,24 @@ export interface Composed extends Stoppable {
 }
 
 /** The composition root: builds every client and store once and wires them together. */
-export function compose(config: Config, options: { log?: Logger; now?: () => number } = {}): Composed {
+export function compose(
+  config: Config,
+  options: { log?: Logger; now?: () => number; metrics?: Metrics } = {},
+): Composed {
   const log = options.log ?? createLogger(config.logLevel)
   const now = options.now ?? Date.now
+  const metrics = options.metrics ?? noMetrics
 
-  const redis = createRedis(config.redis.url, log)
+  const { topology } = config.redis
+  const redis = createRedis(topology, log, metrics)
+  const unobserveRedis = metrics === noMetrics ? () => undefined : observeRedisCommands(metrics)
   const keys = redisKeys(config.redis.prefix)
   const sealer = createSealer(config.tokenKeys)
+  // Not with a Redis Cluster: CLIENT TRACKING is per server (see README, "Redis topologies").
   const cache =
-    config.redis.sessionCacheMs > 0
+    config.redis.sessionCacheMs > 0 && topology.kind !== 'cluster'
       ? createSessionCache({
-          url: config.redis.url,
+          topology,
           keyOf: keys.tokenSession,
           read: (connection, id) => tokenSessions.read(connection, id),
           maxAgeMs: config.redis.sessionCacheMs,
@@ -59,7 +68,11 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
           now,
         })
       : undefined
-  const tokenSessions = createTokenSessionStore(redis, keys, sealer, { now, onChange: (id) => cache?.forget(id) })
+  const tokenSessions = createTokenSessionStore(redis, keys, sealer, {
+    now,
+    onChange: (id) => cache?.forget(id),
+    replicated: replicaWaiter(redis, config.redis.replicas, log),
+  })
   // Callers are found through the cache; the refresh engine and the use cases always read Redis.
   const callerSessions = {
     get: (id: string) => (cache ? cache.get(id) : tokenSessions.get(id)),
@@ -85,7 +98,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
       log.child({ app: app.id }),
     )
     client.start()
-    oidcByApp.set(app.id, client)
+    oidcByApp.set(app.id, observedOidcClient(client, metrics))
   }
   // Each session talks to Keycloak as its own app's client; apps come from the same configuration.
   const oidcFor = (app: string): OidcClient => oidcByApp.get(app)!
@@ -96,6 +109,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     oidcFor,
     refresh: config.refresh,
     lifetimes: config.session.lifetimes,
+    metrics,
     log,
     now,
   })
@@ -106,10 +120,11 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     oidcFor,
     lifetimes: config.session.lifetimes,
     caps: config.session.caps,
+    metrics,
     log,
     now,
   }
-  const ends: SessionEndDeps = { tokenSessions, oidcFor, log }
+  const ends: SessionEndDeps = { tokenSessions, oidcFor, metrics, log }
   const appsById = new Map(config.apps.map((app) => [app.id, app]))
   const handoff: HandoffDeps = {
     handoffCodes: createHandoffCodeStore(redis, keys, config.session.handoffCodeTtlSeconds),
@@ -124,6 +139,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     codeTtlSeconds: config.session.handoffCodeTtlSeconds,
     lifetimes: config.session.lifetimes,
     caps: config.session.caps,
+    metrics,
     log,
     now,
   }
@@ -149,6 +165,7 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
     oidcFor,
     offlineRecheckMs: [1000, 3000, 10_000],
     stopping: stopping.signal,
+    metrics,
     log,
   }
   const adminOf = adminTokenVerifier(realm)
@@ -180,18 +197,21 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
       forwarder,
       clientIp,
       isDraining: () => isDraining,
+      metrics,
       log,
       now,
     }),
     keycloakLogout,
     opsRoutes: healthRoutes({
-      redis: () => pingRedis(redis),
+      redis: () => redisState(redis, topology.kind),
       keycloak: () => [...oidcByApp.values()].every((client) => client.isReady()),
+      jwks: () => keysState(realm.keys),
     }),
     trustProxy: config.trustProxy,
     hostOf: host,
     staticDir: config.staticDir,
     isDraining: () => isDraining,
+    metrics,
     log,
   })
 
@@ -207,7 +227,8 @@ export function compose(config: Config, options: { log?: Logger; now?: () => num
       await tokens.idle() // each is bounded by the Keycloak timeout and the refresh lock's TTL
       await forwarder.close()
       await cache?.close()
-      await redis.quit().catch(() => redis.disconnect())
+      await closeRedis(redis)
+      unobserveRedis()
     },
   }
 }

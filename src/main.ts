@@ -2,6 +2,7 @@ import cluster from 'node:cluster'
 import { compose } from './compose'
 import { ConfigError, loadConfig } from './config/load'
 import { createLogger } from './log'
+import { exposeMetrics } from './ops/metrics'
 import { createKeywardServer } from './ops/server'
 import { exitGracefully } from './ops/shutdown'
 import { superviseWorkers } from './ops/workers'
@@ -20,10 +21,13 @@ function main(): void {
       config.workers,
       config.shutdownGraceSeconds,
       createLogger(config.logLevel).child({ primary: true }),
+      config.metrics,
     )
     return
   }
-  const composed = compose(config)
+  const log = createLogger(config.logLevel)
+  // With METRICS_PORT: this process's metrics, served on their own port here, or by the primary.
+  const composed = compose(config, { log, metrics: config.metrics && exposeMetrics(config.metrics, log) })
   const server = createKeywardServer(composed.handler, config.http)
   server.listen(config.port, config.host, () => {
     const listening = {

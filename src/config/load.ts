@@ -2,6 +2,7 @@ import type { z } from 'zod'
 import { appsFromFile } from './app-file'
 import { appFromEnv } from './apps'
 import { httpsRule } from './checks'
+import { redisTopologyFrom } from './redis'
 import { APP_VARIABLES, appEnvSchema, envSchema, type Env } from './schema'
 import type { AppConfig, Config, KeycloakConfig, UpstreamConfig } from './types'
 
@@ -13,6 +14,8 @@ const SECRET_VARS = new Set([
   'SESSION_SECRET',
   'TOKEN_ENCRYPTION_KEYS',
   'REDIS_URL',
+  'REDIS_PASSWORD',
+  'REDIS_SENTINEL_PASSWORD',
 ])
 
 export class ConfigError extends Error {
@@ -108,6 +111,17 @@ const upstreamsFrom = (e: Env): ReadonlyMap<string, UpstreamConfig> =>
     }),
   )
 
+/** The metrics listener, which must never be the app's. */
+function metricsFrom(e: Env, problems: string[]): Config['metrics'] {
+  if (e.METRICS_PORT === undefined) return undefined
+  if (e.METRICS_PORT === e.PORT) {
+    problems.push(
+      `METRICS_PORT: must differ from PORT, so metrics never reach the app's listener (got ${e.METRICS_PORT})`,
+    )
+  }
+  return { host: e.METRICS_HOST, port: e.METRICS_PORT }
+}
+
 /** Reads and checks the environment (and the KEYWARD_CONFIG file); throws a `ConfigError` naming every wrong variable and a right value. */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const problems: string[] = []
@@ -118,7 +132,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   const keycloak = keycloakFrom(e, problems)
   const apps = appsFrom(e, env, problems)
+  const topology = redisTopologyFrom(e, env, problems)
   problems.push(...timingProblems(e))
+  const metrics = metricsFrom(e, problems)
   if (problems.length) throw new ConfigError(problems)
   return {
     host: e.HOST,
@@ -143,7 +159,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       waitMs: e.REFRESH_WAIT_MS,
       pollMs: e.REFRESH_POLL_MS,
     },
-    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX, sessionCacheMs: e.SESSION_CACHE_MS },
+    redis: {
+      topology,
+      prefix: e.REDIS_PREFIX,
+      sessionCacheMs: e.SESSION_CACHE_MS,
+      replicas: { count: e.REDIS_WAIT_REPLICAS, timeoutMs: e.REDIS_WAIT_TIMEOUT_MS },
+    },
     session: {
       secrets: e.SESSION_SECRET,
       lifetimes: {
@@ -160,5 +181,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     adminRole: e.ADMIN_ROLE,
     loginsPerMinute: e.LOGIN_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
+    metrics,
   }
 }

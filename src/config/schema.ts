@@ -182,11 +182,41 @@ const refreshEnv = {
   REFRESH_POLL_MS: millis(25),
 }
 
+/** `host:port,host:port`: Sentinels, or seed nodes of a Redis Cluster. */
+const redisNodes = (example: string) =>
+  z.string().transform((v, ctx) => {
+    const nodes = v.split(',').map((part) => /^\s*([\w.-]+|\[[\da-fA-F:]+\]):(\d{1,5})\s*$/.exec(part))
+    if (nodes.some((n) => !n || Number(n[2]) < 1 || Number(n[2]) > 65535)) {
+      ctx.addIssue({ code: 'custom', message: `comma-separated host:port pairs, e.g. ${example}` })
+      return z.NEVER
+    }
+    return nodes.map((n) => ({ host: n![1].replace(/^\[|\]$/g, ''), port: Number(n![2]) }))
+  })
+
 const redisEnv = {
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
     .default('redis://127.0.0.1:6379'),
+  REDIS_SENTINELS: redisNodes('sentinel-1:26379,sentinel-2:26379,sentinel-3:26379').optional(),
+  REDIS_SENTINEL_MASTER: z
+    .string()
+    .regex(/^[\w.-]{1,64}$/, "the master's name in the Sentinels' configuration, e.g. mymaster")
+    .default('mymaster'),
+  REDIS_SENTINEL_USERNAME: z.string().optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  REDIS_CLUSTER_NODES: redisNodes('redis-1:6379,redis-2:6379,redis-3:6379').optional(),
+  REDIS_USERNAME: z.string().optional(),
+  REDIS_PASSWORD: z.string().optional(),
+  REDIS_TLS: bool.default(false),
+  REDIS_WAIT_REPLICAS: z.coerce
+    .number({ error: 'how many replicas must have a session write before keyward answers, e.g. 1; 0: none' })
+    .int('a whole number of replicas, e.g. 1')
+    .min(0, 'a whole number of replicas, e.g. 1; 0: none')
+    .max(16, 'at most 16')
+    .default(0),
+  REDIS_WAIT_TIMEOUT_MS: millis(100),
+  REDIS_TLS_CA_FILE: z.string().optional(),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_-]*$/, 'letters, digits, ":", "_" and "-", e.g. kw:')
@@ -234,6 +264,14 @@ const adminEnv = {
 const opsEnv = {
   KEYWARD_CONFIG: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Off unless set: a listener nobody asked for is one more port to firewall.
+  METRICS_PORT: z.coerce
+    .number({ error: 'a TCP port for GET /metrics, e.g. 9464; unset: no metrics' })
+    .int('a TCP port, e.g. 9464')
+    .min(1, 'a TCP port, e.g. 9464')
+    .max(65535, 'a TCP port, e.g. 9464')
+    .optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 }
 
 /** Every variable but the app's: those come from `appEnvSchema`, or from the KEYWARD_CONFIG file. */

@@ -1,6 +1,7 @@
 import type { RefreshSettings } from '../domain/freshness'
 import type { Lifetimes, SessionCaps } from '../domain/token-session'
 import type { HttpLimits } from '../ops/server'
+import type { RedisTopology, ReplicaWait } from '../store/redis'
 import type { Env } from './schema'
 
 export interface CookieConfig {
@@ -74,10 +75,12 @@ export interface Config {
   upstreams: ReadonlyMap<string, UpstreamConfig>
   refresh: RefreshSettings
   redis: {
-    url: string
+    topology: RedisTopology
     prefix: string
     /** How long a process may reuse a session it read (Redis tells it when one changes); 0: never. */
     sessionCacheMs: number
+    /** How many replicas must have a session's write (created, refreshed, ended) before keyward answers. */
+    replicas: ReplicaWait
   }
   session: {
     secrets: string[]
@@ -93,4 +96,6 @@ export interface Config {
   /** Logins a client address may start per minute (each stores a transaction for a while); 0 is no limit. */
   loginsPerMinute: number
   logLevel: Env['LOG_LEVEL']
+  /** Where GET /metrics is served (METRICS_HOST, METRICS_PORT), apart from the app; unset: no metrics. */
+  metrics?: { host: string; port: number }
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { Router, type Express, type Request, type RequestHandler } from 'express'
 import type { Store } from 'express-session'
 import type { AppConfig } from '../config/types'
+import { secondsSince, type Metrics } from '../domain/metrics'
 import { requestContext, type Logger } from '../log'
 import type { HandoffDeps } from '../sessions/handoff'
 import type { KeycloakLogoutDeps } from '../sessions/keycloak-logout'
@@ -63,6 +64,7 @@ export interface AppDeps {
   hostOf: (req: IncomingMessage) => string
   staticDir?: string
   isDraining: () => boolean
+  metrics: Pick<Metrics, 'request'>
   log: Logger
 }
 
@@ -118,6 +120,19 @@ function buildApp(deps: AppDeps, routers: Map<string, Router>): Express {
   return app
 }
 
+/** The API proxy's route label: one for every upstream and path. */
+const API_ROUTE = '/api/:upstream/*'
+
+/**
+ * The label of the route that answered, for metrics: the pattern Express matched (`/auth/sessions/:id`),
+ * never the path a client sent, which could be anything; `other` when no route matched (a 404, a
+ * static file, a request refused before routing).
+ */
+export function routeLabel(req: IncomingMessage): string {
+  const path = (req as { route?: { path?: unknown } }).route?.path
+  return typeof path === 'string' ? path : 'other'
+}
+
 /**
  * keyward's request handler: `/api/…` goes straight to the API proxy (no Express routing, no page
  * middleware: the hot path pays only for what it needs), everything else to the Express app.
@@ -136,14 +151,24 @@ export function createHandler(deps: AppDeps): RequestListener {
   }
   const express = buildApp(deps, routers)
   const fromProxy = deps.trustProxy !== false
+  /** Counts the answer once it is sent, or cut off (`aborted`: a client gone, an upstream's body broken). */
+  function measure(req: IncomingMessage, res: ServerResponse, route: (req: IncomingMessage) => string): void {
+    const started = performance.now()
+    res.once('close', () => {
+      const status = res.writableFinished ? String(res.statusCode) : 'aborted'
+      deps.metrics.request(route(req), status, secondsSince(started))
+    })
+  }
   function serve(req: IncomingMessage, res: ServerResponse): void {
     if (req.url?.startsWith('/api/')) {
       const api = apis.get(deps.hostOf(req))
       if (api) {
+        measure(req, res, () => API_ROUTE)
         void deps.apiProxy(req, res, api)
         return
       }
     }
+    measure(req, res, routeLabel)
     express(req, res)
   }
   return function keyward(req: IncomingMessage, res: ServerResponse) {

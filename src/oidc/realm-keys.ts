@@ -5,6 +5,7 @@ import {
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
   type JWTVerifyResult,
+  type RemoteJWKSet,
 } from 'jose'
 import { keycloakUnavailable } from '../domain/failures'
 
@@ -13,13 +14,26 @@ import { keycloakUnavailable } from '../domain/failures'
  * other deployments): fetched once from the realm's JWKS and again when a token names an unknown
  * `kid`, so a key rotation in Keycloak works at once. One set per process, shared by the checks.
  */
-export function realmKeys(options: { jwksUrl: URL; timeoutSeconds: number }): JWTVerifyGetKey {
+export function realmKeys(options: { jwksUrl: URL; timeoutSeconds: number }): RemoteJWKSet {
   return createRemoteJWKSet(options.jwksUrl, {
     timeoutDuration: options.timeoutSeconds * 1000,
     // jose's default waits 30 s before fetching again, which would refuse the first logout Keycloak
     // signs after a rotation; one fetch a second at most is still nothing to Keycloak.
     cooldownDuration: 1000,
   })
+}
+
+/**
+ * What /readyz says of the keys: how many are held, or none yet. Not yet loaded, they are fetched in
+ * the background (at most once a second, by the cooldown), so the first logout token finds them; the
+ * probe itself never waits for Keycloak. Only back-channel logout and the admin routes need them, so
+ * they do not decide readiness.
+ */
+export function keysState(keys: RemoteJWKSet): { status: 'loaded'; keys: number } | { status: 'not_loaded' } {
+  const held = keys.jwks()
+  if (held) return { status: 'loaded', keys: held.keys.length }
+  if (!keys.coolingDown && !keys.reloading) keys.reload().catch(() => undefined)
+  return { status: 'not_loaded' }
 }
 
 /** The algorithms a Keycloak realm signs with: asymmetric only, so `none` and HMAC tricks fail. */

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from '../log'
+import { serveWorkerMetrics, type MetricsListener } from './metrics'
 
 /**
  * The primary of a keyward with several worker processes (node:cluster: they share the listening
@@ -7,8 +8,9 @@ import type { Logger } from '../log'
  * starts `count` workers, starts a worker again when one dies (after a pause that grows while they
  * keep dying), and on SIGTERM/SIGINT passes SIGTERM on to every worker, each of which drains as a
  * single keyward would (ops/shutdown.ts), then exits once they all have, or after `graceSeconds`.
+ * With `metrics` (METRICS_PORT), it serves GET /metrics there: every worker's metrics, summed.
  */
-export function superviseWorkers(count: number, graceSeconds: number, log: Logger): void {
+export function superviseWorkers(count: number, graceSeconds: number, log: Logger, metrics?: MetricsListener): void {
   let stopping = false
   let restartDelayMs = 100
   const start = (): Worker => cluster.fork()
@@ -41,5 +43,6 @@ export function superviseWorkers(count: number, graceSeconds: number, log: Logge
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  if (metrics) serveWorkerMetrics(metrics, log)
   for (let i = 0; i < count; i++) start()
 }

@@ -1,4 +1,5 @@
 import { Failure, isFailure } from '../domain/failures'
+import type { Metrics } from '../domain/metrics'
 import { HANDLE_PREFIX, randomOpaque, s256, sessionIdOf } from '../domain/opaque'
 import {
   newSession,
@@ -41,6 +42,7 @@ export interface HandoffDeps {
   codeTtlSeconds: number
   lifetimes: Lifetimes
   caps: SessionCaps
+  metrics: Pick<Metrics, 'sessionCreated' | 'sessionEnded' | 'handoff'>
   log: Logger
   now: () => number
 }
@@ -61,7 +63,7 @@ function mayHandTo(from: HandoffApp | undefined, target: string): asserts from i
  * Keycloak exchanges tokens for a refresh token only within an online user session.
  */
 export async function startHandoff(
-  deps: Pick<HandoffDeps, 'handoffCodes' | 'apps' | 'log'>,
+  deps: Pick<HandoffDeps, 'handoffCodes' | 'apps' | 'metrics' | 'log'>,
   source: TokenSession,
   request: { target: string; returnTo: string; mobile?: Handoff['mobile'] },
 ): Promise<string> {
@@ -86,6 +88,7 @@ export async function startHandoff(
     returnTo: request.returnTo,
     mobile: request.mobile,
   })
+  deps.metrics.handoff('started')
   deps.log.info({ app: source.app, sub: source.sub, target: request.target }, 'handoff started')
   return code
 }
@@ -146,6 +149,7 @@ async function exchangeAs(deps: HandoffDeps, app: string, subject: Subject): Pro
     .oidcFor(target.id)
     .exchange(subject.token, { requested: 'refresh_token', scope, subjectClientId: subject.clientId })
   const session = newSession(grant, { app: target.id, kind: 'online', now: deps.now(), lifetimes: deps.lifetimes })
+  deps.metrics.handoff('completed')
   deps.log.info({ app: target.id, sub: session.sub, from: subject.sourceApp }, 'handoff completed')
   return { ...session, parentId: subject.sourceId }
 }
@@ -165,6 +169,7 @@ export async function redeemForPeer(
   const taken = await deps.handoffCodes.take(request.code, target.id)
   if (!taken.ok) throw invalidCode()
   const subject = await localSubject(deps, taken.handoff, target.id)
+  deps.metrics.handoff('redeemed_for_peer')
   deps.log.info({ app: subject.sourceApp, target: target.id }, 'handoff code redeemed by another deployment')
   return { subjectToken: subject.token, returnTo: subject.returnTo }
 }
@@ -193,6 +198,7 @@ export async function completeHandoff(
   await keepNewSession(deps, notOwn(pending), async () => {
     kept = await keep(pending)
   })
+  deps.metrics.sessionCreated(kept!.app, kept!.kind, 'handoff')
   if (request.previous) await retireReplaced(deps, request.previous, kept!)
   return { session: kept!, returnTo: subject.returnTo }
 }
@@ -215,6 +221,7 @@ async function redeemHandoffCode(
   const handle = `${HANDLE_PREFIX}${randomOpaque()}`
   const session = { ...openedBy(pending, sessionIdOf(handle), 'mobile'), device: request.device }
   await keepNewSession(deps, notOwn(pending), () => deps.tokenSessions.create(session))
+  deps.metrics.sessionCreated(session.app, session.kind, 'handoff')
   return { handle, session }
 }
 

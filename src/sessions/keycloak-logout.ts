@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Metrics } from '../domain/metrics'
 import type { TokenSession } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
@@ -16,6 +17,7 @@ export interface KeycloakLogoutDeps {
   offlineRecheckMs: readonly number[]
   /** Aborted at shutdown: checks still waiting are dropped (the next refresh finds out instead). */
   stopping: AbortSignal
+  metrics: Pick<Metrics, 'sessionEnded' | 'backchannelLogout'>
   log: Logger
 }
 
@@ -49,6 +51,7 @@ async function recheckOffline(deps: KeycloakLogoutDeps, sessions: TokenSession[]
       if (await deps.oidcFor(current.app).honours(current.tokens.refreshToken)) still.push(current)
       else {
         await deps.tokenSessions.delete(current)
+        deps.metrics.sessionEnded(current.app, current.kind, 'backchannel_logout')
         deps.log.info({ app: current.app, sub: current.sub }, 'back-channel logout ended an offline session')
       }
     }
@@ -72,7 +75,10 @@ export async function honourLogoutToken(deps: KeycloakLogoutDeps, token: string,
   }
   const sessions = await named(deps, request)
   const ended = sessions.filter((s) => s.kind === 'online' || request.revokeOffline)
-  for (const s of ended) await deps.tokenSessions.delete(s)
+  for (const s of ended) {
+    await deps.tokenSessions.delete(s)
+    deps.metrics.sessionEnded(s.app, s.kind, 'backchannel_logout')
+  }
   const offline = sessions.filter((s) => !ended.includes(s))
   deps.log.info(
     { client: request.client, sub: request.sub, ended: ended.length, offlineToCheck: offline.length },

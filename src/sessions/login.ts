@@ -1,5 +1,6 @@
 import { Failure, isFailure } from '../domain/failures'
 import type { LoginTransaction, MobileLoginRequest } from '../domain/login'
+import type { Metrics } from '../domain/metrics'
 import { HANDLE_PREFIX, randomOpaque, s256, sessionIdOf } from '../domain/opaque'
 import {
   grantsOffline,
@@ -29,6 +30,7 @@ export interface LoginDeps {
   lifetimes: Lifetimes
   /** MAX_SESSIONS_PER_USER and MAX_SESSIONS_PER_KEYCLOAK_SESSION, kept at every new session. */
   caps: SessionCaps
+  metrics: Pick<Metrics, 'sessionCreated' | 'sessionEnded'>
   log: Logger
   now: () => number
 }
@@ -150,7 +152,7 @@ export function ownKeycloakSession(session: Pick<NewSession, 'claims'>, loginSta
  * Once stored, the user's oldest sessions past a cap end (`keepWithinCaps`).
  */
 export async function keepNewSession(
-  deps: Pick<LoginDeps, 'oidcFor' | 'log' | 'now' | 'tokenSessions' | 'caps'>,
+  deps: Pick<LoginDeps, 'oidcFor' | 'log' | 'now' | 'tokenSessions' | 'caps' | 'metrics'>,
   login: Redeemed,
   write: () => Promise<void>,
 ): Promise<void> {
@@ -195,6 +197,7 @@ export async function finishBrowserLogin(
   await keepNewSession(deps, login, async () => {
     kept = await keep(login.session)
   })
+  deps.metrics.sessionCreated(kept!.app, kept!.kind, 'browser_login')
   if (cb.previous) await retireReplaced(deps, cb.previous, kept!)
   return kept!
 }
@@ -254,6 +257,7 @@ export async function redeemMobileCode(
   const handle = `${HANDLE_PREFIX}${randomOpaque()}`
   const session = { ...openedBy(redeemed.login.session, sessionIdOf(handle), 'mobile'), device: request.device }
   await keepNewSession(deps, redeemed.login, () => deps.tokenSessions.create(session))
+  deps.metrics.sessionCreated(session.app, session.kind, 'mobile_login')
   return { handle, session }
 }
 
@@ -269,13 +273,15 @@ export async function redeemMobileCode(
  *   at Keycloak could end the other. So is one whose revocation failed.
  */
 export async function retireReplaced(
-  deps: Pick<LoginDeps, 'tokenSessions' | 'oidcFor' | 'log'>,
+  deps: Pick<LoginDeps, 'tokenSessions' | 'oidcFor' | 'log' | 'metrics'>,
   old: TokenSession,
   current: TokenSession,
 ): Promise<void> {
   const sameKeycloakSession = old.sid !== undefined && old.sid === current.sid
   if (sameKeycloakSession && old.kind !== current.kind) return
-  const end = sameKeycloakSession ? deps.tokenSessions.delete(old) : revokeSession(deps, old)
+  const end = sameKeycloakSession
+    ? deps.tokenSessions.delete(old).then(() => deps.metrics.sessionEnded(old.app, old.kind, 'replaced'))
+    : revokeSession(deps, old, 'replaced')
   await end.catch((err: unknown) =>
     deps.log.warn(
       { app: old.app, sub: old.sub, error: errorFields(err) },

@@ -1,3 +1,4 @@
+import type { Metrics, SessionEndReason } from '../domain/metrics'
 import { groupBy, overCaps, type SessionCaps, type TokenSession } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
@@ -6,6 +7,7 @@ import type { TokenSessionStore } from '../store/token-sessions'
 export interface SessionEndDeps {
   tokenSessions: TokenSessionStore
   oidcFor: (app: string) => OidcClient
+  metrics: Pick<Metrics, 'sessionEnded'>
   log: Logger
 }
 
@@ -24,7 +26,11 @@ const clientSessionKey = (s: TokenSession): string => (s.sid ? `${s.sid} ${s.app
  * behind is only forgotten here (its tokens never left keyward). Each `sid` index is read once. Two
  * ends at once may each see the other: whichever finds itself the last after forgetting revokes then.
  */
-export async function revokeSessions(deps: SessionEndDeps, targets: TokenSession[]): Promise<void> {
+export async function revokeSessions(
+  deps: SessionEndDeps,
+  targets: TokenSession[],
+  reason: SessionEndReason,
+): Promise<void> {
   const listed = new Map<string, Promise<TokenSession[]>>()
   const inSid = (sid: string) => {
     if (!listed.has(sid)) listed.set(sid, deps.tokenSessions.listBySid(sid))
@@ -56,12 +62,16 @@ export async function revokeSessions(deps: SessionEndDeps, targets: TokenSession
           })
       }
     }
-    for (const g of group) deps.log.info({ app: g.app, sub: g.sub, kind: g.kind }, 'revoked')
+    for (const g of group) {
+      deps.metrics.sessionEnded(g.app, g.kind, reason)
+      deps.log.info({ app: g.app, sub: g.sub, kind: g.kind }, 'revoked')
+    }
   }
 }
 
 /** Ends one session for good (see `revokeSessions`). */
-export const revokeSession = (deps: SessionEndDeps, s: TokenSession): Promise<void> => revokeSessions(deps, [s])
+export const revokeSession = (deps: SessionEndDeps, s: TokenSession, reason: SessionEndReason): Promise<void> =>
+  revokeSessions(deps, [s], reason)
 
 /**
  * After Keycloak ended the whole user session of `s` (logout), keyward's other sessions in it (other
@@ -71,7 +81,9 @@ export const revokeSession = (deps: SessionEndDeps, s: TokenSession): Promise<vo
 export async function forgetEndedSession(deps: SessionEndDeps, s: TokenSession): Promise<void> {
   if (!s.sid) return
   for (const o of await deps.tokenSessions.listBySid(s.sid)) {
-    if (s.kind === 'offline' || o.kind === 'online') await deps.tokenSessions.delete(o)
+    if (s.kind !== 'offline' && o.kind !== 'online') continue
+    await deps.tokenSessions.delete(o)
+    deps.metrics.sessionEnded(o.app, o.kind, 'logout')
   }
 }
 
@@ -94,6 +106,7 @@ export async function logout(deps: SessionEndDeps, s: TokenSession, postLogoutRe
     })
   }
   await deps.tokenSessions.delete(s)
+  deps.metrics.sessionEnded(s.app, s.kind, 'logout')
   deps.log.info({ app: s.app, sub: s.sub }, 'logout')
   await forgetEndedSession(deps, s).catch((err: unknown) =>
     deps.log.warn({ error: errorFields(err) }, 'forgetting the other sessions of a logout failed'),
@@ -116,7 +129,7 @@ export async function keepWithinCaps(deps: SessionEndDeps & { caps: SessionCaps 
   try {
     const over = overCaps(await deps.tokenSessions.listBySub(sub), deps.caps)
     if (!over.length) return
-    await revokeSessions(deps, over)
+    await revokeSessions(deps, over, 'session_cap')
     deps.log.info({ sub, ended: over.length, caps: deps.caps }, 'oldest sessions ended: over the session cap')
   } catch (err) {
     deps.log.warn({ sub, error: errorFields(err) }, 'the session cap could not be kept')

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Failure, isFailure, sessionEnded } from '../domain/failures'
 import { freshness, type RefreshSettings } from '../domain/freshness'
+import { outcomeOf, secondsSince, type LockWaitOutcome, type Metrics } from '../domain/metrics'
 import { refreshedTokenSession, type Lifetimes, type TokenSession, type UpstreamToken } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
@@ -16,6 +17,7 @@ export interface TokenServiceDeps {
   oidcFor: (app: string) => OidcClient
   refresh: RefreshSettings
   lifetimes: Lifetimes
+  metrics: Pick<Metrics, 'refresh' | 'lockWait' | 'sessionEnded'>
   log: Logger
   now: () => number
 }
@@ -58,6 +60,19 @@ export function createTokenService(deps: TokenServiceDeps) {
     if (!current) throw sessionEnded()
     if (current.version !== seen.version) return current
     if (!force && freshness(current, deps.now(), deps.refresh) === 'fresh') return current
+    const started = deps.now()
+    try {
+      const refreshed = await rotate(current, lockedUntil)
+      deps.metrics.refresh('ok', secondsSince(started, deps.now))
+      return refreshed
+    } catch (err) {
+      deps.metrics.refresh(outcomeOf(err), secondsSince(started, deps.now))
+      throw err
+    }
+  }
+
+  /** The refresh itself: Keycloak rotates the tokens, and the new ones are stored. */
+  async function rotate(current: TokenSession, lockedUntil: number): Promise<TokenSession> {
     let grant
     try {
       if (!current.tokens.refreshToken) throw sessionEnded()
@@ -65,6 +80,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     } catch (err) {
       if (!isFailure(err, 'session_ended')) throw err
       await deps.tokenSessions.delete(current)
+      deps.metrics.sessionEnded(current.app, current.kind, 'keycloak_ended')
       deps.log.info(
         { app: current.app, sub: current.sub, error: errorFields(err.cause ?? err) },
         'Keycloak ended the session at refresh',
@@ -74,7 +90,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     const next = refreshedTokenSession(current, grant, deps.now(), deps.lifetimes)
     if (await storeRotated(next, current.version, lockedUntil)) return next
     // Another writer got there first (only possible once our lock had expired): theirs is newer.
-    const stored = await deps.tokenSessions.get(seen.id)
+    const stored = await deps.tokenSessions.get(current.id)
     if (!stored) throw sessionEnded()
     return stored
   }
@@ -82,9 +98,14 @@ export function createTokenService(deps: TokenServiceDeps) {
   /** Takes the lock, or waits (bounded) for whoever holds it to store a newer version. */
   async function refreshAcrossInstances(seen: TokenSession, force: boolean): Promise<TokenSession> {
     const deadline = deps.now() + deps.refresh.waitMs
+    let waitingSince: number | undefined
+    const waited = (outcome: LockWaitOutcome) => {
+      if (waitingSince !== undefined) deps.metrics.lockWait(outcome, secondsSince(waitingSince, deps.now))
+    }
     for (;;) {
       const fence = await deps.locks.acquire(seen.id)
       if (fence) {
+        waited('acquired')
         const lockedUntil = deps.now() + deps.refresh.lockTtlMs
         try {
           return await refreshWithLock(seen, force, lockedUntil)
@@ -93,11 +114,19 @@ export function createTokenService(deps: TokenServiceDeps) {
           await deps.locks.release(seen.id, fence).catch(() => undefined)
         }
       }
+      waitingSince ??= deps.now()
       await sleep(deps.refresh.pollMs)
       const current = await deps.tokenSessions.get(seen.id)
-      if (!current) throw sessionEnded()
-      if (current.version !== seen.version) return current
+      if (!current) {
+        waited('session_ended')
+        throw sessionEnded()
+      }
+      if (current.version !== seen.version) {
+        waited('refreshed_elsewhere')
+        return current
+      }
       if (deps.now() >= deadline) {
+        waited('timeout')
         throw new Failure('refresh_busy', 'The session is being refreshed elsewhere; retry shortly.')
       }
     }

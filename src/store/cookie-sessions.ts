@@ -1,7 +1,7 @@
 import { RedisStore } from 'connect-redis'
 import type { SessionData } from 'express-session'
-import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys'
+import type { RedisClient } from './redis'
 
 declare module 'express-session' {
   interface SessionData {
@@ -16,7 +16,11 @@ declare module 'express-session' {
  * this session's id). Requests do not read it: they find the token session from the signed cookie
  * itself (http/credentials.ts). Touch is off; the token session store moves its expiry and deletes it.
  */
-export function createCookieSessionStore(redis: Redis, keys: RedisKeys, now: () => number = Date.now): RedisStore {
+export function createCookieSessionStore(
+  redis: RedisClient,
+  keys: RedisKeys,
+  now: () => number = Date.now,
+): RedisStore {
   return new RedisStore({
     client: redis,
     prefix: keys.cookieSessionPrefix,

@@ -1,7 +1,6 @@
-import type { Redis } from 'ioredis'
 import { digest } from '../domain/opaque'
 import type { RedisKeys } from './keys'
-import { guarded, luaScript } from './redis'
+import { guarded, luaScript, type RedisClient } from './redis'
 
 /** What a handoff code stands for: the session handed over, and the one app that may take it. */
 export interface Handoff {
@@ -30,7 +29,7 @@ return {h[1], h[2], h[3]}`)
  * One-time handoff codes: kept under their SHA-256 for a few seconds, bound to the target app. A code
  * holds no token, only which session it hands over (that session's id opens nothing by itself).
  */
-export function createHandoffCodeStore(redis: Redis, keys: RedisKeys, ttlSeconds: number) {
+export function createHandoffCodeStore(redis: RedisClient, keys: RedisKeys, ttlSeconds: number) {
   return {
     async create(code: string, handoff: Handoff): Promise<void> {
       const k = keys.handoffCode(digest(code))

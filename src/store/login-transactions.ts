@@ -1,8 +1,7 @@
-import type { Redis } from 'ioredis'
 import type { LoginTransaction } from '../domain/login'
 import { digest } from '../domain/opaque'
 import type { RedisKeys } from './keys'
-import { guarded, luaScript } from './redis'
+import { guarded, luaScript, type RedisClient } from './redis'
 
 export type ConsumeResult = { ok: true; tx: LoginTransaction } | { ok: false; reason: 'unknown' | 'not_bound' }
 
@@ -17,7 +16,7 @@ redis.call('DEL', KEYS[1])
 return d`)
 
 /** One-time login transactions, keyed by `state` and bound to a browser cookie value. */
-export function createLoginTransactionStore(redis: Redis, keys: RedisKeys, ttlSeconds: number) {
+export function createLoginTransactionStore(redis: RedisClient, keys: RedisKeys, ttlSeconds: number) {
   const key = keys.loginTransaction
   return {
     async create(state: string, binding: string, tx: LoginTransaction): Promise<void> {

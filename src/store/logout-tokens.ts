@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto'
-import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys'
-import { guarded } from './redis'
+import { guarded, type RedisClient } from './redis'
 
 /**
  * The back-channel logout tokens already honoured, shared by every instance: a token replayed within
  * the window it is valid in is refused. Each entry expires with that window.
  */
-export function createLogoutTokenLog(redis: Redis, keys: RedisKeys, windowSeconds: number) {
+export function createLogoutTokenLog(redis: RedisClient, keys: RedisKeys, windowSeconds: number) {
   return {
     /** Records `jti` of `issuer`; false when it was recorded before (a replay). */
     async firstSighting(issuer: string, jti: string): Promise<boolean> {

@@ -1,8 +1,7 @@
-import type { Redis } from 'ioredis'
 import type { CodeBinding, MobileLogin } from '../domain/login'
 import { digest } from '../domain/opaque'
 import type { RedisKeys } from './keys'
-import { guarded, luaScript } from './redis'
+import { guarded, luaScript, type RedisClient } from './redis'
 import type { Sealer } from './seal'
 
 export type RedeemResult = { ok: true; login: MobileLogin } | { ok: false; reason: 'unknown' | 'mismatch' }
@@ -20,7 +19,7 @@ return h[4]`)
  * One-time codes of mobile logins: a code stands for a finished login (its token session, sealed)
  * for a few seconds, bound to the app, its redirect URI and the PKCE challenge.
  */
-export function createMobileCodeStore(redis: Redis, keys: RedisKeys, sealer: Sealer, ttlSeconds: number) {
+export function createMobileCodeStore(redis: RedisClient, keys: RedisKeys, sealer: Sealer, ttlSeconds: number) {
   return {
     async create(code: string, binding: CodeBinding, login: MobileLogin): Promise<void> {
       const k = keys.mobileCode(digest(code))

@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys'
-import { guarded, luaScript } from './redis'
+import { guarded, luaScript, type RedisClient } from './redis'
 
 // A fixed window per key: the first hit starts it, the key expires with it.
 const HIT = luaScript(`
@@ -9,7 +8,7 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}`)
 
 /** Counters shared by every instance, for limits on what anyone may do without a session. */
-export function createRateLimits(redis: Redis, keys: RedisKeys) {
+export function createRateLimits(redis: RedisClient, keys: RedisKeys) {
   return {
     /** Counts one hit on `name`: how many there were in its current window, and when that window ends. */
     async hit(name: string, windowMs: number): Promise<{ count: number; resetInMs: number }> {

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys'
-import { guarded, luaScript } from './redis'
+import { guarded, luaScript, type RedisClient } from './redis'
 
 // Deletes the lock only if it still holds our fencing value: a holder whose lock expired and was
 // taken by another instance must not release the new holder's lock.
@@ -13,7 +12,7 @@ return 0`)
  * One refresh per token session across all instances: `SET NX PX` with a random fencing value. The TTL
  * bounds how long a crashed holder can block the others.
  */
-export function createRefreshLocks(redis: Redis, keys: RedisKeys, ttlMs: number) {
+export function createRefreshLocks(redis: RedisClient, keys: RedisKeys, ttlMs: number) {
   return {
     /** The fencing value when the lock was taken, undefined when another instance holds it. */
     async acquire(sessionId: string): Promise<string | undefined> {

@@ -1,10 +1,11 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { TokenSession } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
-import { connectionOptions } from './redis'
+import { closeRedis, openServer, type ServerTopology } from './redis'
 
 export interface SessionCacheOptions {
-  url: string
+  /** Tracking is per server: a Redis Cluster would need a pair of connections per primary. */
+  topology: ServerTopology
   /** The Redis key of a token session, by its id (`RedisKeys.tokenSession`). */
   keyOf: (id: string) => string
   /** Reads and opens a token session with the connection given (the store's decoding). */
@@ -37,9 +38,9 @@ export function createSessionCache(options: SessionCacheOptions) {
   const entries = new Map<string, { session: TokenSession; at: number }>()
   /** Reads on their way, by key: a read caches only while its own mark is still there. */
   const reading = new Map<string, symbol>()
-  const reader = new Redis(options.url, connectionOptions())
+  const reader = openServer(options.topology)
   // Subscribed again by hand after a reconnect: its new client id must be known first.
-  const listener = new Redis(options.url, { ...connectionOptions(), protocol: 2, autoResubscribe: false })
+  const listener = openServer(options.topology, { protocol: 2, autoResubscribe: false })
   let listenerId: string | undefined
   let tracking = false
 
@@ -148,7 +149,7 @@ export function createSessionCache(options: SessionCacheOptions) {
 
     async close(): Promise<void> {
       stop('closing')
-      await Promise.all([reader, listener].map((c) => c.quit().catch(() => c.disconnect())))
+      await Promise.all([reader, listener].map(closeRedis))
     },
   }
 }

@@ -1,7 +1,6 @@
-import type { Redis } from 'ioredis'
 import type { TokenSession, TokenSet, UpstreamToken } from '../domain/token-session'
 import type { RedisKeys } from './keys'
-import { guarded, luaScript } from './redis'
+import { guarded, luaScript, type RedisClient } from './redis'
 import type { Sealer } from './seal'
 import { decodeTokens, encodeTokens } from './token-codec'
 
@@ -41,14 +40,20 @@ const upstreamAad = (id: string, name: string) => `${id}|${UPSTREAM}${name}`
  * its refresh token, plus indexes by `sub` and `sid`. Tokens are written only here.
  */
 export function createTokenSessionStore(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   sealer: Sealer,
-  options: { now?: () => number; onChange?: (id: string) => void } = {},
+  options: {
+    now?: () => number
+    onChange?: (id: string) => void
+    /** After a session is created, refreshed or deleted: until replicas have it (`replicaWaiter`). */
+    replicated?: (key: string) => Promise<void>
+  } = {},
 ) {
   const key = keys.tokenSession
   const now = options.now ?? Date.now
   const changed = options.onChange ?? (() => undefined)
+  const replicated = options.replicated ?? (() => Promise.resolve())
 
   function indexKeys(s: Pick<TokenSession, 'sub' | 'sid'>): string[] {
     return s.sid ? [keys.subIndex(s.sub), keys.sidIndex(s.sid)] : [keys.subIndex(s.sub)]
@@ -81,7 +86,7 @@ export function createTokenSessionStore(
    * The session as read on `connection`, or undefined when it expired, was deleted, or was sealed with
    * a key since retired.
    */
-  async function read(connection: Redis, id: string): Promise<TokenSession | undefined> {
+  async function read(connection: RedisClient, id: string): Promise<TokenSession | undefined> {
     const h = await guarded(connection.hgetallBuffer(key(id)))
     if (!h.m || !h.t || !h.v) return undefined
     let tokens: TokenSet
@@ -132,6 +137,7 @@ export function createTokenSessionStore(
       await guarded(
         redis.multi().hset(key(session.id), fields(session)).pexpireat(key(session.id), session.expiresAt).exec(),
       )
+      await replicated(key(session.id))
       // Indexes are separate keys (other slots in Redis Cluster), so they are written after the record;
       // readers treat a member whose record is gone as absent.
       await extendNeighbours(session)
@@ -143,6 +149,7 @@ export function createTokenSessionStore(
       const written = await guarded(REPLACE(redis, [key(next.id)], [expectedVersion, f.v, f.m, f.t, next.expiresAt]))
       changed(next.id)
       if (written !== 1) return false
+      await replicated(key(next.id))
       await extendNeighbours(next)
       return true
     },
@@ -167,6 +174,7 @@ export function createTokenSessionStore(
     async delete(session: Pick<TokenSession, 'id' | 'sub' | 'sid' | 'cookieSessionId'>): Promise<void> {
       await guarded(redis.del(key(session.id)))
       changed(session.id)
+      await replicated(key(session.id))
       await guarded(
         Promise.all([
           ...indexKeys(session).map((k) => redis.zrem(k, session.id)),

@@ -26,9 +26,18 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
   test('healthz and readyz answer 200 when Redis and Keycloak are there', async () => {
     await withKeyward({}, async (kw) => {
       expect(await (await fetch(`${kw.url}/healthz`)).json()).toEqual({ status: 'ok' })
+      // The realm's keys are fetched once a probe finds them missing; they never hold readiness back.
+      const first = await fetch(`${kw.url}/readyz`)
+      expect(first.status).toBe(200)
+      await waitUntil(async () => (await (await fetch(`${kw.url}/readyz`)).json()).checks.jwks === 'loaded', 5000)
       const ready = await fetch(`${kw.url}/readyz`)
       expect(ready.status).toBe(200)
-      expect(await ready.json()).toEqual({ status: 'ready', checks: { redis: 'up', keycloak: 'up' } })
+      expect(await ready.json()).toEqual({
+        status: 'ready',
+        checks: { redis: 'up', keycloak: 'up', jwks: 'loaded' },
+        redis: { topology: 'standalone' },
+        jwks: { keys: expect.any(Number) },
+      })
     })
   })
 
@@ -42,7 +51,7 @@ describe('health, readiness, and outages of Redis and Keycloak', () => {
         await waitUntil(async () => (await readiness()).checks.redis === 'up', 5000)
         const ready = await fetch(`${kw.url}/readyz`)
         expect(ready.status).toBe(503)
-        expect(await ready.json()).toMatchObject({ checks: { redis: 'up', keycloak: 'down' } })
+        expect(await ready.json()).toMatchObject({ checks: { redis: 'up', keycloak: 'down', jwks: 'not_loaded' } })
         const login = await fetch(`${kw.url}/auth/login`, { redirect: 'manual' })
         expect(login.status).toBe(503)
         expect(login.headers.get('retry-after')).toBe('2')

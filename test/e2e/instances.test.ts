@@ -8,12 +8,13 @@ import { freePort, RedisServer } from '../../harness/redis-server'
 import { TcpProxy } from '../../harness/tcp-proxy'
 import { Upstream } from '../../harness/upstream'
 import { api, refreshCount, SHORT_CLIENT, waitUntil } from '../support/refresh-fixture'
+import { scanKeys } from '../../harness/redis-topology'
 
 const admin = new KeycloakAdmin()
 
 /** The one token session under `prefix` in `redis`: its key and metadata. */
 async function storedSession(redis: Redis, prefix: string) {
-  const [key] = await redis.keys(`${prefix}tok:*`)
+  const [key] = await scanKeys(redis, `${prefix}tok:*`)
   const meta = JSON.parse((await redis.hget(key, 'm'))!) as { sid: string; accessExpiresAt: number }
   return { key: key, ...meta }
 }

@@ -7,6 +7,7 @@ import { freePort } from '../../harness/redis-server'
 import { api, refreshCount, SHORT_CLIENT, storedSession, untilExpired, waitUntil } from '../support/refresh-fixture'
 import { TcpProxy } from '../../harness/tcp-proxy'
 import { Upstream } from '../../harness/upstream'
+import { scanKeys } from '../../harness/redis-topology'
 
 /**
  * Several real keyward processes sharing one Redis, one Keycloak session, and Keycloak's refresh
@@ -41,7 +42,7 @@ describe('refresh across keyward processes', () => {
       urls.push(url)
     }
     const prefix = shared.REDIS_PREFIX
-    const store = { redis, keys: async () => (await redis.keys(`${prefix}*`)).sort() }
+    const store = { redis, keys: () => scanKeys(redis, `${prefix}*`) }
     return { urls, store, prefix, upstream }
   }
 

@@ -30,7 +30,7 @@ describe('the session cache (CLIENT TRACKING)', () => {
   async function cache(maxAgeMs = 60_000, maxEntries = 100): Promise<SessionCache> {
     const logged: string[] = []
     const c = createSessionCache({
-      url: server.url,
+      topology: { kind: 'standalone', url: server.url, tls: false },
       keyOf: (id) => `t:{${id}}`,
       read: async (connection, id) => {
         reads++

@@ -6,7 +6,8 @@ import { loadConfig } from '../../src/config/load'
 // No Docker engine runs in CI, so this checks what can be checked of docker-compose.yml without one:
 // keyward accepts its configuration, and it agrees with the Dockerfile and the realm export.
 const root = join(__dirname, '../..')
-const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'))
+// Compose applies YAML merge keys (`<<: *anchor`); the yaml package does when asked.
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true })
 const realm = JSON.parse(readFileSync(join(root, 'keycloak/keyward-realm.json'), 'utf8'))
 const services = compose.services
 
@@ -14,13 +15,61 @@ const services = compose.services
 const allows = (patterns: string[], uri: string) =>
   patterns.some((p) => (p.endsWith('*') ? uri.startsWith(p.slice(0, -1)) : uri === p))
 
+/** Compose's interpolation of `${NAME-default}` and `${NAME:-default}`, with `vars` as the shell's. */
+const interpolated = (environment: Record<string, string>, vars: Record<string, string>) =>
+  Object.fromEntries(
+    Object.entries(environment).map(([name, value]) => [
+      name,
+      value.replace(/\$\{(\w+)(:?)-([^}]*)\}/g, (_, v: string, colon: string, fallback: string) =>
+        vars[v] === undefined || (colon && vars[v] === '') ? fallback : vars[v],
+      ),
+    ]),
+  )
+
+/** An env file's `NAME=value` lines. */
+const envFile = (path: string): Record<string, string> =>
+  Object.fromEntries(
+    readFileSync(join(root, path), 'utf8')
+      .split('\n')
+      .filter((line) => /^\w+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  )
+
 describe('docker-compose.yml', () => {
-  const env = services.keyward.environment as Record<string, string>
+  const env = interpolated(services.keyward.environment, {})
 
   test("keyward's environment passes keyward's own configuration checks", () => {
     const config = loadConfig(env)
     expect(config.host).toBe('0.0.0.0')
-    expect(config.redis.url).toBe('redis://redis:6379')
+    expect(config.redis.topology).toEqual({ kind: 'standalone', url: 'redis://redis:6379', tls: false })
+  })
+
+  test('the sentinel profile: keyward finds the primary through the three Sentinels, which watch the primary and its replica', () => {
+    const vars = envFile('compose.sentinel.env')
+    expect(vars.COMPOSE_PROFILES).toBe('sentinel')
+    const config = loadConfig(interpolated(services.keyward.environment, vars))
+    const topology = config.redis.topology
+    if (topology.kind !== 'sentinel') throw new Error(`expected Sentinel, got ${topology.kind}`)
+    expect(topology.auth.password).toBe(vars.KEYWARD_REDIS_PASSWORD)
+    for (const { host, port } of topology.sentinels) {
+      const sentinel = services[host]
+      expect(sentinel.profiles).toEqual(['sentinel'])
+      expect(port).toBe(26379)
+      const script: string = sentinel.command.join(' ')
+      expect(script).toContain(`sentinel monitor ${topology.master} redis-primary 6379 2`)
+      expect(script).toContain(`sentinel auth-pass ${topology.master} ${vars.KEYWARD_REDIS_PASSWORD}`)
+      expect(script).toContain('--sentinel')
+      expect(services.keyward.depends_on[host]).toEqual({ condition: 'service_healthy', required: false })
+    }
+    expect(topology.sentinels).toHaveLength(3)
+    for (const name of ['redis-primary', 'redis-replica']) {
+      const command: string = services[name].command.join(' ')
+      expect(command).toContain('--appendonly yes')
+      expect(command).toContain('--maxmemory-policy noeviction')
+      expect(command).toContain(`--requirepass ${vars.KEYWARD_REDIS_PASSWORD}`)
+      expect(services[name].profiles).toEqual(['sentinel'])
+    }
+    expect(services['redis-replica'].command.join(' ')).toContain('--replicaof redis-primary 6379')
   })
 
   test('Keycloak has one issuer, public to the browser; keyward reaches it inside the network; the realm is imported', () => {
@@ -63,7 +112,7 @@ describe('docker-compose.yml', () => {
   test('Redis keeps its data across restarts (AOF) and keyward waits for healthy dependencies', () => {
     expect(services.redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']))
     expect(services.redis.command.join(' ')).toContain('--maxmemory-policy noeviction')
-    expect(services.keyward.depends_on).toEqual({
+    expect(services.keyward.depends_on).toMatchObject({
       redis: { condition: 'service_healthy' },
       keycloak: { condition: 'service_healthy' },
     })
@@ -75,5 +124,8 @@ describe('docker-compose.yml', () => {
     expect(dockerfile).toContain('COPY demo ./demo')
     expect(env.STATIC_DIR).toBe('/app/demo')
     expect(dockerfile).toMatch(/CMD \["node", "dist\/main.js"\]/)
+    // Not root, and Docker knows when keyward stops answering.
+    expect(dockerfile).toMatch(/^USER node$/m)
+    expect(dockerfile).toMatch(/^HEALTHCHECK .*\/healthz/m)
   })
 })

@@ -36,7 +36,12 @@ describe('loadConfig', () => {
       cookie: { name: '__Host-keyward', secure: true, sameSite: 'lax' },
     })
     expect([...config.apps[0].allowedOrigins]).toEqual(['https://app.example.com'])
-    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'kw:', sessionCacheMs: 1000 })
+    expect(config.redis).toEqual({
+      topology: { kind: 'standalone', url: 'redis://127.0.0.1:6379', tls: false },
+      prefix: 'kw:',
+      sessionCacheMs: 1000,
+      replicas: { count: 0, timeoutMs: 100 },
+    })
     expect(config.trustProxy).toBe(false)
   })
 

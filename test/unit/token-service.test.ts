@@ -2,7 +2,7 @@ import { Failure, keycloakUnavailable, storeUnavailable } from '../../src/domain
 import type { TokenGrant, TokenSession } from '../../src/domain/token-session'
 import { createLogger } from '../../src/log'
 import type { OidcClient } from '../../src/oidc/client'
-import { createTokenService } from '../../src/sessions/token-service'
+import { createTokenService, type TokenServiceDeps } from '../../src/sessions/token-service'
 import type { RefreshLocks } from '../../src/store/refresh-locks'
 import type { TokenSessionStore } from '../../src/store/token-sessions'
 
@@ -41,6 +41,13 @@ function world(now: () => number) {
       return answer()
     },
   } as unknown as OidcClient
+  // What the service reported for metrics, one line per report, durations left out.
+  const reported: string[] = []
+  const metrics: TokenServiceDeps['metrics'] = {
+    refresh: (outcome) => reported.push(`refresh ${outcome}`),
+    lockWait: (outcome) => reported.push(`lock wait ${outcome}`),
+    sessionEnded: (app, kind, reason) => reported.push(`ended ${app} ${kind} ${reason}`),
+  }
   const service = () =>
     createTokenService({
       tokenSessions: store,
@@ -48,6 +55,7 @@ function world(now: () => number) {
       oidcFor: () => oidc,
       refresh: { skewSeconds: 30, skewFraction: 0.25, lockTtlMs: 1000, waitMs: 200, pollMs: 5 },
       lifetimes: { onlineFallbackSeconds: 1800, offlineIdleSeconds: 2_592_000 },
+      metrics,
       log: createLogger('silent'),
       now,
     })
@@ -73,6 +81,7 @@ function world(now: () => number) {
     locks,
     service,
     session,
+    reported,
     refreshes: () => refreshes,
     answerWith: (f: typeof answer) => (answer = f),
     storeDownFor: (calls: number) => (storeDownFor = calls),
@@ -88,6 +97,8 @@ describe('token service', () => {
     expect(w.refreshes()).toBe(1)
     expect(w.records.get('s1')!.version).toBe(2)
     expect(w.locks.size).toBe(0)
+    // One refresh; the other instance's callers (one flight) waited for it once.
+    expect(w.reported.sort()).toEqual(['lock wait refreshed_elsewhere', 'refresh ok'])
   })
 
   test('a fresh token is served without refreshing; a stale one is served while a refresh runs behind', async () => {
@@ -108,6 +119,7 @@ describe('token service', () => {
     w.answerWith(async () => Promise.reject(new Failure('session_ended', 'invalid_grant')))
     await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ kind: 'session_ended' })
     expect(w.records.has('s1')).toBe(false)
+    expect(w.reported).toEqual(['ended web online keycloak_ended', 'refresh session_ended'])
   })
 
   test('a transient failure keeps the session untouched', async () => {
@@ -115,6 +127,7 @@ describe('token service', () => {
     w.answerWith(async () => Promise.reject(keycloakUnavailable(new Error('down'))))
     await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ kind: 'keycloak_unavailable' })
     expect(w.records.get('s1')).toEqual(w.session)
+    expect(w.reported).toEqual(['refresh keycloak_unavailable'])
     expect(w.locks.size).toBe(0)
   })
 
@@ -145,6 +158,7 @@ describe('token service', () => {
     await expect(w.service().accessToken(w.session)).rejects.toMatchObject({ kind: 'refresh_busy' })
     expect(Date.now() - started).toBeGreaterThanOrEqual(200)
     expect(w.refreshes()).toBe(0)
+    expect(w.reported).toEqual(['lock wait timeout'])
   })
 
   test('a forced refresh refreshes a fresh token, unless another refresh already moved the version', async () => {

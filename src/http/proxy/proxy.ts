@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { AppConfig, UpstreamConfig } from '../../config/types'
+import { outcomeOf, secondsSince, type Metrics } from '../../domain/metrics'
 import type { TokenSession } from '../../domain/token-session'
 import { requestContext, type Logger } from '../../log'
 import type { TokenService } from '../../sessions/token-service'
-import type { Forwarder } from '../../upstream/forward'
+import type { Forwarder, OutgoingCall } from '../../upstream/forward'
 import { clearSessionCookie } from '../browser-cookie'
 import type { Caller, CallerOf } from '../caller'
 import { logProblem } from '../middleware/error-handler'
@@ -29,6 +30,7 @@ export interface ApiProxyDeps {
   /** The client's address (X-Forwarded-For believed only from TRUST_PROXY's hops). */
   clientIp: (req: IncomingMessage) => string
   isDraining: () => boolean
+  metrics: Pick<Metrics, 'upstream'>
   log: Logger
   now: () => number
 }
@@ -101,6 +103,19 @@ export function createApiProxy(deps: ApiProxyDeps) {
   const securityHeaders = apiSecurityHeaders()
   const debug = deps.log.isLevelEnabled('debug')
 
+  /** One call to the upstream `name`, timed to its answer's headers. */
+  async function send(name: string, upstream: UpstreamConfig, call: OutgoingCall) {
+    const started = performance.now()
+    try {
+      const answer = await deps.forwarder.send(upstream, call)
+      deps.metrics.upstream(name, `${Math.floor(answer.statusCode / 100)}xx`, secondsSince(started))
+      return answer
+    } catch (err) {
+      deps.metrics.upstream(name, outcomeOf(err), secondsSince(started))
+      throw err
+    }
+  }
+
   async function forward(req: IncomingMessage, res: ServerResponse, api: ApiApp, me: Caller): Promise<void> {
     const { name, pathAndQuery } = apiTarget(req.url!)
     const upstream = api.app.upstreams.has(name) ? deps.upstreams.get(name) : undefined
@@ -133,14 +148,14 @@ export function createApiProxy(deps: ApiProxyDeps) {
           }
     let session = me.session
     let token = await tokenFor(session, false)
-    let answer = await deps.forwarder.send(upstream, { ...outgoing, accessToken: token.accessToken })
+    let answer = await send(name, upstream, { ...outgoing, accessToken: token.accessToken })
     try {
       const retry = RETRYABLE.has(outgoing.method) && !body && deps.now() - token.obtainedAt >= REFRESH_FOR_401_AFTER_MS
       if (answer.statusCode === 401 && retry) {
         await answer.body.dump()
         session = await deps.tokens.forceRefresh(session)
         token = await tokenFor(session, true)
-        answer = await deps.forwarder.send(upstream, { ...outgoing, accessToken: token.accessToken })
+        answer = await send(name, upstream, { ...outgoing, accessToken: token.accessToken })
       }
       // setHeader, not Express's res.set: the upstream's headers go out as they came (no charset added
       // to a Content-Type, repeated headers kept).

@@ -17,17 +17,21 @@ export function backchannelLogoutRoute(deps: {
     express.urlencoded({ extended: false, limit: '16kb' }),
     async function backchannelLogout(req, res) {
       const token = (req.body as Record<string, unknown> | undefined)?.logout_token
+      const { metrics, log } = deps.keycloakLogout
       try {
         if (typeof token !== 'string' || !token) {
           throw new Failure('logout_token_refused', 'The form field logout_token is missing.')
         }
         await honourLogoutToken(deps.keycloakLogout, token, deps.clientIds)
       } catch (err) {
-        if (!isFailure(err, 'logout_token_refused')) throw err
-        deps.keycloakLogout.log.warn({ reason: err.message }, 'logout token refused')
+        const refused = isFailure(err, 'logout_token_refused')
+        metrics.backchannelLogout(refused ? 'refused' : 'failed')
+        if (!refused) throw err
+        log.warn({ reason: err.message }, 'logout token refused')
         res.status(400).json({ error: 'invalid_request', error_description: err.message })
         return
       }
+      metrics.backchannelLogout('honoured')
       res.status(200).end()
     },
   ]

@@ -12,7 +12,7 @@ import type { CallerOf } from '../caller'
 export function revokeRoute(deps: { app: AppConfig; caller: CallerOf; ends: SessionEndDeps }): RequestHandler {
   return async function revokeHandler(req, res) {
     const me = (await deps.caller(req, res, { changing: true }))!
-    await revokeSessions(deps.ends, [me.session])
+    await revokeSessions(deps.ends, [me.session], 'revoked')
     if (me.via === 'cookie') clearSessionCookie(res, deps.app.cookie)
     res.json({ revoked: true })
   }

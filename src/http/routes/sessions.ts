@@ -21,7 +21,7 @@ export interface SessionsRouteDeps {
 export function sessionsRoutes(deps: SessionsRouteDeps): Router {
   /** Revokes `targets`; when the caller's own session is among them, its cookie goes too. */
   async function revoke(res: Response, me: Caller, targets: TokenSession[]): Promise<void> {
-    await revokeSessions(deps.ends, targets)
+    await revokeSessions(deps.ends, targets, 'revoked')
     if (me.via === 'cookie' && targets.some((s) => s.id === me.session.id)) clearSessionCookie(res, deps.app.cookie)
     res.json({ revoked: targets.map((s) => s.id) })
   }
