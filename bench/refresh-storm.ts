@@ -2,7 +2,8 @@
  * A refresh storm: N sessions (default 1,000) whose access tokens all expire in the same second, then
  * load that spreads over all of them, served by keyward with a worker per core (so the refreshes race
  * across processes as well as within one). Reports Keycloak's refresh count per session (from its own
- * REFRESH_TOKEN events; must be exactly 1), errors (must be 0), and latency during the storm.
+ * REFRESH_TOKEN events; must be exactly 1), errors (must be 0), latency during the storm, and the
+ * Redis writes each refresh cost.
  *   BENCH_SESSIONS (1000), BENCH_SECONDS (20)
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -10,11 +11,13 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { KeycloakAdmin } from '../harness/keycloak-admin'
 import { testEnv } from '../harness/keyward'
-import { baseStack, keyward, login, machine, main, wrk } from './lib'
+import { baseStack, commandStats, keyward, login, machine, main, wrk } from './lib'
 import { scanKeys } from '../harness/redis-topology'
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 1000)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
+/** The commands that write: the lock (SET NX, its release by a script), the compare-and-set and index scripts, expiries. */
+const WRITES = new Set(['set', 'evalsha', 'eval', 'del', 'pexpireat', 'zadd', 'hset'])
 
 main(async (atExit) => {
   const { redis, upstream } = await baseStack(atExit)
@@ -26,6 +29,8 @@ main(async (atExit) => {
     REFRESH_LOCK_TTL_MS: '35000',
     REFRESH_WAIT_MS: '30000',
     SHUTDOWN_GRACE_SECONDS: '40',
+    // Every login is alice's: no cap on her sessions (the default, 50, would end all but the last 50).
+    MAX_SESSIONS_PER_USER: '0',
   })
   const kw = await keyward(env, cpus().length)
   atExit(() => kw.proc.kill('SIGTERM'))
@@ -52,6 +57,7 @@ main(async (atExit) => {
     await redis.client.hset(key, 'm', JSON.stringify(moved))
   }
   await new Promise((r) => setTimeout(r, stormAt - Date.now() + 10))
+  await redis.client.config('RESETSTAT')
   const result = wrk(`${kw.url}/api/up/items`, {
     threads: 2,
     connections: 100,
@@ -61,6 +67,10 @@ main(async (atExit) => {
     // Requests wait for the refresh of their session; what counts is whether they fail, not how long.
     timeoutSeconds: 35,
   })
+
+  // Writes come from refreshes alone (a proxied request only reads its session): their count per refresh.
+  const stats = await commandStats(redis.client)
+  const writes = Object.entries(stats).filter(([command]) => WRITES.has(command))
 
   const events = await admin.call<{ sessionId: string; time: number }[]>(
     'GET',
@@ -84,4 +94,13 @@ main(async (atExit) => {
   )
   console.log(`Keycloak refreshes per session (count: sessions): ${JSON.stringify(histogram)}`)
   console.log(`all ${SESSIONS} refreshes done ${((stormEnd - stormAt) / 1000).toFixed(1)} s after the common expiry`)
+  if (result.errors || result.non2xx || histogram[1] !== SESSIONS) {
+    throw new Error(
+      `the storm failed: ${result.errors} errors, ${result.non2xx} non-2xx, refreshes ${JSON.stringify(histogram)}`,
+    )
+  }
+  const refreshes = counts.reduce((a, b) => a + b, 0)
+  console.log(
+    `Redis writes per refresh: ${(writes.reduce((n, [, calls]) => n + calls, 0) / refreshes).toFixed(2)} (${writes.map(([c, n]) => `${c} ${(n / refreshes).toFixed(2)}`).join(', ')}); reads (hgetall) per request: ${((stats.hgetall ?? 0) / result.requests).toFixed(3)}`,
+  )
 })
