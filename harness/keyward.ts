@@ -9,7 +9,7 @@ import type { TokenSet } from '../src/domain/token-session'
 import { createSealer } from '../src/store/seal'
 import { decodeTokens } from '../src/store/token-codec'
 import type { RedisTopology } from '../src/store/redis'
-import type { RedisClient } from '../src/store/redis'
+import { openServer, type RedisClient } from '../src/store/redis'
 import { watchKeyward } from './leaks'
 import { scanKeys } from './redis-topology'
 import { keycloakUrl, redisUrl } from './servers'
@@ -117,17 +117,16 @@ export async function startKeyward(
 
 /** A client of keyward's Redis, connected on first use, that waits for Redis rather than failing at once. */
 function assertionClient(topology: RedisTopology): RedisClient {
-  const options = { lazyConnect: true, maxRetriesPerRequest: 1 }
-  if (topology.kind === 'standalone') return new Redis(topology.url, options)
-  if (topology.kind === 'cluster')
-    return new Cluster(topology.nodes, { ...options, scaleReads: 'master', redisOptions: topology.auth })
-  return new Redis({
-    ...options,
-    sentinels: topology.sentinels,
-    name: topology.master,
-    sentinelPassword: topology.sentinelAuth.password,
-    password: topology.auth.password,
-  })
+  const waiting = { lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: 1 }
+  const tls = topology.tls ? { tls: topology.tls } : {}
+  const client =
+    topology.kind === 'standalone'
+      ? new Redis(topology.url, { lazyConnect: true, maxRetriesPerRequest: 1, ...tls })
+      : topology.kind === 'cluster'
+        ? new Cluster(topology.nodes, { ...waiting, scaleReads: 'master', redisOptions: { ...topology.auth, ...tls } })
+        : openServer(topology, waiting)
+  client.on('error', () => undefined) // keyward's own client reports Redis trouble
+  return client
 }
 
 /** Runs `use` against a keyward started for it, which is closed afterwards whatever happens. */

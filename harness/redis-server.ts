@@ -16,11 +16,57 @@ export async function freePort(): Promise<number> {
   })
 }
 
-/**
- * A private redis-server for tests. It runs daemonized, so any test process can stop and start it
- * again by port (to test outages and restarts) whoever started it first; daemonized, it leads its own
- * process group, registered for the global teardown.
- */
+/** Files of a test CA and a certificate it signed for 127.0.0.1 (`testCertificates`). */
+export interface TlsFiles {
+  ca: string
+  cert: string
+  key: string
+}
+
+/** A CA and a server certificate for 127.0.0.1, made with openssl in `dir`. */
+export function testCertificates(dir: string): TlsFiles {
+  const files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'redis.crt'), key: join(dir, 'redis.key') }
+  const caKey = join(dir, 'ca.key')
+  const csr = join(dir, 'redis.csr')
+  const ext = join(dir, 'san.ext')
+  writeFileSync(ext, 'subjectAltName=IP:127.0.0.1\n')
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' })
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    caKey,
+    '-out',
+    files.ca,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=keyward test CA',
+  )
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', files.key, '-out', csr, '-subj', '/CN=127.0.0.1')
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    files.ca,
+    '-CAkey',
+    caKey,
+    '-CAcreateserial',
+    '-out',
+    files.cert,
+    '-days',
+    '1',
+    '-extfile',
+    ext,
+  )
+  return files
+}
+
 export interface RedisServerOptions {
   /** A configuration file written into the server's folder and read first (e.g. a Sentinel's). */
   config?: (server: { port: number; dir: string }) => string
@@ -28,8 +74,15 @@ export interface RedisServerOptions {
   sentinel?: boolean
   /** What `redis-cli` authenticates with, for a server started with requirepass. */
   password?: string
+  /** TLS only: the port is a TLS port, and the server's replication and Sentinel links use TLS too. */
+  tls?: TlsFiles
 }
 
+/**
+ * A private redis-server for tests. It runs daemonized, so any test process can stop and start it
+ * again by port (to test outages and restarts) whoever started it first; daemonized, it leads its own
+ * process group, registered for the global teardown.
+ */
 export class RedisServer {
   constructor(
     readonly port: number,
@@ -56,8 +109,7 @@ export class RedisServer {
     execFileSync('redis-server', [
       ...(this.options.config ? [config] : []),
       ...(this.options.sentinel ? ['--sentinel'] : []),
-      '--port',
-      String(this.port),
+      ...this.portArgs(),
       '--bind',
       '127.0.0.1',
       '--daemonize',
@@ -74,6 +126,20 @@ export class RedisServer {
     this.adopt()
   }
 
+  private portArgs(): string[] {
+    const tls = this.options.tls
+    if (!tls) return ['--port', String(this.port)]
+    return [
+      ['--port', '0'],
+      ['--tls-port', String(this.port)],
+      ['--tls-cert-file', tls.cert],
+      ['--tls-key-file', tls.key],
+      ['--tls-ca-cert-file', tls.ca],
+      ['--tls-auth-clients', 'no'],
+      ['--tls-replication', 'yes'],
+    ].flat()
+  }
+
   /** Registers a running server (started here, or by a script under test) for the global teardown. */
   adopt(): void {
     registerProcessGroup(this.pid(), `redis-server on port ${this.port}`)
@@ -82,7 +148,8 @@ export class RedisServer {
   /** `redis-cli` against this server; its output, trimmed. */
   cli(...args: string[]): string {
     const auth = this.options.password ? ['-a', this.options.password, '--no-auth-warning'] : []
-    const run = spawnSync('redis-cli', ['-p', String(this.port), ...auth, ...args], { encoding: 'utf8' })
+    const tls = this.options.tls ? ['--tls', '--cacert', this.options.tls.ca] : []
+    const run = spawnSync('redis-cli', ['-p', String(this.port), ...tls, ...auth, ...args], { encoding: 'utf8' })
     return (run.stdout ?? '').trim()
   }
 

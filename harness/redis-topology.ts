@@ -2,7 +2,7 @@ import { execFile, execFileSync } from 'node:child_process'
 import { promisify } from 'node:util'
 import { Cluster, Redis } from 'ioredis'
 import type { RedisClient } from '../src/store/redis'
-import { RedisServer } from './redis-server'
+import { RedisServer, type TlsFiles } from './redis-server'
 
 const execFileAsync = promisify(execFile)
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -204,18 +204,21 @@ export class RedisSentinelTopology {
     readonly sentinels: RedisServer[],
   ) {}
 
-  static async start(): Promise<RedisSentinelTopology> {
+  /** With `tls`, every node and Sentinel speaks TLS only, and they to each other. */
+  static async start(tls?: TlsFiles): Promise<RedisSentinelTopology> {
     const pw = RedisSentinelTopology.password
     const auth = ['--requirepass', pw, '--masterauth', pw]
     const base = ['--save', '', '--appendonly', 'no', ...auth]
-    const primary = await RedisServer.create(base, { password: pw })
+    const primary = await RedisServer.create(base, { password: pw, tls })
     const replica = await RedisServer.create([...base, '--replicaof', '127.0.0.1', String(primary.port)], {
       password: pw,
+      tls,
     })
     const sentinels = await Promise.all(
       Array.from({ length: 3 }, () =>
         RedisServer.create(['--requirepass', RedisSentinelTopology.sentinelPassword], {
           sentinel: true,
+          tls,
           password: RedisSentinelTopology.sentinelPassword,
           config: () =>
             [

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci
-bash scripts/ensure-redis.sh
+bash scripts/ensure-redis.sh --tests
 echo "node $(node --version)"
 npx tsc --noEmit
 
