@@ -13,7 +13,7 @@ import { testEnv, testSealer } from '../harness/keyward'
 import { RedisClusterTopology, scanKeys } from '../harness/redis-topology'
 import type { TokenSession } from '../src/domain/token-session'
 import { redisKeys } from '../src/store/keys'
-import { openRedis } from '../src/store/redis'
+import { openRedis } from '../src/store/topology'
 import { createTokenSessionStore, type TokenSessionStore } from '../src/store/token-sessions'
 import {
   copySessions,

@@ -1,7 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process'
 import { promisify } from 'node:util'
 import { Cluster, Redis } from 'ioredis'
-import type { RedisClient } from '../src/store/redis'
+import type { RedisClient } from '../src/store/topology'
 import { RedisServer, type TlsFiles } from './redis-server'
 
 const execFileAsync = promisify(execFile)

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import type { Env } from './schema'
-import type { RedisTls, RedisTopology } from '../store/redis'
+import type { RedisTls, RedisTopology } from '../store/topology'
 
 /**
  * The Redis topology the variables choose: REDIS_URL alone (one server), REDIS_SENTINELS or

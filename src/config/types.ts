@@ -1,7 +1,8 @@
 import type { RefreshSettings } from '../domain/freshness'
 import type { Lifetimes, SessionCaps } from '../domain/token-session'
 import type { HttpLimits } from '../ops/server'
-import type { RedisTopology, ReplicaWait } from '../store/redis'
+import type { ReplicaWait } from '../store/redis'
+import type { RedisTopology } from '../store/topology'
 import type { Env } from './schema'
 
 export interface CookieConfig {

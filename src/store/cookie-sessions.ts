@@ -1,7 +1,7 @@
 import { RedisStore } from 'connect-redis'
 import type { SessionData } from 'express-session'
 import type { RedisKeys } from './keys'
-import type { RedisClient } from './redis'
+import type { RedisClient } from './topology'
 
 declare module 'express-session' {
   interface SessionData {

@@ -1,6 +1,7 @@
 import { digest } from '../domain/opaque'
 import type { RedisKeys } from './keys'
-import { guarded, luaScript, type RedisClient } from './redis'
+import { guarded, luaScript } from './redis'
+import type { RedisClient } from './topology'
 
 /** What a handoff code stands for: the session handed over, and the one app that may take it. */
 export interface Handoff {

@@ -1,7 +1,8 @@
 import type { LoginTransaction } from '../domain/login'
 import { digest } from '../domain/opaque'
 import type { RedisKeys } from './keys'
-import { guarded, luaScript, type RedisClient } from './redis'
+import { guarded, luaScript } from './redis'
+import type { RedisClient } from './topology'
 
 export type ConsumeResult = { ok: true; tx: LoginTransaction } | { ok: false; reason: 'unknown' | 'not_bound' }
 

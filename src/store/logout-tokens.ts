@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { RedisKeys } from './keys'
-import { guarded, type RedisClient } from './redis'
+import { guarded } from './redis'
+import type { RedisClient } from './topology'
 
 /**
  * The back-channel logout tokens already honoured, shared by every instance: a token replayed within

@@ -1,7 +1,8 @@
 import type { CodeBinding, MobileLogin } from '../domain/login'
 import { digest } from '../domain/opaque'
 import type { RedisKeys } from './keys'
-import { guarded, luaScript, type RedisClient } from './redis'
+import { guarded, luaScript } from './redis'
+import type { RedisClient } from './topology'
 import type { Sealer } from './seal'
 
 export type RedeemResult = { ok: true; login: MobileLogin } | { ok: false; reason: 'unknown' | 'mismatch' }

@@ -1,5 +1,6 @@
 import type { RedisKeys } from './keys'
-import { guarded, luaScript, type RedisClient } from './redis'
+import { guarded, luaScript } from './redis'
+import type { RedisClient } from './topology'
 
 // A fixed window per key: the first hit starts it, the key expires with it.
 const HIT = luaScript(`

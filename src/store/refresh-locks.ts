@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { RedisKeys } from './keys'
-import { guarded, luaScript, type RedisClient } from './redis'
+import { guarded, luaScript } from './redis'
+import type { RedisClient } from './topology'
 
 // Deletes the lock only if it still holds our fencing value: a holder whose lock expired and was
 // taken by another instance must not release the new holder's lock.

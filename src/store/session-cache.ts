@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { TokenSession } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
-import { closeRedis, openServer, type ServerTopology } from './redis'
+import { closeRedis, openServer, type ServerTopology } from './topology'
 
 export interface SessionCacheOptions {
   /** Tracking is per server: a Redis Cluster would need a pair of connections per primary. */

@@ -1,6 +1,7 @@
 import type { TokenSession, TokenSet, UpstreamToken } from '../domain/token-session'
 import type { RedisKeys } from './keys'
-import { guarded, luaScript, type RedisClient } from './redis'
+import { guarded, luaScript } from './redis'
+import type { RedisClient } from './topology'
 import type { Sealer } from './seal'
 import { decodeTokens, encodeTokens } from './token-codec'
 

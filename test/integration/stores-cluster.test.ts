@@ -1,5 +1,5 @@
 import { RedisClusterTopology } from '../../harness/redis-topology'
-import { openRedis } from '../../src/store/redis'
+import { openRedis } from '../../src/store/topology'
 import { storeContract } from '../support/store-contract'
 
 /** The stores on a Redis Cluster of three primaries: each command and script stays in one slot. */

@@ -1,6 +1,6 @@
 import { RedisSentinelTopology } from '../../harness/redis-topology'
 import { loadConfig } from '../../src/config/load'
-import { openRedis } from '../../src/store/redis'
+import { openRedis } from '../../src/store/topology'
 import { testEnv } from '../../harness/keyward'
 import { storeContract } from '../support/store-contract'
 

@@ -10,7 +10,7 @@ import { createTokenSessionStore } from '../../src/store/token-sessions'
 import type { TokenSession } from '../../src/domain/token-session'
 
 import { scanKeys } from '../../harness/redis-topology'
-import type { RedisClient } from '../../src/store/redis'
+import type { RedisClient } from '../../src/store/topology'
 
 /** A store made on first use: the suites below are declared before their Redis is up. */
 function later<T extends object>(make: () => T): T {
