@@ -47,21 +47,18 @@ export async function scanKeys(client: RedisClient, pattern: string): Promise<st
 export class RedisClusterTopology {
   private constructor(readonly servers: RedisServer[]) {}
 
-  static async start(): Promise<RedisClusterTopology> {
+  /** With `tls`, every node speaks TLS only, on its client port and its cluster bus. */
+  static async start(tls?: TlsFiles): Promise<RedisClusterTopology> {
     const servers = await Promise.all(
       Array.from({ length: 6 }, () =>
-        RedisServer.create([
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          'nodes.conf',
-          '--cluster-node-timeout',
-          '1000',
-        ]),
+        RedisServer.create(
+          [
+            ['--save', '', '--appendonly', 'no'],
+            ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000'],
+            tls ? ['--tls-cluster', 'yes'] : [],
+          ].flat(),
+          { tls },
+        ),
       ),
     )
     const cluster = new RedisClusterTopology(servers)
@@ -70,6 +67,7 @@ export class RedisClusterTopology {
       execFileSync(
         'redis-cli',
         [
+          ...(tls ? ['--tls', '--cacert', tls.ca] : []),
           '--cluster',
           'create',
           ...servers.map((s) => `127.0.0.1:${s.port}`),

@@ -62,16 +62,16 @@ describe('keyward on a Sentinel-managed Redis', () => {
     test('with 1 and a replica slower than the timeout: the logout answers after the timeout, and says so in the log', async () => {
       const { tookMs, logs } = await logoutWithReplicaPaused(
         { REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '150' },
-        700,
+        2000,
       )
       expect(tookMs).toBeGreaterThanOrEqual(140)
-      expect(tookMs).toBeLessThan(600)
+      expect(tookMs).toBeLessThan(1800) // well before the replica wakes, on a busy machine too
       expect(logs).toContain('session writes not yet on enough replicas')
     })
 
     test('with 0 (the default): the logout does not wait for the replica', async () => {
-      const { tookMs } = await logoutWithReplicaPaused({}, 700)
-      expect(tookMs).toBeLessThan(600)
+      const { tookMs } = await logoutWithReplicaPaused({}, 2000)
+      expect(tookMs).toBeLessThan(1800)
     })
   })
 

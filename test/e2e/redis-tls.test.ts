@@ -5,7 +5,7 @@ import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { startKeyward } from '../../harness/keyward'
 import { RedisServer, testCertificates, type TlsFiles } from '../../harness/redis-server'
-import { RedisSentinelTopology } from '../../harness/redis-topology'
+import { RedisClusterTopology, RedisSentinelTopology } from '../../harness/redis-topology'
 import { Upstream } from '../../harness/upstream'
 import { api, storedSession } from '../support/refresh-fixture'
 
@@ -61,6 +61,18 @@ describe('Redis over TLS', () => {
       } finally {
         await kw.close()
       }
+    })
+  })
+
+  describe('Cluster: every node TLS only, the cluster bus too', () => {
+    let cluster: RedisClusterTopology
+    beforeAll(async () => {
+      cluster = await RedisClusterTopology.start(tls)
+    })
+    afterAll(() => cluster?.stop())
+
+    test('REDIS_TLS with the CA: keyward learns the nodes over TLS; login, API call and logout work', async () => {
+      await loginApiLogout({ ...cluster.env, REDIS_TLS: 'true', REDIS_TLS_CA_FILE: tls.ca })
     })
   })
 
