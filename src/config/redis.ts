@@ -28,7 +28,14 @@ export function redisTopologyFrom(e: Env, env: NodeJS.ProcessEnv, problems: stri
       tls,
     }
   }
-  if (e.REDIS_CLUSTER_NODES) return { kind: 'cluster', nodes: e.REDIS_CLUSTER_NODES, auth, tls }
+  if (e.REDIS_CLUSTER_NODES) {
+    if (env.SESSION_CACHE_MS && e.SESSION_CACHE_MS > 0) {
+      problems.push(
+        'SESSION_CACHE_MS: there is no session cache with a Redis Cluster (README, "Redis topologies"); unset it',
+      )
+    }
+    return { kind: 'cluster', nodes: e.REDIS_CLUSTER_NODES, auth, tls }
+  }
   for (const name of [
     'REDIS_USERNAME',
     'REDIS_PASSWORD',

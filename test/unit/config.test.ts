@@ -210,3 +210,88 @@ describe('loadConfig', () => {
     }
   })
 })
+
+describe('the Redis topology', () => {
+  const cluster = 'redis-1:6379, redis-2:6380,[::1]:6381'
+
+  test('REDIS_URL alone: one server; rediss:// means TLS', () => {
+    expect(loadConfig({ ...valid, REDIS_URL: 'rediss://u:p@redis.internal:6380' }).redis.topology).toEqual({
+      kind: 'standalone',
+      url: 'rediss://u:p@redis.internal:6380',
+      tls: {},
+    })
+  })
+
+  test('REDIS_SENTINELS: the Sentinels, the master name, both credentials', () => {
+    const config = loadConfig({
+      ...valid,
+      REDIS_SENTINELS: 's1:26379,s2:26379',
+      REDIS_SENTINEL_MASTER: 'primary-1',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-pw',
+      REDIS_USERNAME: 'keyward',
+      REDIS_PASSWORD: 'data-pw',
+      REDIS_TLS: 'true',
+    })
+    expect(config.redis.topology).toEqual({
+      kind: 'sentinel',
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26379 },
+      ],
+      master: 'primary-1',
+      sentinelAuth: { username: undefined, password: 'sentinel-pw' },
+      auth: { username: 'keyward', password: 'data-pw' },
+      tls: {},
+    })
+  })
+
+  test('REDIS_CLUSTER_NODES: the seed nodes (IPv6 in brackets), no TLS unless asked', () => {
+    expect(loadConfig({ ...valid, REDIS_CLUSTER_NODES: cluster }).redis.topology).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'redis-1', port: 6379 },
+        { host: 'redis-2', port: 6380 },
+        { host: '::1', port: 6381 },
+      ],
+      auth: { username: undefined, password: undefined },
+      tls: false,
+    })
+  })
+
+  test('what cannot work together is refused, each variable named; a password is never shown', () => {
+    expect(problems({ ...valid, REDIS_SENTINELS: 's1:26379', REDIS_CLUSTER_NODES: cluster })).toEqual([
+      'REDIS_SENTINELS, REDIS_CLUSTER_NODES: set one of them, not both',
+    ])
+    expect(problems({ ...valid, REDIS_CLUSTER_NODES: cluster, REDIS_URL: 'redis://r:6379' })[0]).toMatch(
+      /^REDIS_URL: not used with REDIS_SENTINELS or REDIS_CLUSTER_NODES/,
+    )
+    expect(problems({ ...valid, REDIS_CLUSTER_NODES: cluster, SESSION_CACHE_MS: '1000' })[0]).toMatch(
+      /^SESSION_CACHE_MS: there is no session cache with a Redis Cluster/,
+    )
+    expect(problems({ ...valid, REDIS_CLUSTER_NODES: cluster, SESSION_CACHE_MS: '0' })).toEqual([])
+    const found = problems({ ...valid, REDIS_PASSWORD: 'hunter2-password' })
+    expect(found[0]).toMatch(
+      /^REDIS_PASSWORD: used with REDIS_SENTINELS or REDIS_CLUSTER_NODES; with one server, put it in REDIS_URL/,
+    )
+    expect(found.join('\n')).not.toContain('hunter2')
+    expect(problems({ ...valid, REDIS_TLS_CA_FILE: '/nonexistent/ca.pem', REDIS_URL: 'rediss://r:6380' })[0]).toMatch(
+      /^REDIS_TLS_CA_FILE: a readable PEM file/,
+    )
+  })
+
+  test('a node list that is not host:port pairs is refused with an example', () => {
+    for (const nodes of ['redis-1', 'redis-1:', 'redis-1:99999', 'redis-1:6379,,redis-2:6379', 'http://r:6379']) {
+      expect(problems({ ...valid, REDIS_CLUSTER_NODES: nodes })).toEqual([
+        `REDIS_CLUSTER_NODES: comma-separated host:port pairs, e.g. redis-1:6379,redis-2:6379,redis-3:6379 (got ${JSON.stringify(nodes)})`,
+      ])
+    }
+  })
+
+  test('REDIS_WAIT_REPLICAS: how many replicas, and for how long', () => {
+    expect(loadConfig({ ...valid, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '250' }).redis.replicas).toEqual({
+      count: 1,
+      timeoutMs: 250,
+    })
+    expect(problems({ ...valid, REDIS_WAIT_REPLICAS: '-1' })[0]).toMatch(/^REDIS_WAIT_REPLICAS: /)
+  })
+})
