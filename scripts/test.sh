@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci
 bash scripts/ensure-redis.sh --tests
+bash scripts/ensure-chromium.sh
 echo "node $(node --version)"
 npx tsc --noEmit
 
