@@ -282,11 +282,26 @@ export class RedisSentinelTopology {
   }
 
   /** Until the Sentinels name another primary than `old`, and it takes writes. */
+  /**
+   * Until every Sentinel names the same primary other than `old`, and it takes writes: the switch is
+   * over only then, as a client may ask any Sentinel (one that has not heard of the fail-over yet
+   * still names the old primary; they learn it from each other within seconds).
+   */
   async untilPrimaryIsNot(old: RedisServer): Promise<RedisServer> {
-    await until(
-      'a new primary',
-      () => this.primary().port !== old.port && /role:master/.test(this.primary().cli('info', 'replication')),
-    )
+    const named = () =>
+      new Set(
+        this.sentinels.map(
+          (s) => s.cli('sentinel', 'get-master-addr-by-name', RedisSentinelTopology.master).split('\n')[1],
+        ),
+      )
+    await until('a new primary, named by every Sentinel', () => {
+      const ports = named()
+      return (
+        ports.size === 1 &&
+        !ports.has(String(old.port)) &&
+        /role:master/.test(this.primary().cli('info', 'replication'))
+      )
+    })
     return this.primary()
   }
 
