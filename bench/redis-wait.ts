@@ -9,7 +9,8 @@
 import { execFileSync } from 'node:child_process'
 import { Redis } from 'ioredis'
 import { RedisServer } from '../harness/redis-server'
-import { until, replicated } from '../harness/redis-topology'
+import { replicated } from '../harness/redis-topology'
+import { waitUntil } from '../harness/wait'
 import { machine, main, median, rotations } from './lib'
 
 const WRITES = Number(process.env.BENCH_WRITES ?? 5000)
@@ -30,9 +31,11 @@ main(async (atExit) => {
   ])
   await replica.start()
   atExit(() => replica.stop())
-  await until(
-    'replica in step',
+  await waitUntil(
     () => /master_link_status:up/.test(replica.cli('info', 'replication')) && replicated(primary, replica),
+    30_000,
+    100,
+    'replica in step',
   )
   const client = new Redis(primary.url)
   atExit(async () => client.disconnect())

@@ -12,8 +12,10 @@ import { openServer, type RedisClient, type RedisTopology } from '../src/store/t
 import { watchKeyward } from './leaks'
 import { scanKeys } from './redis-topology'
 import { keycloakUrl, redisUrl } from './servers'
+import { waitUntil } from './wait'
 
 export { keycloakUrl, redisUrl } from './servers'
+export { waitUntil } from './wait'
 
 export const TEST_KEYS = `k1:${randomBytes(32).toString('base64')}`
 
@@ -139,14 +141,5 @@ export async function withKeyward(
     await use(kw)
   } finally {
     await kw.close()
-  }
-}
-
-export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check().catch(() => false)) return
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, everyMs))
   }
 }

@@ -3,17 +3,9 @@ import { promisify } from 'node:util'
 import { Cluster, Redis } from 'ioredis'
 import type { RedisClient } from '../src/store/topology'
 import { RedisServer, type TlsFiles } from './redis-server'
+import { waitUntil } from './wait'
 
 const execFileAsync = promisify(execFile)
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await pause(100)
-  }
-}
 
 /** The replica has applied everything its primary wrote. */
 export function replicated(primary: RedisServer, replica: RedisServer): boolean {
@@ -161,7 +153,7 @@ export class RedisClusterTopology {
 
   /** Every live node says the cluster is ok: every slot has a primary that answers. */
   async untilHealthy(): Promise<void> {
-    await until('cluster ok on every node', () => this.views().every((v) => v.state === 'ok'))
+    await waitUntil(() => this.views().every((v) => v.state === 'ok'), 30_000, 100, 'cluster ok on every node')
   }
 
   /** Moves `slots` slots of `from` to `to` (a resharding, key by key, with MIGRATE and ASK in between). */
@@ -236,17 +228,22 @@ export class RedisSentinelTopology {
       await primary.start()
       await replica.start()
       await Promise.all(sentinels.map((s) => s.start()))
-      await until('replica in sync and every Sentinel sees the others', () => {
-        const synced = /master_link_status:up/.test(replica.cli('info', 'replication'))
-        return (
-          synced &&
-          sentinels.every((s) =>
-            /num-other-sentinels\s+2/.test(
-              s.cli('sentinel', 'master', RedisSentinelTopology.master).replace(/\n/g, ' '),
-            ),
+      await waitUntil(
+        () => {
+          const synced = /master_link_status:up/.test(replica.cli('info', 'replication'))
+          return (
+            synced &&
+            sentinels.every((s) =>
+              /num-other-sentinels\s+2/.test(
+                s.cli('sentinel', 'master', RedisSentinelTopology.master).replace(/\n/g, ' '),
+              ),
+            )
           )
-        )
-      })
+        },
+        30_000,
+        100,
+        'replica in sync and every Sentinel sees the others',
+      )
     } catch (err) {
       await topology.stop()
       throw err
@@ -294,14 +291,19 @@ export class RedisSentinelTopology {
           (s) => s.cli('sentinel', 'get-master-addr-by-name', RedisSentinelTopology.master).split('\n')[1],
         ),
       )
-    await until('a new primary, named by every Sentinel', () => {
-      const ports = named()
-      return (
-        ports.size === 1 &&
-        !ports.has(String(old.port)) &&
-        /role:master/.test(this.primary().cli('info', 'replication'))
-      )
-    })
+    await waitUntil(
+      () => {
+        const ports = named()
+        return (
+          ports.size === 1 &&
+          !ports.has(String(old.port)) &&
+          /role:master/.test(this.primary().cli('info', 'replication'))
+        )
+      },
+      30_000,
+      100,
+      'a new primary, named by every Sentinel',
+    )
     return this.primary()
   }
 

@@ -1,5 +1,6 @@
 import { startKeyward, type RunningKeyward } from '../../harness/keyward'
-import { RedisClusterTopology, replicated, until } from '../../harness/redis-topology'
+import { RedisClusterTopology, replicated } from '../../harness/redis-topology'
+import { waitUntil } from '../../harness/wait'
 import { Upstream } from '../../harness/upstream'
 import { storedSession } from '../support/refresh-fixture'
 import {
@@ -47,7 +48,7 @@ describe('keyward on a Redis Cluster', () => {
       const { samples } = await underLoad(kw.url, browsers, async () => {
         replica.cli('cluster', 'failover')
         await cluster.untilHealthy()
-        await until('replica promoted', () => cluster.primaries().some((p) => p.port === replica.port))
+        await waitUntil(() => cluster.primaries().some((p) => p.port === replica.port), 30_000, 100, 'replica promoted')
         switchedAt = Date.now()
       })
       expectOnlyBriefUnavailability(samples, switchedAt, 3000)
@@ -58,11 +59,11 @@ describe('keyward on a Redis Cluster', () => {
       const browsers = await loggedInBrowsers(kw, 4)
       const primary = await sessionPrimary()
       const replica = cluster.replicaOf(primary)
-      await until('replica in step', () => replicated(primary, replica))
+      await waitUntil(() => replicated(primary, replica), 30_000, 100, 'replica in step')
       let switchedAt = 0
       const { samples } = await underLoad(kw.url, browsers, async () => {
         primary.crash()
-        await until('replica promoted', () => cluster.primaries().some((p) => p.port === replica.port))
+        await waitUntil(() => cluster.primaries().some((p) => p.port === replica.port), 30_000, 100, 'replica promoted')
         await cluster.untilHealthy()
         switchedAt = Date.now()
       })
@@ -70,9 +71,11 @@ describe('keyward on a Redis Cluster', () => {
       await expectSessionsKept(kw, browsers)
       // The old primary comes back as its replica's replica, and the cluster is whole again.
       await primary.start()
-      await until(
-        'old primary rejoined as a replica',
+      await waitUntil(
         () => cluster.primaries().length === 3 && !cluster.primaries().some((p) => p.port === primary.port),
+        30_000,
+        100,
+        'old primary rejoined as a replica',
       )
     })
 

@@ -1,6 +1,7 @@
 import { Browser } from '../../harness/browser'
 import { startKeyward, type RunningKeyward } from '../../harness/keyward'
-import { RedisSentinelTopology, replicated, until } from '../../harness/redis-topology'
+import { RedisSentinelTopology, replicated } from '../../harness/redis-topology'
+import { waitUntil } from '../../harness/wait'
 import { Upstream } from '../../harness/upstream'
 import {
   expectOnlyBriefUnavailability,
@@ -33,7 +34,7 @@ describe('keyward on a Sentinel-managed Redis', () => {
         const browser = new Browser()
         await browser.login(kw.url, 'alice', 'alice-password')
         const session = (await storedSession(kw))!
-        await until('replica in step', () => replicated(sentinel.primary(), replica))
+        await waitUntil(() => replicated(sentinel.primary(), replica), 30_000, 100, 'replica in step')
         replica.pause()
         const resume = setTimeout(() => replica.resume(), pausedMs)
         const started = Date.now()
@@ -104,7 +105,7 @@ describe('keyward on a Sentinel-managed Redis', () => {
       const browsers = await loggedInBrowsers(kw, 4)
       const old = sentinel.primary()
       const replica = sentinel.data.find((d) => d !== old)!
-      await until('replica in step', () => replicated(old, replica))
+      await waitUntil(() => replicated(old, replica), 30_000, 100, 'replica in step')
       let switchedAt = 0
       const { samples } = await underLoad(kw.url, browsers, async () => {
         old.crash()
@@ -115,7 +116,12 @@ describe('keyward on a Sentinel-managed Redis', () => {
       await expectSessionsKept(kw, browsers)
       // The old primary returns as a replica of the new one: the pair is whole for what follows.
       await old.start()
-      await until('old primary back as a replica', () => /master_link_status:up/.test(old.cli('info', 'replication')))
+      await waitUntil(
+        () => /master_link_status:up/.test(old.cli('info', 'replication')),
+        30_000,
+        100,
+        'old primary back as a replica',
+      )
     })
   })
 })
