@@ -9,9 +9,17 @@ export const CHROMIUM = process.env.KEYWARD_CHROMIUM ?? '/usr/bin/chromium'
 /** Where the browser suites keep their screenshots (KEYWARD_SCREENSHOT_DIR; named in the README). */
 export const SCREENSHOTS = process.env.KEYWARD_SCREENSHOT_DIR ?? join(__dirname, '..', 'test-results', 'screenshots')
 
-/** Headless Chromium; Playwright adds `--no-sandbox` itself, which running as root needs. */
+/**
+ * Headless Chromium; Playwright adds `--no-sandbox` itself, which running as root needs. Names under
+ * `localhost` (the demo's app-a.localhost) go to 127.0.0.1, where keyward listens: Chromium would
+ * otherwise resolve them to loopback itself, maybe to ::1 first.
+ */
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true })
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--host-resolver-rules=MAP *.localhost 127.0.0.1'],
+  })
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {
@@ -22,12 +30,12 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 /**
  * What a browser context saw, for the checks every browser test makes: every URL it requested or
  * navigated to (fragments included); the console errors, uncaught exceptions and CSP violations of
- * `origin`'s pages (Keycloak's own pages are not keyward's to judge), and its answers that failed.
+ * the pages of `origins` (Keycloak's own pages are not keyward's to judge), and its answers that failed.
  */
-export function observe(context: BrowserContext, origin: string) {
+export function observe(context: BrowserContext, origins: string[]) {
   const urls: string[] = []
   const problems: string[] = []
-  const ours = (url: string | undefined) => !!url && url.startsWith(origin)
+  const ours = (url: string | undefined) => !!url && origins.some((origin) => url.startsWith(`${origin}/`))
   context.on('request', (request) => urls.push(request.url()))
   context.on('page', (page) => {
     page.on('framenavigated', (frame) => urls.push(frame.url()))
@@ -41,7 +49,7 @@ export function observe(context: BrowserContext, origin: string) {
     // "<status> <path>", for the test to say which it expects. A CSP violation is a console error
     // ("Refused to …"), report-only ones too.
     const status = /^Failed to load resource: the server responded with a status of (\d+)/.exec(message.text())
-    if (status) failedLoads.push(`${status[1]} ${new URL(where!).pathname}`)
+    if (status) failedLoads.push(`${status[1]} ${new URL(where!).host}${new URL(where!).pathname}`)
     else problems.push(`console: ${message.text()}`)
   })
   return {

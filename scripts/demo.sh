@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
-# The demo stack on this machine, no Docker: Keycloak (scripts/keycloak.sh), Redis, keyward and the
-# demo pages in demo/, at http://localhost:3000. Ctrl-C stops keyward and the demo's Redis (its AOF
-# file keeps the sessions for the next start); Keycloak keeps running for the next start
-# (npm run keycloak stop).
-#   PORT (3000), DEMO_REDIS_PORT (6390), KEYWARD_DEMO_DIR (~/.cache/keyward/demo): where things go.
+# The demo stack on this machine, no Docker: Keycloak (scripts/keycloak.sh) with the keyward-demo
+# realm, a private Redis, the demo API (demo/api.mjs), and one keyward serving two apps, App A on
+# http://app-a.localhost:3000 and App B on http://app-b.localhost:3000, with the pages in demo/public
+# (a web app on each, and a simulated mobile app). Ctrl-C stops what this script started: keyward, the
+# demo API and the demo's Redis (its AOF file keeps the sessions for the next start); Keycloak keeps
+# running for the next start (npm run keycloak stop).
+#   PORT (3000), DEMO_API_PORT (3001), DEMO_REDIS_PORT (6390), KEYWARD_DEMO_DIR (~/.cache/keyward/demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${KEYWARD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keyward}
 demo_dir=${KEYWARD_DEMO_DIR:-$cache/demo}
 port=${PORT:-3000}
+api_port=${DEMO_API_PORT:-3001}
 redis_port=${DEMO_REDIS_PORT:-6390}
+realm=keyward-demo
 mkdir -p "$demo_dir"
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/ensure-redis.sh
-keycloak_url=$(bash scripts/keycloak.sh start)
+keycloak_url=$(KEYCLOAK_REALM=$realm bash scripts/keycloak.sh start)
 
-keyward_pid=
+pids=()
 started_redis=0
 stop_all() {
-  if [ -n "$keyward_pid" ]; then
-    kill -TERM "$keyward_pid" 2>/dev/null || true
-    wait "$keyward_pid" 2>/dev/null || true
-  fi
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ "$started_redis" = 1 ]; then redis-cli -p "$redis_port" shutdown >/dev/null 2>&1 || true; fi
   echo "demo stopped; Keycloak still runs on $keycloak_url for the next start (npm run keycloak stop)" >&2
 }
@@ -52,19 +54,57 @@ set -a
 . "$demo_dir/secrets.env"
 set +a
 
-npm run build --silent
-export PUBLIC_URL=http://localhost:$port PORT=$port HOST=127.0.0.1 KEYCLOAK_URL="$keycloak_url" KEYCLOAK_REALM=keyward \
-  OIDC_CLIENT_ID=keyward-web OIDC_CLIENT_SECRET=keyward-web-dev-secret DEV_ALLOW_HTTP=true STATIC_DIR=demo \
-  UPSTREAMS="{\"keycloak\":\"$keycloak_url/realms/keyward/protocol/openid-connect\"}" \
+# The two apps: two host names, so two sites with a cookie each, and a handoff either way. Keycloak
+# reaches the back-channel logout route at 127.0.0.1 (no JVM resolves app-a.localhost).
+app_a=http://app-a.localhost:$port
+app_b=http://app-b.localhost:$port
+cat > "$demo_dir/apps.json" <<JSON
+{
+  "apps": [
+    {
+      "id": "app-a",
+      "publicUrl": "$app_a",
+      "clientId": "demo-app-a",
+      "clientSecretEnv": "DEMO_APP_A_SECRET",
+      "backchannelLogoutUrl": "http://127.0.0.1:$port/auth/backchannel-logout",
+      "handoffTargets": ["app-b"],
+      "mobileRedirectUris": ["$app_a/mobile.html"]
+    },
+    {
+      "id": "app-b",
+      "publicUrl": "$app_b",
+      "clientId": "demo-app-b",
+      "clientSecretEnv": "DEMO_APP_B_SECRET",
+      "backchannelLogoutUrl": "http://127.0.0.1:$port/auth/backchannel-logout",
+      "handoffTargets": ["app-a"]
+    }
+  ]
+}
+JSON
+export KEYCLOAK_URL="$keycloak_url" KEYCLOAK_REALM=$realm KEYWARD_CONFIG="$demo_dir/apps.json" \
+  DEMO_APP_A_SECRET=demo-app-a-secret DEMO_APP_B_SECRET=demo-app-b-secret DEV_ALLOW_HTTP=true \
+  HOST=127.0.0.1 PORT=$port STATIC_DIR=demo/public UPSTREAMS="{\"demo\":\"http://127.0.0.1:$api_port\"}" \
   LOG_LEVEL=${LOG_LEVEL:-info}
+
+npm run build --silent
+# keyward's own setup command points the realm's clients at this port (back-channel logout URL),
+# then its doctor checks the realm against the configuration above.
+KEYCLOAK_ADMIN_USER=admin KEYCLOAK_ADMIN_PASSWORD=admin node dist/setup/cli.js setup
+
+DEMO_API_PORT=$api_port DEMO_ISSUER="$keycloak_url/realms/$realm" node demo/api.mjs &
+pids+=($!)
 node dist/main.js &
-keyward_pid=$!
+pids+=($!)
 cat <<MSG
 
-  keyward demo: http://localhost:$port
+  keyward demo
+    App A:                 $app_a
+    App B:                 $app_b   (App A hands you over without a login)
+    a simulated mobile app: $app_a/mobile.html
   log in as alice / alice-password (or bob / bob-password)
-  Keycloak admin console: $keycloak_url/admin (admin / admin)
-  Ctrl-C stops keyward and the demo's Redis; Keycloak keeps running.
+  access tokens live 30 s in this realm, so you see keyward refresh them
+  Keycloak admin console: $keycloak_url/admin (admin / admin), realm $realm
+  Ctrl-C stops keyward, the demo API and the demo's Redis; Keycloak keeps running.
 
 MSG
-wait "$keyward_pid"
+wait -n "${pids[@]}"

@@ -37,7 +37,7 @@ export function appFrom(spec: AppSpec, rules: Rules, name: FieldName, problems: 
   const { publicUrl } = spec
   if (!(publicUrl.protocol === 'https:' || isLocalHttp(publicUrl) || rules.devAllowHttp)) {
     problems.push(
-      `${name('publicUrl')}: must be https unless it is http://localhost or http://127.0.0.1 ` +
+      `${name('publicUrl')}: must be https unless it is http://localhost (or a name under it) or http://127.0.0.1 ` +
         `(got ${JSON.stringify(publicUrl.origin)})`,
     )
   }

@@ -1,6 +1,8 @@
 /** Whether a URL is plain http on a loopback host: the only place cookies may go without `Secure`. */
 export function isLocalHttp(url: URL): boolean {
-  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
+  const host = url.hostname
+  // RFC 6761: `localhost` and every name under it are loopback, and browsers treat them so.
+  return url.protocol === 'http:' && (['localhost', '127.0.0.1', '[::1]'].includes(host) || host.endsWith('.localhost'))
 }
 
 /** A comma-separated list, trimmed, without empty entries. */

@@ -30,33 +30,34 @@ export type ProblemCode =
   | 'shutting_down'
   | 'internal_error'
 
-const STATUS: Record<ProblemCode, number> = {
-  invalid_request: 400,
-  invalid_return_to: 400,
-  invalid_state: 400,
-  invalid_grant: 400,
-  invalid_token: 401,
-  login_failed: 400,
-  not_authenticated: 401,
-  session_expired: 401,
-  csrf_required: 403,
-  admin_role_required: 403,
-  origin_not_allowed: 403,
-  not_found: 404,
-  misdirected_request: 421,
-  unknown_upstream: 404,
-  method_not_allowed: 405,
-  handoff_not_allowed: 403,
-  exchange_refused: 403,
-  too_many_requests: 429,
-  upstream_unavailable: 502,
-  upstream_timeout: 504,
-  refresh_timeout: 503,
-  keycloak_unavailable: 503,
-  client_misconfigured: 503,
-  store_unavailable: 503,
-  shutting_down: 503,
-  internal_error: 500,
+/** Each code's status, and its title: a short summary for people (a page may show it as it is). */
+const PROBLEMS: Record<ProblemCode, { status: number; title: string }> = {
+  invalid_request: { status: 400, title: 'The request is not valid' },
+  invalid_return_to: { status: 400, title: 'That return address is not allowed' },
+  invalid_state: { status: 400, title: 'This login is unknown or already finished' },
+  invalid_grant: { status: 400, title: 'This code is not valid' },
+  invalid_token: { status: 401, title: 'This token or session handle is not valid' },
+  login_failed: { status: 400, title: 'The login did not succeed' },
+  not_authenticated: { status: 401, title: 'You are not logged in' },
+  session_expired: { status: 401, title: 'Your session has ended' },
+  csrf_required: { status: 403, title: 'The X-CSRF header is missing' },
+  admin_role_required: { status: 403, title: 'The admin role is required' },
+  origin_not_allowed: { status: 403, title: 'This origin is not allowed' },
+  not_found: { status: 404, title: 'Not found' },
+  misdirected_request: { status: 421, title: 'This host is not served here' },
+  unknown_upstream: { status: 404, title: 'There is no such API' },
+  method_not_allowed: { status: 405, title: 'This method is not allowed here' },
+  handoff_not_allowed: { status: 403, title: 'This session cannot be handed to that app' },
+  exchange_refused: { status: 403, title: 'Keycloak refused the token exchange' },
+  too_many_requests: { status: 429, title: 'Too many requests' },
+  upstream_unavailable: { status: 502, title: 'The API cannot be reached' },
+  upstream_timeout: { status: 504, title: 'The API did not answer in time' },
+  refresh_timeout: { status: 503, title: 'The session is being refreshed: try again' },
+  keycloak_unavailable: { status: 503, title: 'Keycloak cannot be reached' },
+  client_misconfigured: { status: 503, title: "Keycloak refused keyward's client credentials" },
+  store_unavailable: { status: 503, title: 'The session store cannot be reached' },
+  shutting_down: { status: 503, title: 'keyward is shutting down' },
+  internal_error: { status: 500, title: 'Something went wrong' },
 }
 
 /**
@@ -73,7 +74,7 @@ export class Problem extends Error {
   ) {
     super(detail, { cause: options?.cause })
     this.name = 'Problem'
-    this.status = STATUS[code]
+    this.status = PROBLEMS[code].status
     this.retryAfterSeconds = options?.retryAfterSeconds
   }
 }
@@ -119,7 +120,7 @@ export function toProblem(err: unknown): Problem {
 export function sendProblem(res: ServerResponse, problem: Problem): void {
   const body = JSON.stringify({
     type: `https://github.com/keyward/keyward#problem-${problem.code}`,
-    title: problem.code.replaceAll('_', ' '),
+    title: PROBLEMS[problem.code].title,
     status: problem.status,
     code: problem.code,
     detail: problem.detail,

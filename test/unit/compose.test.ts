@@ -8,8 +8,9 @@ import { loadConfig } from '../../src/config/load'
 const root = join(__dirname, '../..')
 // Compose applies YAML merge keys (`<<: *anchor`); the yaml package does when asked.
 const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true })
-const realm = JSON.parse(readFileSync(join(root, 'keycloak/keyward-realm.json'), 'utf8'))
 const services = compose.services
+const realmFile = services.keycloak.volumes.find((v: string) => v.includes('/opt/keycloak/data/import/')).split(':')[0]
+const realm = JSON.parse(readFileSync(join(root, realmFile), 'utf8'))
 
 /** Keycloak's redirect URI rule: an exact match, or a prefix match when the pattern ends with `*`. */
 const allows = (patterns: string[], uri: string) =>
@@ -35,20 +36,30 @@ const envFile = (path: string): Record<string, string> =>
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
   )
 
+/** keyward's environment in its container, read here: the image's /app is this checkout. */
+const inImage = (environment: Record<string, string>) => ({
+  ...environment,
+  KEYWARD_CONFIG: join(root, environment.KEYWARD_CONFIG.replace(/^\/app\//, '')),
+})
+
 describe('docker-compose.yml', () => {
   const env = interpolated(services.keyward.environment, {})
+  const config = loadConfig(inImage(env))
+  const clientOf = (clientId: string) => realm.clients.find((c: { clientId: string }) => c.clientId === clientId)
 
-  test("keyward's environment passes keyward's own configuration checks", () => {
-    const config = loadConfig(env)
+  test("keyward's environment and its apps file pass keyward's own configuration checks: the demo's two apps", () => {
     expect(config.host).toBe('0.0.0.0')
     expect(config.redis.topology).toEqual({ kind: 'standalone', url: 'redis://redis:6379', tls: false })
+    expect(config.apps.map((a) => [a.id, a.publicUrl.origin])).toEqual([
+      ['app-a', 'http://app-a.localhost:3000'],
+      ['app-b', 'http://app-b.localhost:3000'],
+    ])
   })
 
   test('the sentinel profile: keyward finds the primary through the three Sentinels, which watch the primary and its replica', () => {
     const vars = envFile('compose.sentinel.env')
     expect(vars.COMPOSE_PROFILES).toBe('sentinel')
-    const config = loadConfig(interpolated(services.keyward.environment, vars))
-    const topology = config.redis.topology
+    const topology = loadConfig(inImage(interpolated(services.keyward.environment, vars))).redis.topology
     if (topology.kind !== 'sentinel') throw new Error(`expected Sentinel, got ${topology.kind}`)
     expect(topology.auth.password).toBe(vars.KEYWARD_REDIS_PASSWORD)
     for (const { host, port } of topology.sentinels) {
@@ -82,31 +93,47 @@ describe('docker-compose.yml', () => {
     const inside = new URL(env.KEYCLOAK_BACKCHANNEL_URL)
     expect(inside.hostname).toBe('keycloak') // the service name
     expect(command).toContain(`--http-port=${inside.port}`)
-    const mount = services.keycloak.volumes.find((v: string) => v.includes('/opt/keycloak/data/import/'))
-    expect(existsSync(join(root, mount.split(':')[0]))).toBe(true)
+    expect(existsSync(join(root, realmFile))).toBe(true)
     expect(realm.realm).toBe(env.KEYCLOAK_REALM)
   })
 
-  test("the realm's client accepts keyward's callback and post-logout URLs and its secret", () => {
-    const client = realm.clients.find((c: { clientId: string }) => c.clientId === env.OIDC_CLIENT_ID)
-    expect(client.secret).toBe(env.OIDC_CLIENT_SECRET)
-    expect(allows(client.redirectUris, `${env.PUBLIC_URL}/auth/callback`)).toBe(true)
-    expect(allows(client.attributes['post.logout.redirect.uris'].split('##'), `${env.PUBLIC_URL}/`)).toBe(true)
-    expect(client.attributes['pkce.code.challenge.method']).toBe('S256')
+  test("each app's client in the realm accepts keyward's callback and post-logout URLs and its secret", () => {
+    for (const app of config.apps) {
+      const client = clientOf(app.clientId)
+      expect(app.clientSecret).toBe(client.secret) // from the variable the apps file names
+      expect(allows(client.redirectUris, `${app.publicUrl.origin}/auth/callback`)).toBe(true)
+      const postLogout = client.attributes['post.logout.redirect.uris']
+      expect(
+        allows(postLogout === '+' ? client.redirectUris : postLogout.split('##'), `${app.publicUrl.origin}/`),
+      ).toBe(true)
+      expect(client.attributes['pkce.code.challenge.method']).toBe('S256')
+    }
   })
 
-  test("Keycloak's back-channel logout reaches keyward inside the network: the realm's placeholder, set for the Keycloak service", () => {
-    const client = realm.clients.find((c: { clientId: string }) => c.clientId === env.OIDC_CLIENT_ID)
-    const placeholder = /^\$\{([A-Z_]+):(.+)\}$/.exec(client.attributes['backchannel.logout.url'])
-    expect(placeholder).not.toBeNull()
-    const [, variable, fallback] = placeholder!
-    expect(fallback).toBe('http://localhost:3000/auth/backchannel-logout') // npm run demo's keyward
-    const inside = new URL(services.keycloak.environment[variable])
-    expect(inside.hostname).toBe('keyward') // the service name
-    expect(inside.port).toBe(env.PORT)
-    expect(inside.pathname).toBe('/auth/backchannel-logout')
-    expect(client.frontchannelLogout).toBe(false)
-    expect(client.attributes['backchannel.logout.session.required']).toBe('true')
+  test("Keycloak's back-channel logout reaches keyward inside the network: the realm's placeholders, set for the Keycloak service", () => {
+    for (const app of config.apps) {
+      const client = clientOf(app.clientId)
+      const placeholder = /^\$\{([A-Z_]+):(.+)\}$/.exec(client.attributes['backchannel.logout.url'])
+      expect(placeholder).not.toBeNull()
+      const [, variable, fallback] = placeholder!
+      expect(fallback).toBe('http://127.0.0.1:3000/auth/backchannel-logout') // npm run demo's keyward
+      const inside = new URL(services.keycloak.environment[variable])
+      expect(inside.hostname).toBe('keyward') // the service name
+      expect(inside.port).toBe(env.PORT)
+      expect(inside.pathname).toBe('/auth/backchannel-logout')
+      expect(String(app.backchannelLogoutUrl)).toBe(inside.href) // what the doctor checks the realm against
+      expect(client.frontchannelLogout).toBe(false)
+      expect(client.attributes['backchannel.logout.session.required']).toBe('true')
+    }
+  })
+
+  test("the demo API checks tokens of the browser's issuer, with keys it fetches inside the network; keyward sends it /api/demo", () => {
+    const api = services['demo-api']
+    expect(api.command).toEqual(['node', 'demo/api.mjs'])
+    expect(existsSync(join(root, 'demo/api.mjs'))).toBe(true)
+    expect(api.environment.DEMO_ISSUER).toBe(`${env.KEYCLOAK_URL}/realms/${env.KEYCLOAK_REALM}`)
+    expect(new URL(api.environment.DEMO_JWKS_URL).origin).toBe(env.KEYCLOAK_BACKCHANNEL_URL)
+    expect(config.upstreams.get('demo')?.url.href).toBe(`http://demo-api:${api.environment.DEMO_API_PORT}/`)
   })
 
   test('Redis keeps its data across restarts (AOF) and keyward waits for healthy dependencies', () => {
@@ -122,7 +149,7 @@ describe('docker-compose.yml', () => {
   test('the Dockerfile ships what the compose file points at', () => {
     const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
     expect(dockerfile).toContain('COPY demo ./demo')
-    expect(env.STATIC_DIR).toBe('/app/demo')
+    expect(env.STATIC_DIR).toBe('/app/demo/public')
     expect(dockerfile).toMatch(/CMD \["node", "dist\/main.js"\]/)
     // Not root, and Docker knows when keyward stops answering.
     expect(dockerfile).toMatch(/^USER node$/m)

@@ -84,7 +84,7 @@ describe('KEYWARD_CONFIG: several apps in one file', () => {
       ],
     })
     expect(problems(env2)).toEqual([
-      'FILE: apps[0].publicUrl: must be https unless it is http://localhost or http://127.0.0.1 (got "http://shop.example.com")',
+      'FILE: apps[0].publicUrl: must be https unless it is http://localhost (or a name under it) or http://127.0.0.1 (got "http://shop.example.com")',
       "FILE: apps[1].clientSecretEnv: MISSING_SECRET is not set; set it to the client's secret",
       'FILE: apps[1].upstreams: "payroll" is not one of UPSTREAMS (orders, billing)',
       'FILE: apps[0].handoffTargets: "nowhere" is not the id of another app',

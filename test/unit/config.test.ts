@@ -94,9 +94,14 @@ describe('loadConfig', () => {
       'KEYCLOAK_URL: must be https; plain http only with DEV_ALLOW_HTTP=true (got "http://sso.example.com")',
     ])
     expect(problems({ ...valid, PUBLIC_URL: 'http://app.example.com' })).toEqual([
-      'PUBLIC_URL: must be https unless it is http://localhost or http://127.0.0.1 (got "http://app.example.com")',
+      'PUBLIC_URL: must be https unless it is http://localhost (or a name under it) or http://127.0.0.1 (got "http://app.example.com")',
     ])
     expect(problems({ ...valid, PUBLIC_URL: 'http://app.example.com', DEV_ALLOW_HTTP: 'true' })).toEqual([])
+    // RFC 6761: names under localhost are loopback too (the demo's app-a.localhost); look-alikes are not.
+    expect(problems({ ...valid, PUBLIC_URL: 'http://app-a.localhost:3000' })).toEqual([])
+    expect(problems({ ...valid, PUBLIC_URL: 'http://app-a.localhost.example.com' })).toHaveLength(1)
+    expect(problems({ ...valid, MOBILE_REDIRECT_URIS: 'http://app-a.localhost:3000/mobile.html' })).toEqual([])
+    expect(problems({ ...valid, MOBILE_REDIRECT_URIS: 'http://evil-localhost.example/m' })).toHaveLength(1)
   })
 
   test('PUBLIC_URL must be an origin, ALLOWED_ORIGINS a list of origins', () => {
