@@ -5,7 +5,7 @@ import prettier from 'eslint-config-prettier'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', 'demo/'] },
+  { ignores: ['node_modules/', 'dist/', 'coverage/', 'test-results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -43,9 +43,23 @@ export default tseslint.config(
         process: 'readonly',
         console: 'readonly',
         Buffer: 'readonly',
+        URL: 'readonly',
       },
     },
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // The demo's pages: scripts a browser runs, under keyward's CSP.
+    files: ['demo/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          ...['document', 'location', 'history', 'fetch', 'sessionStorage', 'crypto', 'btoa', 'console'],
+          ...['URLSearchParams', 'TextEncoder', 'setInterval'],
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
   },
   prettier,
 )

@@ -8,7 +8,7 @@ import { createLogger } from '../src/log'
 import type { TokenSet } from '../src/domain/token-session'
 import { createSealer } from '../src/store/seal'
 import { decodeTokens } from '../src/store/token-codec'
-import { openServer, type RedisClient, type RedisTopology } from '../src/store/topology'
+import { disconnectRedis, openServer, type RedisClient, type RedisTopology } from '../src/store/topology'
 import { watchKeyward } from './leaks'
 import { scanKeys } from './redis-topology'
 import { keycloakUrl, redisUrl } from './servers'
@@ -111,7 +111,7 @@ export async function startKeyward(
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
       await composed.dispose()
-      redis.disconnect()
+      disconnectRedis(redis)
     },
   }
 }

@@ -278,7 +278,6 @@ export class RedisSentinelTopology {
     })
   }
 
-  /** Until the Sentinels name another primary than `old`, and it takes writes. */
   /**
    * Until every Sentinel names the same primary other than `old`, and it takes writes: the switch is
    * over only then, as a client may ask any Sentinel (one that has not heard of the fail-over yet

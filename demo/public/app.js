@@ -1,7 +1,7 @@
 // The web app of the demo, served by keyward on both app hosts: it asks who is logged in, shows the
 // tokens' lifetimes as keyward reports them, calls the API, hands the session to the other app, lists
 // and revokes sessions, and logs out. It never holds a token: one HttpOnly cookie does it all.
-import { $, call, clearError, clock, duration, Problem, showApiAnswer, showError } from './common.js'
+import { $, act, call, clock, duration, Problem, showApiAnswer } from './common.js'
 
 // The demo's two apps (scripts/demo.sh): each may hand its session to the other.
 const APPS = {
@@ -123,16 +123,6 @@ function sessionRow(s) {
   }
   row.append(action)
   return row
-}
-
-/** Runs a button's work, showing any failure as keyward's problem title. */
-async function act(work) {
-  clearError()
-  try {
-    await work()
-  } catch (err) {
-    showError(err)
-  }
 }
 
 $('remember').addEventListener('change', () => {

@@ -32,13 +32,23 @@ export async function call(path, { method = 'GET', body, bearer } = {}) {
   return { status: res.status, body: json }
 }
 
-export function showError(err) {
+/** Runs a button's (or the page's) work, showing any failure by keyward's problem title. */
+export async function act(work) {
+  clearError()
+  try {
+    await work()
+  } catch (err) {
+    showError(err)
+  }
+}
+
+function showError(err) {
   $('error-title').textContent = err instanceof Problem ? err.message : `Something went wrong: ${err.message}`
   $('error-detail').textContent = err.detail ?? ''
   $('error').hidden = false
 }
 
-export function clearError() {
+function clearError() {
   $('error').hidden = true
 }
 

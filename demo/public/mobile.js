@@ -1,7 +1,7 @@
 // A simulated mobile app: keyward's mobile login (the app's own PKCE, a one-time code on its redirect
 // URI), then an opaque session handle as its only credential. A real app keeps the handle in the
 // keychain; this page keeps it in sessionStorage, which the browser tests check holds no token.
-import { $, call, clearError, clock, Problem, showApiAnswer, showError } from './common.js'
+import { $, act, call, clock, Problem, showApiAnswer } from './common.js'
 
 const REDIRECT_URI = `${location.origin}/mobile.html`
 const LOGIN = 'demo-mobile-login' // the verifier and state of a sign-in under way
@@ -68,15 +68,6 @@ async function show() {
   }
   $('signed-in').hidden = true
   $('signed-out').hidden = false
-}
-
-async function act(work) {
-  clearError()
-  try {
-    await work()
-  } catch (err) {
-    showError(err)
-  }
 }
 
 $('sign-in').addEventListener('click', () => act(signIn))

@@ -58,13 +58,33 @@ const tlsOptions = (tls: RedisTls): ConnectionOptions | undefined => (tls ? { ..
 // the command fails, and the caller answers 503).
 const reconnectWhenReadOnly = (err: Error) => (err.message.startsWith('READONLY') ? 1 : false)
 
+/** The clients `closeRedis` or `disconnectRedis` closed: the only ones meant to stay closed. */
+const closedHere = new WeakSet<RedisClient>()
+
+/**
+ * ioredis 6 gives a Sentinel client up for good (status `end`, every command "Connection is closed.")
+ * when the fail-over watch of its lost primary's connection, still subscribed, disconnects it while it
+ * is asking a Sentinel where the primary is: its `connect` then fails and no retry follows. A primary's
+ * death is exactly when that happens (two CI runs under load saw keyward answer 503 to the end of the
+ * test). Such a client is started again, unless it was closed here.
+ */
+function restartWhenGivenUp(client: Redis): Redis {
+  client.on('end', () => {
+    if (closedHere.has(client)) return
+    setTimeout(() => {
+      if (client.status === 'end' && !closedHere.has(client)) client.connect().catch(() => undefined)
+    }, 100).unref()
+  })
+  return client
+}
+
 /** A connection to the one primary of a standalone or Sentinel topology; `extra` adds to the options. */
 export function openServer(topology: ServerTopology, extra: RedisOptions = {}): Redis {
   const tls = tlsOptions(topology.tls)
   if (topology.kind === 'standalone') {
     return new Redis(topology.url, { ...connectionOptions(), ...(tls ? { tls } : {}), ...extra })
   }
-  return new Redis({
+  const client = new Redis({
     ...connectionOptions(),
     sentinels: topology.sentinels,
     name: topology.master,
@@ -78,6 +98,7 @@ export function openServer(topology: ServerTopology, extra: RedisOptions = {}): 
     reconnectOnError: reconnectWhenReadOnly,
     ...extra,
   })
+  return restartWhenGivenUp(client)
 }
 
 /**
@@ -129,11 +150,19 @@ export function createRedis(topology: RedisTopology, log: Logger, metrics: Pick<
 }
 
 /**
- * Closes a client: QUIT lets the replies under way arrive; the disconnect after it also closes a
- * Sentinel client's fail-over watch on the Sentinels, which QUIT alone leaves open (ioredis 6).
+ * Closes a client for good (the only way to: see `restartWhenGivenUp`): QUIT lets the replies under
+ * way arrive; the disconnect after it also closes a Sentinel client's fail-over watch on the Sentinels,
+ * which QUIT alone leaves open (ioredis 6).
  */
 export async function closeRedis(redis: RedisClient): Promise<void> {
+  closedHere.add(redis)
   await redis.quit().catch(() => undefined)
+  disconnectRedis(redis)
+}
+
+/** Closes a client for good at once, replies under way or not. */
+export function disconnectRedis(redis: RedisClient): void {
+  closedHere.add(redis)
   redis.disconnect()
 }
 

@@ -1,6 +1,6 @@
 import { RedisSentinelTopology } from '../../harness/redis-topology'
 import { loadConfig } from '../../src/config/load'
-import { openRedis } from '../../src/store/topology'
+import { disconnectRedis, openRedis } from '../../src/store/topology'
 import { testEnv } from '../../harness/keyward'
 import { storeContract } from '../support/store-contract'
 
@@ -12,6 +12,6 @@ describe('the stores on a Sentinel-managed primary', () => {
       loadConfig(testEnv({ ...topology.env, PUBLIC_URL: 'http://127.0.0.1:3000' })).redis.topology,
     )
     await new Promise((resolve) => redis.once('ready', resolve))
-    return { redis, close: async () => (redis.disconnect(), await topology.stop()) }
+    return { redis, close: async () => (disconnectRedis(redis), await topology.stop()) }
   })
 })

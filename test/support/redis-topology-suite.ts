@@ -98,6 +98,7 @@ export function topologyBasics(env: () => Record<string, string>, readiness: Rec
 
 export interface Sample {
   at: number
+  path: string
   status: number
   retryAfter: string | null
   type?: string
@@ -115,17 +116,17 @@ export async function underLoad(
 ): Promise<{ samples: Sample[]; doneAt: number }> {
   const samples: Sample[] = []
   let running = true
-  async function record(res: Response, at: number): Promise<void> {
+  async function record(res: Response, at: number, path: string): Promise<void> {
     const body = await res.text()
     const type = res.status >= 400 ? (JSON.parse(body) as { type?: string }).type : undefined
-    samples.push({ at, status: res.status, retryAfter: res.headers.get('retry-after'), type })
+    samples.push({ at, path, status: res.status, retryAfter: res.headers.get('retry-after'), type })
   }
   const loops = browsers.map(async (browser, i) => {
     const cookie = await browser.jar.getCookieString(url)
     while (running) {
       const at = Date.now()
       const path = samples.length % 4 === 3 ? '/auth/login' : `/api/echo/load-${i}`
-      await record(await fetch(`${url}${path}`, { headers: { ...api, cookie }, redirect: 'manual' }), at)
+      await record(await fetch(`${url}${path}`, { headers: { ...api, cookie }, redirect: 'manual' }), at, path)
     }
   })
   await during()
