@@ -49,7 +49,7 @@ export function observe(context: BrowserContext, origins: string[]) {
     // "<status> <path>", for the test to say which it expects. A CSP violation is a console error
     // ("Refused to …"), report-only ones too.
     const status = /^Failed to load resource: the server responded with a status of (\d+)/.exec(message.text())
-    if (status) failedLoads.push(`${status[1]} ${new URL(where!).host}${new URL(where!).pathname}`)
+    if (status) failedLoads.push(`${status[1]} ${new URL(where!).pathname}`)
     else problems.push(`console: ${message.text()}`)
   })
   return {
