@@ -54,33 +54,13 @@ set -a
 . "$demo_dir/secrets.env"
 set +a
 
-# The two apps: two host names, so two sites with a cookie each, and a handoff either way. Keycloak
-# reaches the back-channel logout route at 127.0.0.1 (no JVM resolves app-a.localhost).
+# The two apps of demo/apps.json (docker-compose's too): two host names, so two sites with a cookie
+# each, and a handoff either way. Here on this port, and Keycloak reaches the back-channel logout
+# route at 127.0.0.1 (no JVM resolves app-a.localhost) rather than at compose's service name.
 app_a=http://app-a.localhost:$port
 app_b=http://app-b.localhost:$port
-cat > "$demo_dir/apps.json" <<JSON
-{
-  "apps": [
-    {
-      "id": "app-a",
-      "publicUrl": "$app_a",
-      "clientId": "demo-app-a",
-      "clientSecretEnv": "DEMO_APP_A_SECRET",
-      "backchannelLogoutUrl": "http://127.0.0.1:$port/auth/backchannel-logout",
-      "handoffTargets": ["app-b"],
-      "mobileRedirectUris": ["$app_a/mobile.html"]
-    },
-    {
-      "id": "app-b",
-      "publicUrl": "$app_b",
-      "clientId": "demo-app-b",
-      "clientSecretEnv": "DEMO_APP_B_SECRET",
-      "backchannelLogoutUrl": "http://127.0.0.1:$port/auth/backchannel-logout",
-      "handoffTargets": ["app-a"]
-    }
-  ]
-}
-JSON
+sed -e "s|http://keyward:3000/|http://127.0.0.1:$port/|g" -e "s|\.localhost:3000|.localhost:$port|g" \
+  demo/apps.json > "$demo_dir/apps.json"
 export KEYCLOAK_URL="$keycloak_url" KEYCLOAK_REALM=$realm KEYWARD_CONFIG="$demo_dir/apps.json" \
   DEMO_APP_A_SECRET=demo-app-a-secret DEMO_APP_B_SECRET=demo-app-b-secret DEV_ALLOW_HTTP=true \
   HOST=127.0.0.1 PORT=$port STATIC_DIR=demo/public UPSTREAMS="{\"demo\":\"http://127.0.0.1:$api_port\"}" \
