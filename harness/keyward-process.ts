@@ -19,7 +19,10 @@ export interface SpawnOptions {
 }
 
 export function spawnKeyward(env: Record<string, string>, options: SpawnOptions = {}): KeywardProcess {
-  const args = [...(options.nodeArgs ?? []), ...(options.built ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'])]
+  const args = [
+    ...(options.nodeArgs ?? []),
+    ...(options.built ? ['dist/server/main.js'] : ['--import', 'tsx', 'src/server/main.ts']),
+  ]
   const proc = spawnTracked(process.execPath, args, {
     cwd: root,
     env,

@@ -88,6 +88,7 @@ export class Upstream {
         JSON.stringify({
           sub: seen.claims.sub,
           azp: seen.claims.azp,
+          jti: seen.claims.jti,
           method: req.method,
           url: req.url,
           headers,

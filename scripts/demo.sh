@@ -73,7 +73,7 @@ KEYCLOAK_ADMIN_USER=admin KEYCLOAK_ADMIN_PASSWORD=admin node dist/setup/cli.js s
 
 DEMO_API_PORT=$api_port DEMO_ISSUER="$keycloak_url/realms/$realm" node demo/api.mjs &
 pids+=($!)
-node dist/main.js &
+node dist/server/main.js &
 pids+=($!)
 cat <<MSG
 

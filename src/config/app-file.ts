@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
-import { appFrom, appSetProblems, type AppSpec } from './apps'
+import { appFrom, appSetProblems, type AppRules, type AppSpec } from './apps'
 import { appId, backchannelLogoutUrl, cookieName, cookieSameSite, origin } from './schema'
 import type { AppConfig } from './types'
 
@@ -53,12 +53,7 @@ const where = (path: PropertyKey[]): string =>
  * environment, each problem named by its place in the file (`apps[1].publicUrl: …`). Client secrets
  * are read from the environment variables the file names.
  */
-export function appsFromFile(
-  path: string,
-  env: NodeJS.ProcessEnv,
-  rules: { devAllowHttp: boolean; upstreams: string[] },
-  problems: string[],
-): AppConfig[] {
+export function appsFromFile(path: string, env: NodeJS.ProcessEnv, rules: AppRules, problems: string[]): AppConfig[] {
   let parsed: unknown
   try {
     const text = readFileSync(path, 'utf8')

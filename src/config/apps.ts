@@ -1,6 +1,7 @@
-import { redirectTarget } from '../domain/redirect-target'
-import { isLocalHttp, list } from './checks'
-import type { AppEnv } from './schema'
+import { redirectTarget } from './redirect-target'
+import { isLocalHttp } from './checks'
+import type { Naming } from './names'
+import type { OneAppOptions } from './schema'
 import type { AppConfig } from './types'
 
 /** One app's settings as read, before the rules below turn them into an `AppConfig`. */
@@ -21,19 +22,23 @@ export interface AppSpec {
   upstreams?: string[]
   /** Where Keycloak reaches this app for back-channel logout, when not on `publicUrl`. */
   backchannelLogoutUrl?: URL
+  /** The path keyward's routes are under on `publicUrl`: `/auth`, unless the middleware is mounted elsewhere. */
+  authPath?: string
 }
 
 /** How problems name a field: `PUBLIC_URL` in the environment, `apps[1].publicUrl` in a file. */
 export type FieldName = (field: keyof AppSpec) => string
 
-interface Rules {
+export interface AppRules {
   devAllowHttp: boolean
   /** The names of the configured upstreams. */
   upstreams: string[]
+  /** How a problem names an option that is not the app's (`DEV_ALLOW_HTTP` or `devAllowHttp`). */
+  naming: Naming
 }
 
 /** The rules for one app; each broken one is added to `problems`, naming the field. */
-export function appFrom(spec: AppSpec, rules: Rules, name: FieldName, problems: string[]): AppConfig {
+export function appFrom(spec: AppSpec, rules: AppRules, name: FieldName, problems: string[]): AppConfig {
   const { publicUrl } = spec
   if (!(publicUrl.protocol === 'https:' || isLocalHttp(publicUrl) || rules.devAllowHttp)) {
     problems.push(
@@ -47,7 +52,7 @@ export function appFrom(spec: AppSpec, rules: Rules, name: FieldName, problems: 
     } else if (!(new URL(o).protocol === 'https:' || isLocalHttp(new URL(o)) || rules.devAllowHttp)) {
       // These origins read answers with the user's cookie: a page served over plain http must not.
       problems.push(
-        `${name('allowedOrigins')}: must be https unless on localhost or with DEV_ALLOW_HTTP=true (got ${JSON.stringify(o)})`,
+        `${name('allowedOrigins')}: must be https unless on localhost or with ${rules.naming('devAllowHttp')}=true (got ${JSON.stringify(o)})`,
       )
     }
   }
@@ -70,15 +75,17 @@ export function appFrom(spec: AppSpec, rules: Rules, name: FieldName, problems: 
   for (const u of spec.upstreams ?? []) {
     if (!rules.upstreams.includes(u)) {
       problems.push(
-        `${name('upstreams')}: ${JSON.stringify(u)} is not one of UPSTREAMS (${rules.upstreams.join(', ')})`,
+        `${name('upstreams')}: ${JSON.stringify(u)} is not one of ${rules.naming('upstreams')} (${rules.upstreams.join(', ')})`,
       )
     }
   }
   const secure = publicUrl.protocol === 'https:'
+  const authPath = spec.authPath ?? '/auth'
   return {
     id: spec.id,
     publicUrl,
-    callbackUrl: new URL('/auth/callback', publicUrl),
+    authPath,
+    callbackUrl: new URL(`${authPath}/callback`, publicUrl),
     allowedOrigins: new Set([publicUrl.origin, ...spec.allowedOrigins]),
     clientId: spec.clientId,
     clientSecret: spec.clientSecret,
@@ -89,7 +96,7 @@ export function appFrom(spec: AppSpec, rules: Rules, name: FieldName, problems: 
     mobileRedirectUris: new Set(spec.mobileRedirectUris),
     handoffTargets: new Set(spec.handoffTargets),
     upstreams: new Set(spec.upstreams ?? rules.upstreams),
-    backchannelLogoutUrl: spec.backchannelLogoutUrl ?? new URL('/auth/backchannel-logout', publicUrl),
+    backchannelLogoutUrl: spec.backchannelLogoutUrl ?? new URL(`${authPath}/backchannel-logout`, publicUrl),
     tokenExchange: 'standard',
   }
 }
@@ -115,29 +122,42 @@ export function appSetProblems(apps: AppConfig[], name: (index: number, field: k
   return problems
 }
 
-/** The single app of a configuration without a file: from the app variables of the environment. */
-export function appFromEnv(e: AppEnv, rules: Rules, problems: string[]): AppConfig {
-  const names: Partial<Record<keyof AppSpec, string>> = {
-    publicUrl: 'PUBLIC_URL',
-    backchannelLogoutUrl: 'BACKCHANNEL_LOGOUT_URL',
-    postLogoutPath: 'POST_LOGOUT_PATH',
-    allowedOrigins: 'ALLOWED_ORIGINS',
-    mobileRedirectUris: 'MOBILE_REDIRECT_URIS',
-  }
+/** Where each of an app's fields is among the options of one app (the middleware's, the server's without a file). */
+const OPTION_OF: Record<keyof AppSpec, string> = {
+  id: 'appId',
+  publicUrl: 'publicUrl',
+  clientId: 'keycloak.clientId',
+  clientSecret: 'keycloak.clientSecret',
+  nextClientSecret: 'keycloak.nextClientSecret',
+  scopes: 'keycloak.scopes',
+  allowedOrigins: 'allowedOrigins',
+  mobileRedirectUris: 'mobileRedirectUris',
+  postLogoutPath: 'postLogoutPath',
+  cookieName: 'cookie.name',
+  cookieSameSite: 'cookie.sameSite',
+  handoffTargets: 'handoffTargets',
+  upstreams: 'upstreams',
+  backchannelLogoutUrl: 'backchannelLogoutUrl',
+  authPath: 'routes.prefix',
+}
+
+/** The one app of the middleware, or of the server without a KEYWARD_CONFIG file. */
+export function appFromOptions(o: OneAppOptions, rules: AppRules, problems: string[], authPath?: string): AppConfig {
   const spec: AppSpec = {
-    id: e.APP_ID,
-    publicUrl: e.PUBLIC_URL,
-    clientId: e.OIDC_CLIENT_ID,
-    clientSecret: e.OIDC_CLIENT_SECRET,
-    nextClientSecret: e.OIDC_CLIENT_SECRET_NEXT,
-    scopes: e.OIDC_SCOPES,
-    allowedOrigins: list(e.ALLOWED_ORIGINS),
-    mobileRedirectUris: list(e.MOBILE_REDIRECT_URIS),
-    postLogoutPath: e.POST_LOGOUT_PATH,
-    cookieName: e.COOKIE_NAME,
-    cookieSameSite: e.COOKIE_SAMESITE,
+    id: o.appId,
+    publicUrl: o.publicUrl,
+    clientId: o.keycloak.clientId,
+    clientSecret: o.keycloak.clientSecret,
+    nextClientSecret: o.keycloak.nextClientSecret,
+    scopes: o.keycloak.scopes,
+    allowedOrigins: o.allowedOrigins,
+    mobileRedirectUris: o.mobileRedirectUris,
+    postLogoutPath: o.postLogoutPath,
+    cookieName: o.cookie.name,
+    cookieSameSite: o.cookie.sameSite,
     handoffTargets: [],
-    backchannelLogoutUrl: e.BACKCHANNEL_LOGOUT_URL,
+    backchannelLogoutUrl: o.backchannelLogoutUrl,
+    authPath,
   }
-  return appFrom(spec, rules, (field) => names[field] ?? field, problems)
+  return appFrom(spec, rules, (field) => rules.naming(OPTION_OF[field]), problems)
 }

@@ -12,10 +12,17 @@ export const list = (value: string): string[] =>
     .map((v) => v.trim())
     .filter(Boolean)
 
-/** A problem line for variable `name` unless `ok`: `https` is the rule for every URL keyward trusts. */
-export const httpsRule = (
-  name: string,
-  given: string,
-  ok: boolean,
-  rule = 'must be https; plain http only with DEV_ALLOW_HTTP=true',
-): string[] => (ok ? [] : [`${name}: ${rule} (got ${JSON.stringify(given)})`])
+/**
+ * A problem line for option `name` unless `ok`: `https` is the rule for every URL keyward trusts;
+ * `devAllowHttp` names the option that lifts it.
+ */
+export const httpsRule = (name: string, given: unknown, ok: boolean, devAllowHttp: string): string[] =>
+  ok ? [] : [`${name}: must be https; plain http only with ${devAllowHttp}=true (got ${shown(given)})`]
+
+/** A value as a problem shows it: text as JSON, a URL by its href, anything else by its kind. */
+export function shown(value: unknown): string {
+  if (value instanceof URL) return JSON.stringify(value.href)
+  if (['string', 'number', 'boolean'].includes(typeof value)) return JSON.stringify(value)
+  if (Array.isArray(value) && value.every((v) => ['string', 'number'].includes(typeof v))) return JSON.stringify(value)
+  return `a${Array.isArray(value) ? 'n array' : ` ${typeof value}`}`
+}

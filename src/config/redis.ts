@@ -1,67 +1,80 @@
 import { readFileSync } from 'node:fs'
-import type { Env } from './schema'
-import type { RedisTls, RedisTopology } from '../store/topology'
+import type { SharedOptions } from './schema'
+import type { Naming } from './names'
+import type { GivenRedisClient, RedisTls, RedisTopology } from './types'
+
+type RedisOptions = SharedOptions['redis']
 
 /**
- * The Redis topology the variables choose: REDIS_URL alone (one server), REDIS_SENTINELS or
- * REDIS_CLUSTER_NODES. With the last two, credentials and TLS have variables of their own, as there is
- * no one URL to carry them; REDIS_URL then must stay unset, so no one thinks it is used.
+ * Where keyward's Redis is: the host application's own client, one server (a URL), a primary found
+ * through Sentinels, or a Redis Cluster. With Sentinels or a Cluster, credentials and TLS have options
+ * of their own, as there is no one URL to carry them; the URL then must stay unset, so no one thinks it
+ * is used. `given(path)`: whether the option was set, rather than left to its default.
  */
-export function redisTopologyFrom(e: Env, env: NodeJS.ProcessEnv, problems: string[]): RedisTopology {
-  const tls = tlsFrom(e, problems)
-  const auth = { username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD }
-  if (e.REDIS_SENTINELS && e.REDIS_CLUSTER_NODES) {
-    problems.push('REDIS_SENTINELS, REDIS_CLUSTER_NODES: set one of them, not both')
+export function redisFrom(
+  r: RedisOptions,
+  given: (path: string) => boolean,
+  naming: Naming,
+  problems: string[],
+): { topology?: RedisTopology; client?: GivenRedisClient } {
+  const n = (option: string) => naming(`redis.${option}`)
+  const set = (option: string) => given(`redis.${option}`)
+  if (r.client) {
+    const where = ['url', 'sentinels', 'clusterNodes'].filter(set)
+    if (where.length) problems.push(`${where.map(n).join(', ')}: not used with ${n('client')}; give one of them`)
+    return { client: r.client as GivenRedisClient }
   }
-  if ((e.REDIS_SENTINELS || e.REDIS_CLUSTER_NODES) && env.REDIS_URL) {
+  const tls = tlsFrom(r, naming, problems)
+  const auth = { username: r.username, password: r.password }
+  if (r.sentinels && r.clusterNodes) {
+    problems.push(`${n('sentinels')}, ${n('clusterNodes')}: set one of them, not both`)
+  }
+  if ((r.sentinels || r.clusterNodes) && r.url) {
     problems.push(
-      'REDIS_URL: not used with REDIS_SENTINELS or REDIS_CLUSTER_NODES; unset it (credentials go in REDIS_USERNAME/REDIS_PASSWORD, TLS in REDIS_TLS)',
+      `${n('url')}: not used with ${n('sentinels')} or ${n('clusterNodes')}; unset it (credentials go in ` +
+        `${n('username')}/${n('password')}, TLS in ${n('tls')})`,
     )
   }
-  if (e.REDIS_SENTINELS) {
+  if (r.sentinels) {
     return {
-      kind: 'sentinel',
-      sentinels: e.REDIS_SENTINELS,
-      master: e.REDIS_SENTINEL_MASTER,
-      sentinelAuth: { username: e.REDIS_SENTINEL_USERNAME, password: e.REDIS_SENTINEL_PASSWORD },
-      auth,
-      tls,
+      topology: {
+        kind: 'sentinel',
+        sentinels: r.sentinels,
+        master: r.sentinelMaster,
+        sentinelAuth: { username: r.sentinelUsername, password: r.sentinelPassword },
+        auth,
+        tls,
+      },
     }
   }
-  if (e.REDIS_CLUSTER_NODES) {
-    if (env.SESSION_CACHE_MS && e.SESSION_CACHE_MS > 0) {
+  if (r.clusterNodes) {
+    if (set('sessionCacheMs') && r.sessionCacheMs > 0) {
       problems.push(
-        'SESSION_CACHE_MS: there is no session cache with a Redis Cluster (README, "Redis topologies"); unset it',
+        `${n('sessionCacheMs')}: there is no session cache with a Redis Cluster (docs/operations.md, "Redis topologies"); unset it`,
       )
     }
-    return { kind: 'cluster', nodes: e.REDIS_CLUSTER_NODES, auth, tls }
+    return { topology: { kind: 'cluster', nodes: r.clusterNodes, auth, tls } }
   }
-  for (const name of [
-    'REDIS_USERNAME',
-    'REDIS_PASSWORD',
-    'REDIS_TLS',
-    'REDIS_SENTINEL_USERNAME',
-    'REDIS_SENTINEL_PASSWORD',
-  ]) {
-    if (env[name])
-      problems.push(
-        `${name}: used with REDIS_SENTINELS or REDIS_CLUSTER_NODES; with one server, put it in REDIS_URL (redis://user:password@host:port, rediss:// for TLS)`,
-      )
+  for (const option of ['username', 'password', 'tls', 'sentinelUsername', 'sentinelPassword'].filter(set)) {
+    problems.push(
+      `${n(option)}: used with ${n('sentinels')} or ${n('clusterNodes')}; with one server, put it in ${n('url')} ` +
+        `(redis://user:password@host:port, rediss:// for TLS)`,
+    )
   }
-  const url = e.REDIS_URL
-  if (!url.startsWith('rediss:') && e.REDIS_TLS_CA_FILE) {
-    problems.push('REDIS_TLS_CA_FILE: TLS needs a rediss:// REDIS_URL')
+  const url = r.url ?? 'redis://127.0.0.1:6379'
+  if (!url.startsWith('rediss:') && r.tlsCaFile) {
+    problems.push(`${n('tlsCaFile')}: TLS needs a rediss:// ${n('url')}`)
   }
-  return { kind: 'standalone', url, tls: url.startsWith('rediss:') ? tls || {} : false }
+  return { topology: { kind: 'standalone', url, tls: url.startsWith('rediss:') ? tls || {} : false } }
 }
 
-function tlsFrom(e: Env, problems: string[]): RedisTls {
-  if (!e.REDIS_TLS_CA_FILE) return e.REDIS_TLS ? {} : false
+function tlsFrom(r: RedisOptions, naming: Naming, problems: string[]): RedisTls {
+  if (!r.tlsCaFile) return r.tls ? {} : false
   try {
-    return { ca: readFileSync(e.REDIS_TLS_CA_FILE) }
+    return { ca: readFileSync(r.tlsCaFile) }
   } catch (err) {
     problems.push(
-      `REDIS_TLS_CA_FILE: a readable PEM file of the CAs Redis's certificate chains to (${(err as Error).message})`,
+      `${naming('redis.tlsCaFile')}: a readable PEM file of the CAs Redis's certificate chains to (${(err as Error).message})`,
     )
     return false
   }

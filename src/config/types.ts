@@ -1,9 +1,84 @@
-import type { RefreshSettings } from '../domain/freshness'
-import type { Lifetimes, SessionCaps } from '../domain/token-session'
-import type { HttpLimits } from '../ops/server'
-import type { ReplicaWait } from '../store/redis'
-import type { RedisTopology } from '../store/topology'
-import type { Env } from './schema'
+/**
+ * The shapes of keyward's settings, owned by the configuration that checks them: the modules that
+ * act on a setting import its shape from here. This file imports nothing of the project.
+ */
+import type { Cluster, Redis } from 'ioredis'
+
+/** When to refresh, and how refreshes across instances wait for each other. */
+export interface RefreshSettings {
+  /** Refresh when less than this is left of the access token's lifetime… */
+  skewSeconds: number
+  /** …or less than this fraction of it, whichever is smaller (for very short tokens). */
+  skewFraction: number
+  /** How long one instance may hold a session's refresh lock; more than a Keycloak call may take. */
+  lockTtlMs: number
+  /** How long a request with an expired token waits for another instance's refresh. */
+  waitMs: number
+  pollMs: number
+}
+
+/** How long a record lives when Keycloak gives no refresh limit (unlimited offline tokens). */
+export interface Lifetimes {
+  onlineFallbackSeconds: number
+  /** Keycloak's Offline Session Idle: an unused offline token dies after this long. */
+  offlineIdleSeconds: number
+  /**
+   * The realm's SSO Session Idle, when set (SSO_SESSION_IDLE_SECONDS): an online session unused this
+   * long is over, whatever `refresh_expires_in` says. (Keycloak reports the SSO max there when a
+   * client's Client Session Idle is above the realm's SSO Session Idle, yet ends the session at the latter.)
+   */
+  onlineIdleSeconds?: number
+}
+
+/** How many sessions may live at once, per user and per Keycloak user session (`sid`); 0: no cap. */
+export interface SessionCaps {
+  perUser: number
+  perKeycloakSession: number
+}
+
+/** What one keyward process lets its clients hold of it (HTTP_* in the configuration). */
+export interface HttpLimits {
+  /** A client must have sent its headers by then (slow-loris), … */
+  headersTimeoutMs: number
+  /** … and its whole request, body included. */
+  requestTimeoutMs: number
+  /** Request line and headers together; past it, 431. */
+  maxHeaderBytes: number
+  /** Open connections at once; more are closed as they come. */
+  maxConnections: number
+}
+
+export interface RedisNode {
+  host: string
+  port: number
+}
+
+export interface RedisAuth {
+  username?: string
+  password?: string
+}
+
+/** TLS towards Redis (and Sentinels): off, or on with the system's CAs or these. */
+export type RedisTls = false | { ca?: Buffer }
+
+/** Where keyward's Redis is: one server, a primary found through Sentinels, or a Redis Cluster. */
+export type RedisTopology =
+  | { kind: 'standalone'; url: string; tls: RedisTls }
+  | {
+      kind: 'sentinel'
+      sentinels: RedisNode[]
+      master: string
+      sentinelAuth: RedisAuth
+      auth: RedisAuth
+      tls: RedisTls
+    }
+  | { kind: 'cluster'; nodes: RedisNode[]; auth: RedisAuth; tls: RedisTls }
+
+/** Replicas a write must reach before keyward answers (`count` 0: none), and how long it waits. */
+export interface ReplicaWait {
+  count: number
+  timeoutMs: number
+}
 
 export interface CookieConfig {
   /** `__Host-<COOKIE_NAME>` on https; the bare name only for local http development. */
@@ -16,7 +91,9 @@ export interface CookieConfig {
 export interface AppConfig {
   id: string
   publicUrl: URL
-  /** `/auth/callback` on `publicUrl`: where Keycloak sends logins back. */
+  /** The path keyward's routes are under on `publicUrl` (`/auth`; a library mount may choose another). */
+  authPath: string
+  /** `<authPath>/callback` on `publicUrl`: where Keycloak sends logins back. */
   callbackUrl: URL
   /** Origins allowed to send state-changing requests (CSRF defence), including `publicUrl`'s own. */
   allowedOrigins: ReadonlySet<string>
@@ -29,11 +106,11 @@ export interface AppConfig {
   cookie: CookieConfig
   /** Where a mobile login may send its one-time code: exact URIs (custom scheme or https). */
   mobileRedirectUris: ReadonlySet<string>
-  /** The apps (ids) this app may hand its sessions to (POST /auth/handoff). */
+  /** The apps (ids) this app may hand its sessions to (POST <authPath>/handoff). */
   handoffTargets: ReadonlySet<string>
   /** The upstreams (names) this app's callers may reach under /api. */
   upstreams: ReadonlySet<string>
-  /** Where Keycloak sends this app's back-channel logout: `/auth/backchannel-logout` on `publicUrl` unless set. */
+  /** Where Keycloak sends this app's back-channel logout: `<authPath>/backchannel-logout` on `publicUrl` unless set. */
   backchannelLogoutUrl: URL
   /** How Keycloak lets this app's client take handed-over sessions: Standard Token Exchange, or legacy (V1). */
   tokenExchange: 'standard' | 'legacy'
@@ -60,23 +137,22 @@ export interface KeycloakConfig {
   allowHttp: boolean
 }
 
-/** keyward's whole configuration, by area; `loadConfig` builds it from the environment. */
+/** An ioredis client, or Cluster, that the host application made and keeps: keyward never closes it. */
+export type GivenRedisClient = Redis | Cluster
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+/** What the engine runs on: the same for the standalone server and for the middleware (`keyward()`). */
 export interface Config {
-  host: string
-  port: number
-  /** Worker processes (node:cluster) sharing the port; 1 runs keyward in this process alone. */
-  workers: number
-  trustProxy: number | false
-  staticDir?: string
-  shutdownGraceSeconds: number
-  /** What one process lets its clients hold of it. */
-  http: HttpLimits
   keycloak: KeycloakConfig
   apps: AppConfig[]
   upstreams: ReadonlyMap<string, UpstreamConfig>
   refresh: RefreshSettings
   redis: {
-    topology: RedisTopology
+    /** Where Redis is, when keyward connects itself; absent when the host application gave its client. */
+    topology?: RedisTopology
+    /** The host application's own client: used, never closed. */
+    client?: GivenRedisClient
     prefix: string
     /** How long a process may reuse a session it read (Redis tells it when one changes); 0: never. */
     sessionCacheMs: number
@@ -92,11 +168,26 @@ export interface Config {
     caps: SessionCaps
   }
   tokenKeys: { kid: string; key: Buffer }[]
-  /** The role of each app's client that a Keycloak token must carry to use the /admin routes. */
+  /** The role of each app's client that a Keycloak token must carry to use the admin routes. */
   adminRole: string
   /** Logins a client address may start per minute (each stores a transaction for a while); 0 is no limit. */
   loginsPerMinute: number
-  logLevel: Env['LOG_LEVEL']
+  logLevel: LogLevel
+}
+
+/** The standalone server's configuration: the engine's, and what only a server of its own has. */
+export interface ServerConfig extends Config {
+  /** The server connects to Redis itself (its environment cannot hand it a client). */
+  redis: Config['redis'] & { topology: RedisTopology }
+  host: string
+  port: number
+  /** Worker processes (node:cluster) sharing the port; 1 runs keyward in this process alone. */
+  workers: number
+  trustProxy: number | false
+  staticDir?: string
+  shutdownGraceSeconds: number
+  /** What one process lets its clients hold of it. */
+  http: HttpLimits
   /** Where GET /metrics is served (METRICS_HOST, METRICS_PORT), apart from the app; unset: no metrics. */
   metrics?: { host: string; port: number }
 }

@@ -1,17 +1,5 @@
+import type { RefreshSettings } from '../config/types'
 import type { TokenSession } from './token-session'
-
-/** When to refresh, and how refreshes across instances wait for each other. */
-export interface RefreshSettings {
-  /** Refresh when less than this is left of the access token's lifetime… */
-  skewSeconds: number
-  /** …or less than this fraction of it, whichever is smaller (for very short tokens). */
-  skewFraction: number
-  /** How long one instance may hold a session's refresh lock; more than a Keycloak call may take. */
-  lockTtlMs: number
-  /** How long a request with an expired token waits for another instance's refresh. */
-  waitMs: number
-  pollMs: number
-}
 
 export type Freshness = 'fresh' | 'stale' | 'expired'
 
@@ -33,4 +21,18 @@ export function freshness(
   const lifetime = session.accessExpiresAt - session.refreshedAt
   const window = Math.min(cfg.skewSeconds * 1000, lifetime * cfg.skewFraction)
   return left > window ? 'fresh' : 'stale'
+}
+
+/**
+ * Whether the access token is good for `minValidityMs` more, a margin a caller asked for: capped at
+ * half the token's lifetime, so that a margin longer than Keycloak's tokens live cannot make every
+ * call refresh.
+ */
+export function lasts(
+  session: Pick<TokenSession, 'accessExpiresAt' | 'refreshedAt'>,
+  now: number,
+  minValidityMs: number,
+): boolean {
+  const lifetime = session.accessExpiresAt - session.refreshedAt
+  return session.accessExpiresAt - now >= Math.min(minValidityMs, lifetime / 2)
 }

@@ -1,3 +1,5 @@
+import type { Lifetimes, SessionCaps } from '../config/types'
+
 /** What Keycloak gave for one grant, normalised by the OIDC client. */
 export interface TokenGrant {
   accessToken: string
@@ -22,25 +24,6 @@ export interface UpstreamToken {
   accessToken: string
   expiresAt: number
   obtainedAt: number
-}
-
-/** How long a record lives when Keycloak gives no refresh limit (unlimited offline tokens). */
-export interface Lifetimes {
-  onlineFallbackSeconds: number
-  /** Keycloak's Offline Session Idle: an unused offline token dies after this long. */
-  offlineIdleSeconds: number
-  /**
-   * The realm's SSO Session Idle, when set (SSO_SESSION_IDLE_SECONDS): an online session unused this
-   * long is over, whatever `refresh_expires_in` says. (Keycloak reports the SSO max there when a
-   * client's Client Session Idle is above the realm's SSO Session Idle, yet ends the session at the latter.)
-   */
-  onlineIdleSeconds?: number
-}
-
-/** How many sessions may live at once, per user and per Keycloak user session (`sid`); 0: no cap. */
-export interface SessionCaps {
-  perUser: number
-  perKeycloakSession: number
 }
 
 /** `items` by `key`, each group in the order its items came. */

@@ -30,6 +30,15 @@ export function setLoginBinding(res: ServerResponse, cookie: CookieConfig, value
   })
 }
 
+/**
+ * Sets the session cookie to a new, signed session id (`s:<id>.<HMAC>`, as express-session signs it);
+ * `expiresAt` makes it outlive the browser (remember me).
+ */
+export function setSessionCookie(res: ServerResponse, cookie: CookieConfig, signed: string, expiresAt?: number): void {
+  const expiry = expiresAt === undefined ? {} : { expires: new Date(expiresAt) }
+  appendCookie(res, cookie.name, encodeURIComponent(signed), { ...sessionCookieOptions(cookie), ...expiry })
+}
+
 /** Re-issues the session cookie (its `value` as the browser sent it, still encoded) with a new expiry. */
 export function extendSessionCookie(res: ServerResponse, cookie: CookieConfig, value: string, expiresAt: number): void {
   appendCookie(res, cookie.name, value, { ...sessionCookieOptions(cookie), expires: new Date(expiresAt) })

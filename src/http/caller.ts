@@ -4,7 +4,7 @@ import type { TokenSession } from '../domain/token-session'
 import { clearSessionCookie, extendSessionCookie } from './browser-cookie'
 import { credentialReader } from './credentials'
 import { checkCsrf } from './middleware/csrf'
-import { Problem } from './problem'
+import { KeywardError } from './problem'
 
 const DAY_MS = 24 * 3600 * 1000
 
@@ -30,11 +30,16 @@ export interface CallerCheck {
   changing: boolean
   /** No session is an answer (undefined), not a 401. */
   optional?: boolean
+  /**
+   * An `Authorization` header that opens no keyward session is no answer either, and no refusal: the
+   * host application of the middleware may take bearer tokens of its own.
+   */
+  lenient?: boolean
 }
 
 const invalidToken = (res: ServerResponse, detail: string) => {
   res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"')
-  return new Problem('invalid_token', detail)
+  return new KeywardError('invalid_token', detail)
 }
 
 /**
@@ -67,10 +72,14 @@ export function callerOf(deps: CallerDeps) {
     check: CallerCheck,
   ): Promise<Caller | undefined> {
     const credential = readCredential(req.headers)
-    if (credential?.via === 'bad-bearer') throw invalidToken(res, 'Authorization must be: Bearer <session_token>.')
+    if (credential?.via === 'bad-bearer') {
+      if (check.lenient) return undefined
+      throw invalidToken(res, 'Authorization must be: Bearer <session_token>.')
+    }
     if (credential?.via === 'bearer') {
       const session = await deps.sessions.get(credential.sessionId)
       if (!session || session.app !== app.id || session.client !== 'mobile') {
+        if (check.lenient) return undefined
         throw invalidToken(res, 'This session token is unknown or has ended.')
       }
       return { session, via: 'bearer' }
@@ -86,10 +95,10 @@ export function callerOf(deps: CallerDeps) {
       // Expired or ended elsewhere: the cookie is useless, drop it.
       clearSessionCookie(res, app.cookie)
       if (check.optional) return undefined
-      throw new Problem('session_expired', 'The session has ended; log in again.')
+      throw new KeywardError('session_expired', 'The session has ended; log in again.')
     }
     if (check.optional) return undefined
-    throw new Problem('not_authenticated', 'Not logged in.')
+    throw new KeywardError('not_authenticated', 'Not logged in.')
   }
 }
 

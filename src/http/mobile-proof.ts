@@ -1,5 +1,5 @@
 import { OPAQUE } from '../domain/opaque'
-import { Problem } from './problem'
+import { KeywardError } from './problem'
 
 /**
  * A mobile app's PKCE challenge, as a login or a handoff to it receives one: S256 only, base64url of
@@ -7,7 +7,7 @@ import { Problem } from './problem'
  */
 export function pkceChallenge(challenge: unknown, method: unknown, message: string): string {
   if (method !== 'S256' || typeof challenge !== 'string' || !OPAQUE.test(challenge)) {
-    throw new Problem('invalid_request', message)
+    throw new KeywardError('invalid_request', message)
   }
   return challenge
 }
@@ -15,7 +15,7 @@ export function pkceChallenge(challenge: unknown, method: unknown, message: stri
 /** The `state` a mobile app may send, to get it back with its code: printable ASCII, or none. */
 export function appState(state: unknown): string | undefined {
   if (state !== undefined && (typeof state !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(state))) {
-    throw new Problem('invalid_request', 'state must be 1 to 256 printable ASCII characters.')
+    throw new KeywardError('invalid_request', 'state must be 1 to 256 printable ASCII characters.')
   }
   return state
 }

@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http'
 import { Failure, type FailureKind } from '../domain/failures'
 
-/** Stable error codes: clients branch on these, so never rename one. */
-export type ProblemCode =
+/** The codes of keyward's errors and problem answers: stable, so clients branch on them; none is ever renamed. */
+export type KeywardErrorCode =
   | 'invalid_request'
   | 'invalid_return_to'
   | 'invalid_state'
@@ -13,6 +13,7 @@ export type ProblemCode =
   | 'session_expired'
   | 'csrf_required'
   | 'admin_role_required'
+  | 'forbidden'
   | 'origin_not_allowed'
   | 'not_found'
   | 'misdirected_request'
@@ -31,7 +32,7 @@ export type ProblemCode =
   | 'internal_error'
 
 /** Each code's status, and its title: a short summary for people (a page may show it as it is). */
-const PROBLEMS: Record<ProblemCode, { status: number; title: string }> = {
+const PROBLEMS: Record<KeywardErrorCode, { status: number; title: string }> = {
   invalid_request: { status: 400, title: 'The request is not valid' },
   invalid_return_to: { status: 400, title: 'That return address is not allowed' },
   invalid_state: { status: 400, title: 'This login is unknown or already finished' },
@@ -42,6 +43,7 @@ const PROBLEMS: Record<ProblemCode, { status: number; title: string }> = {
   session_expired: { status: 401, title: 'Your session has ended' },
   csrf_required: { status: 403, title: 'The X-CSRF header is missing' },
   admin_role_required: { status: 403, title: 'The admin role is required' },
+  forbidden: { status: 403, title: 'You are not allowed to do this' },
   origin_not_allowed: { status: 403, title: 'This origin is not allowed' },
   not_found: { status: 404, title: 'Not found' },
   misdirected_request: { status: 421, title: 'This host is not served here' },
@@ -61,26 +63,48 @@ const PROBLEMS: Record<ProblemCode, { status: number; title: string }> = {
 }
 
 /**
- * An error that becomes an RFC 9457 `application/problem+json` answer. `detail` is shown to the
- * client, so it must never hold a token or a secret.
+ * What keyward answers with, or throws to a handler: an error with a stable `code`, its HTTP `status`,
+ * and a `detail` for people, which becomes an RFC 9457 `application/problem+json` answer. The detail
+ * is shown to the client, so it never holds a token or a secret.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   token = await req.keyward.accessToken()
+ * } catch (err) {
+ *   if (err instanceof KeywardError && err.code === 'session_expired') return res.redirect('/auth/login')
+ *   throw err
+ * }
+ * ```
  */
-export class Problem extends Error {
+export class KeywardError extends Error {
+  /** The HTTP status this error answers with (e.g. 401 for `session_expired`). */
   readonly status: number
+  /** Seconds after which a retry may succeed, for errors that pass (Redis or Keycloak away). */
   readonly retryAfterSeconds?: number
+  /**
+   * @param code - which error this is: stable, so a client or handler may branch on it
+   * @param detail - what happened, for people; never a token or a secret
+   */
   constructor(
-    readonly code: ProblemCode,
+    readonly code: KeywardErrorCode,
     readonly detail: string,
     options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(detail, { cause: options?.cause })
-    this.name = 'Problem'
+    this.name = 'KeywardError'
     this.status = PROBLEMS[code].status
     this.retryAfterSeconds = options?.retryAfterSeconds
+  }
+
+  /** A short summary for people, the same for every error of this code (a page may show it as it is). */
+  get title(): string {
+    return PROBLEMS[this.code].title
   }
 }
 
 /** How each domain failure answers: its problem code, and how soon a retry may work. */
-const FAILURES: Record<FailureKind, { code: ProblemCode; retryAfterSeconds?: number }> = {
+const FAILURES: Record<FailureKind, { code: KeywardErrorCode; retryAfterSeconds?: number }> = {
   store_unavailable: { code: 'store_unavailable', retryAfterSeconds: 2 },
   keycloak_unavailable: { code: 'keycloak_unavailable', retryAfterSeconds: 2 },
   client_refused: { code: 'client_misconfigured', retryAfterSeconds: 30 },
@@ -100,27 +124,27 @@ const FAILURES: Record<FailureKind, { code: ProblemCode; retryAfterSeconds?: num
 }
 
 /**
- * Any error as a Problem: a Problem as it is, a domain failure by the table above, a body Express
+ * Any error as a KeywardError: a KeywardError as it is, a domain failure by the table above, a body Express
  * could not parse as the client's fault (400), anything else as a 500 that says nothing of its cause.
  */
-export function toProblem(err: unknown): Problem {
-  if (err instanceof Problem) return err
+export function toProblem(err: unknown): KeywardError {
+  if (err instanceof KeywardError) return err
   if (err instanceof Failure) {
     const { code, retryAfterSeconds } = FAILURES[err.kind]
-    return new Problem(code, err.message, { cause: err.cause ?? err, retryAfterSeconds })
+    return new KeywardError(code, err.message, { cause: err.cause ?? err, retryAfterSeconds })
   }
   const status = (err as { status?: unknown } | undefined)?.status
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new Problem('invalid_request', 'The request could not be read.', { cause: err })
+    return new KeywardError('invalid_request', 'The request could not be read.', { cause: err })
   }
-  return new Problem('internal_error', 'Something went wrong inside keyward.', { cause: err })
+  return new KeywardError('internal_error', 'Something went wrong inside keyward.', { cause: err })
 }
 
 /** Writes `problem` as the whole answer (plain node:http, so the hot path can use it too). */
-export function sendProblem(res: ServerResponse, problem: Problem): void {
+export function sendProblem(res: ServerResponse, problem: KeywardError): void {
   const body = JSON.stringify({
     type: `https://github.com/keyward/keyward#problem-${problem.code}`,
-    title: PROBLEMS[problem.code].title,
+    title: problem.title,
     status: problem.status,
     code: problem.code,
     detail: problem.detail,

@@ -1,6 +1,6 @@
 import type { Request } from 'express'
 import ipaddr from 'ipaddr.js'
-import { Problem } from './problem'
+import { KeywardError } from './problem'
 
 /** Counters shared by every instance: one hit on `name`, and how many its current window holds. */
 export type CountHit = (name: string, windowMs: number) => Promise<{ count: number; resetInMs: number }>
@@ -33,7 +33,7 @@ export function perClientLimit(kind: string, perMinute: number, hit: CountHit): 
     const { count, resetInMs } = await hit(`${kind}:${clientAddressKey(req.ip)}`, MINUTE_MS)
     if (count <= perMinute) return
     const retryAfterSeconds = Math.max(1, Math.ceil(resetInMs / 1000))
-    throw new Problem(
+    throw new KeywardError(
       'too_many_requests',
       `Too many ${kind} requests from this address; retry in ${retryAfterSeconds} s.`,
       { retryAfterSeconds },

@@ -1,5 +1,5 @@
-import { redirectTarget } from '../domain/redirect-target'
-import { Problem } from './problem'
+import { redirectTarget } from '../config/redirect-target'
+import { KeywardError } from './problem'
 
 /**
  * The only redirect targets keyward accepts from a client: a path on the app's own origin, given as
@@ -10,6 +10,9 @@ export function safeReturnTo(value: unknown, appOrigin: URL, fallback = '/'): st
   const target = typeof value === 'string' ? redirectTarget(value, appOrigin, true) : { refused: 'characters' }
   if ('path' in target) return target.path
   throw target.refused === 'characters'
-    ? new Problem('invalid_return_to', 'returnTo must be a single path on this application, such as /orders?page=2.')
-    : new Problem('invalid_return_to', 'returnTo must stay on this application; other origins are not allowed.')
+    ? new KeywardError(
+        'invalid_return_to',
+        'returnTo must be a single path on this application, such as /orders?page=2.',
+      )
+    : new KeywardError('invalid_return_to', 'returnTo must stay on this application; other origins are not allowed.')
 }

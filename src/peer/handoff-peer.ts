@@ -4,6 +4,8 @@ import { Failure } from '../domain/failures'
 /** A remote app as the peer client needs it: where its deployment redeems handoff codes. */
 export interface RemoteApp {
   id: string
+  /** The path its keyward's routes are under (`/auth`). */
+  authPath: string
   remote?: { redeemUrl: URL }
 }
 
@@ -16,7 +18,7 @@ export interface RemoteApp {
 export function createHandoffPeer(deps: { credentialsOf: (app: string) => Promise<string>; timeoutMs: number }) {
   return {
     async redeem(from: RemoteApp, to: string, code: string): Promise<{ subjectToken: string; returnTo: string }> {
-      const url = new URL('/auth/handoff/redeem', from.remote!.redeemUrl)
+      const url = new URL(`${from.authPath}/handoff/redeem`, from.remote!.redeemUrl)
       const bearer = await deps.credentialsOf(to)
       let res
       try {

@@ -1,14 +1,8 @@
+import type { Lifetimes, SessionCaps } from '../config/types'
 import { Failure, isFailure } from '../domain/failures'
 import type { Metrics } from '../domain/metrics'
 import { HANDLE_PREFIX, randomOpaque, s256, sessionIdOf } from '../domain/opaque'
-import {
-  newSession,
-  openedBy,
-  type Lifetimes,
-  type NewSession,
-  type SessionCaps,
-  type TokenSession,
-} from '../domain/token-session'
+import { newSession, openedBy, type NewSession, type TokenSession } from '../domain/token-session'
 import type { Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { HandoffPeer } from '../peer/handoff-peer'
@@ -28,6 +22,8 @@ export interface HandoffApp {
   mobileRedirectUris: ReadonlySet<string>
   /** Set for an app another deployment serves: codes to and from it are redeemed between deployments. */
   remote?: { redeemUrl: URL }
+  /** The path its routes are under (`/auth`), there as here. */
+  authPath: string
 }
 
 export interface HandoffDeps {

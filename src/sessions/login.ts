@@ -1,16 +1,9 @@
+import type { Lifetimes, SessionCaps } from '../config/types'
 import { Failure, isFailure } from '../domain/failures'
 import type { LoginTransaction, MobileLoginRequest } from '../domain/login'
 import type { Metrics } from '../domain/metrics'
 import { HANDLE_PREFIX, randomOpaque, s256, sessionIdOf } from '../domain/opaque'
-import {
-  grantsOffline,
-  newSession,
-  openedBy,
-  type Lifetimes,
-  type NewSession,
-  type SessionCaps,
-  type TokenSession,
-} from '../domain/token-session'
+import { grantsOffline, newSession, openedBy, type NewSession, type TokenSession } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { LoginTransactionStore } from '../store/login-transactions'

@@ -1,5 +1,6 @@
+import type { SessionCaps } from '../config/types'
 import type { Metrics, SessionEndReason } from '../domain/metrics'
-import { groupBy, overCaps, type SessionCaps, type TokenSession } from '../domain/token-session'
+import { groupBy, overCaps, type TokenSession } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { TokenSessionStore } from '../store/token-sessions'

@@ -1,14 +1,22 @@
+import type { Lifetimes, RefreshSettings } from '../config/types'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Failure, isFailure, sessionEnded } from '../domain/failures'
-import { freshness, type RefreshSettings } from '../domain/freshness'
+import { freshness, lasts } from '../domain/freshness'
 import { outcomeOf, secondsSince, type LockWaitOutcome, type Metrics } from '../domain/metrics'
-import { refreshedTokenSession, type Lifetimes, type TokenSession, type UpstreamToken } from '../domain/token-session'
+import { refreshedTokenSession, type TokenSession, type UpstreamToken } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { RefreshLocks } from '../store/refresh-locks'
 import type { TokenSessionStore } from '../store/token-sessions'
 import { retryWhileStoreUnavailable } from './retry'
 import { singleFlight } from './single-flight'
+
+/** What a refresh is for: `force`, refresh even a fresh token (an upstream refused it); a margin asked for. */
+interface Need {
+  force: boolean
+  minValidityMs: number
+}
+const NO_NEED: Need = { force: false, minValidityMs: 0 }
 
 export interface TokenServiceDeps {
   tokenSessions: TokenSessionStore
@@ -53,13 +61,17 @@ export function createTokenService(deps: TokenServiceDeps) {
     }
   }
 
+  /** Whether `s` needs no refresh for what is asked: not forced, fresh, and good for the margin asked for. */
+  const goodEnough = (s: TokenSession, need: Need) =>
+    !need.force && freshness(s, deps.now(), deps.refresh) === 'fresh' && lasts(s, deps.now(), need.minValidityMs)
+
   /** Refreshes unless someone already did; runs with the session's Redis lock held until `lockedUntil`. */
-  async function refreshWithLock(seen: TokenSession, force: boolean, lockedUntil: number): Promise<TokenSession> {
+  async function refreshWithLock(seen: TokenSession, need: Need, lockedUntil: number): Promise<TokenSession> {
     // Another instance may have refreshed between our read and our lock: read again.
     const current = await deps.tokenSessions.get(seen.id)
     if (!current) throw sessionEnded()
     if (current.version !== seen.version) return current
-    if (!force && freshness(current, deps.now(), deps.refresh) === 'fresh') return current
+    if (goodEnough(current, need)) return current
     const started = deps.now()
     try {
       const refreshed = await rotate(current, lockedUntil)
@@ -96,7 +108,7 @@ export function createTokenService(deps: TokenServiceDeps) {
   }
 
   /** Takes the lock, or waits (bounded) for whoever holds it to store a newer version. */
-  async function refreshAcrossInstances(seen: TokenSession, force: boolean): Promise<TokenSession> {
+  async function refreshAcrossInstances(seen: TokenSession, need: Need): Promise<TokenSession> {
     const deadline = deps.now() + deps.refresh.waitMs
     let waitingSince: number | undefined
     const waited = (outcome: LockWaitOutcome) => {
@@ -108,7 +120,7 @@ export function createTokenService(deps: TokenServiceDeps) {
         waited('acquired')
         const lockedUntil = deps.now() + deps.refresh.lockTtlMs
         try {
-          return await refreshWithLock(seen, force, lockedUntil)
+          return await refreshWithLock(seen, need, lockedUntil)
         } finally {
           // If this fails the lock simply expires; the refresh itself already succeeded or failed.
           await deps.locks.release(seen.id, fence).catch(() => undefined)
@@ -132,8 +144,11 @@ export function createTokenService(deps: TokenServiceDeps) {
     }
   }
 
-  const refresh = (session: TokenSession, force: boolean) =>
-    flights.run(force ? `${session.id}!` : session.id, () => refreshAcrossInstances(session, force))
+  /** One refresh of a session at a time in this process, per kind of need (a forced one, a margin asked for). */
+  const refresh = (session: TokenSession, need: Need = NO_NEED) =>
+    flights.run(`${session.id}${need.force ? '!' : ''}${need.minValidityMs || ''}`, () =>
+      refreshAcrossInstances(session, need),
+    )
 
   /**
    * An access token that is fresh, not merely still valid: one handed to Keycloak as a subject token
@@ -141,26 +156,35 @@ export function createTokenService(deps: TokenServiceDeps) {
    */
   async function freshAccessToken(session: TokenSession): Promise<string> {
     if (freshness(session, deps.now(), deps.refresh) === 'fresh') return session.tokens.accessToken
-    return (await refresh(session, false)).tokens.accessToken
+    return (await refresh(session)).tokens.accessToken
+  }
+
+  /**
+   * The session with an access token good for a call. Fresh: as stored. Inside the refresh window:
+   * as stored, with a refresh started in the background. Expired, or not good for `minValidityMs`
+   * more (see `lasts`): after the refresh.
+   */
+  async function currentSession(session: TokenSession, minValidityMs = 0): Promise<TokenSession> {
+    if (!lasts(session, deps.now(), minValidityMs)) return refresh(session, { force: false, minValidityMs })
+    switch (freshness(session, deps.now(), deps.refresh)) {
+      case 'fresh':
+        return session
+      case 'stale':
+        refresh(session).catch((err: unknown) => {
+          deps.log.warn({ app: session.app, sub: session.sub, error: errorFields(err) }, 'background refresh failed')
+        })
+        return session
+      case 'expired':
+        return refresh(session)
+    }
   }
 
   return {
-    /**
-     * An access token good for an upstream call. Fresh: as stored. Inside the refresh window: as
-     * stored, with a refresh started in the background. Expired: after the refresh.
-     */
+    currentSession,
+
+    /** The access token of `currentSession`: what an upstream call carries. */
     async accessToken(session: TokenSession): Promise<string> {
-      switch (freshness(session, deps.now(), deps.refresh)) {
-        case 'fresh':
-          return session.tokens.accessToken
-        case 'stale':
-          refresh(session, false).catch((err: unknown) => {
-            deps.log.warn({ app: session.app, sub: session.sub, error: errorFields(err) }, 'background refresh failed')
-          })
-          return session.tokens.accessToken
-        case 'expired':
-          return (await refresh(session, false)).tokens.accessToken
-      }
+      return (await currentSession(session)).tokens.accessToken
     },
 
     freshAccessToken,
@@ -194,7 +218,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     },
 
     /** Refreshes even a fresh token (an upstream refused it), unless another refresh got there first. */
-    forceRefresh: (session: TokenSession): Promise<TokenSession> => refresh(session, true),
+    forceRefresh: (session: TokenSession): Promise<TokenSession> => refresh(session, { force: true, minValidityMs: 0 }),
 
     /**
      * Resolves once the refreshes under way have finished. Shutdown waits for this before closing

@@ -1,5 +1,5 @@
-import type { AppConfig } from '../config/types'
 import { handoffFindings, upstreamFindings } from './exchange-checks'
+import type { CheckedApp, Finding } from './findings'
 import {
   BACKCHANNEL_LOGOUT_SESSION,
   BACKCHANNEL_LOGOUT_URL,
@@ -8,35 +8,6 @@ import {
   type RealmSettings,
   type RealmState,
 } from './realm-state'
-
-/**
- * One thing wrong with the realm for keyward's configuration: what, the change that fixes it, and
- * whether the setup command makes that change. A `problem` makes the doctor fail; `advice` does not.
- */
-export interface Finding {
-  severity: 'problem' | 'advice'
-  subject: string
-  problem: string
-  fix: string
-  change?: Change
-}
-
-export type CheckedApp = Pick<
-  AppConfig,
-  | 'id'
-  | 'clientId'
-  | 'clientSecret'
-  | 'publicUrl'
-  | 'callbackUrl'
-  | 'postLogoutPath'
-  | 'handoffTargets'
-  | 'remote'
-  | 'tokenExchange'
-  | 'backchannelLogoutUrl'
-> & {
-  /** The audiences of the upstreams this app calls with tokens of their own. */
-  upstreamAudiences: string[]
-}
 
 const POST_LOGOUT = 'post.logout.redirect.uris'
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from '../config/load'
 import { connectAdmin, type AdminCredentials } from './admin-api'
-import { findings, type Finding } from './checks'
+import { findings } from './checks'
+import type { Finding } from './findings'
 import type { Change } from './realm-state'
 
 const USAGE = `usage: keyward-keycloak doctor|setup

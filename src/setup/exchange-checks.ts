@@ -1,4 +1,4 @@
-import type { CheckedApp, Finding } from './checks'
+import type { CheckedApp, Finding } from './findings'
 import type { Change, ClientState, RealmState } from './realm-state'
 
 // What token exchange needs of the realm: handoffs (into the target's client) and per-upstream tokens.

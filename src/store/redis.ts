@@ -1,6 +1,7 @@
 /** Commands to Redis: what counts as Redis being away, Lua scripts, WAIT for replicas, command timing. */
 import { createHash } from 'node:crypto'
 import { tracingChannel } from 'node:diagnostics_channel'
+import type { ReplicaWait } from '../config/types'
 import { storeUnavailable } from '../domain/failures'
 import type { Metrics } from '../domain/metrics'
 import type { Logger } from '../log'
@@ -48,12 +49,6 @@ const expected = (ctx: TracedCommand): boolean =>
 /** A failed command: Redis could not serve it now, refused it, or the connection failed it. */
 const errorKind = (err: unknown): string =>
   err instanceof Error && err.name === 'ReplyError' ? (notNow(err) ? 'unavailable' : 'refused') : 'connection'
-
-/** Replicas a write must reach before keyward answers (`count` 0: none), and how long it waits. */
-export interface ReplicaWait {
-  count: number
-  timeoutMs: number
-}
 
 /**
  * After a write to `key`, waits (WAIT) until `wait.count` replicas have it, or `wait.timeoutMs`: a

@@ -1,11 +1,14 @@
-import type { Redis } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import type { TokenSession } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
-import { closeRedis, openServer, type ServerTopology } from './topology'
+import { closeRedis } from './topology'
 
 export interface SessionCacheOptions {
-  /** Tracking is per server: a Redis Cluster would need a pair of connections per primary. */
-  topology: ServerTopology
+  /**
+   * Opens a connection of the cache's own to the one server (or Sentinel primary) sessions live on,
+   * with `extra` options. Tracking is per server: a Redis Cluster would need a pair per primary.
+   */
+  open: (extra?: RedisOptions) => Redis
   /** The Redis key of a token session, by its id (`RedisKeys.tokenSession`). */
   keyOf: (id: string) => string
   /** Reads and opens a token session with the connection given (the store's decoding). */
@@ -38,9 +41,9 @@ export function createSessionCache(options: SessionCacheOptions) {
   const entries = new Map<string, { session: TokenSession; at: number }>()
   /** Reads on their way, by key: a read caches only while its own mark is still there. */
   const reading = new Map<string, symbol>()
-  const reader = openServer(options.topology)
+  const reader = options.open()
   // Subscribed again by hand after a reconnect: its new client id must be known first.
-  const listener = openServer(options.topology, { protocol: 2, autoResubscribe: false })
+  const listener = options.open({ protocol: 2, autoResubscribe: false })
   let listenerId: string | undefined
   let tracking = false
 
@@ -148,7 +151,8 @@ export function createSessionCache(options: SessionCacheOptions) {
     },
 
     async close(): Promise<void> {
-      stop('closing')
+      tracking = false // closing on purpose: nothing to warn of
+      forgetAll()
       await Promise.all([reader, listener].map(closeRedis))
     },
   }

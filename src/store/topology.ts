@@ -4,34 +4,9 @@
  */
 import type { ConnectionOptions } from 'node:tls'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { RedisTls, RedisTopology } from '../config/types'
 import type { Metrics } from '../domain/metrics'
 import { errorFields, type Logger } from '../log'
-
-export interface RedisNode {
-  host: string
-  port: number
-}
-
-export interface RedisAuth {
-  username?: string
-  password?: string
-}
-
-/** TLS towards Redis (and Sentinels): off, or on with the system's CAs or these. */
-export type RedisTls = false | { ca?: Buffer }
-
-/** Where keyward's Redis is: one server, a primary found through Sentinels, or a Redis Cluster. */
-export type RedisTopology =
-  | { kind: 'standalone'; url: string; tls: RedisTls }
-  | {
-      kind: 'sentinel'
-      sentinels: RedisNode[]
-      master: string
-      sentinelAuth: RedisAuth
-      auth: RedisAuth
-      tls: RedisTls
-    }
-  | { kind: 'cluster'; nodes: RedisNode[]; auth: RedisAuth; tls: RedisTls }
 
 /** One Redis server, or a Redis Cluster: every store takes either, and sends only single-slot commands. */
 export type RedisClient = Redis | Cluster
@@ -137,16 +112,36 @@ export function openRedis(topology: RedisTopology): RedisClient {
  */
 export function createRedis(topology: RedisTopology, log: Logger, metrics: Pick<Metrics, 'redisError'>): RedisClient {
   const redis = openRedis(topology)
+  watchRedis(redis, log, metrics)
+  return redis
+}
+
+/**
+ * Logs and counts a client's connection trouble (also of a client the host application gave keyward);
+ * returns how to stop.
+ */
+export function watchRedis(redis: RedisClient, log: Logger, metrics: Pick<Metrics, 'redisError'>): () => void {
   let lastWarning = 0
-  redis.on('error', (err: unknown) => {
+  const onError = (err: unknown) => {
     metrics.redisError('connection')
     // ioredis reports every failed reconnect; one line per 10 s is enough to see an outage.
     if (Date.now() - lastWarning < 10_000) return
     lastWarning = Date.now()
     log.warn({ error: errorFields(err) }, 'Redis connection error')
-  })
-  redis.on('ready', () => log.info({ topology: topology.kind }, 'Redis connected'))
-  return redis
+  }
+  const onReady = () => log.info({ topology: topologyOf(redis) }, 'Redis connected')
+  redis.on('error', onError)
+  redis.on('ready', onReady)
+  return () => {
+    redis.off('error', onError)
+    redis.off('ready', onReady)
+  }
+}
+
+/** The kind of topology a client talks to. */
+export function topologyOf(redis: RedisClient): RedisTopology['kind'] {
+  if ((redis as { isCluster?: boolean }).isCluster) return 'cluster'
+  return (redis as Redis).options.sentinels?.length ? 'sentinel' : 'standalone'
 }
 
 /**

@@ -95,7 +95,7 @@ export interface OutgoingCall {
   headers: IncomingHttpHeaders
   /** The caller's cookies minus keyward's own. */
   cookie?: string
-  body?: NodeJS.ReadableStream
+  body?: NodeJS.ReadableStream | Buffer
   accessToken: string
   forwardedFor: { ip: string; proto: string; host: string }
   /** keyward's id of the request (see `requestIdOf`). */

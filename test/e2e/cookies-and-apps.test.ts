@@ -1,5 +1,5 @@
 import request from 'supertest'
-import type { Config } from '../../src/config/load'
+import type { ServerConfig as Config } from '../../src/config/load'
 import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { withKeyward } from '../../harness/keyward'

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Config } from '../../src/config/load'
+import type { ServerConfig as Config } from '../../src/config/load'
 import type { AppConfig } from '../../src/config/types'
 import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { s256 } from '../../src/domain/opaque'
 import request from 'supertest'
-import type { Config } from '../../src/config/load'
+import type { ServerConfig as Config } from '../../src/config/load'
 import type { AppConfig } from '../../src/config/types'
 import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'

@@ -5,6 +5,7 @@ import { waitUntil } from '../../harness/keyward'
 import type { TokenSession } from '../../src/domain/token-session'
 import { createLogger } from '../../src/log'
 import { createSessionCache, type SessionCache } from '../../src/store/session-cache'
+import { connectionOptions } from '../../src/store/topology'
 
 // The session cache against a real redis-server of its own: Redis's tracking messages, reconnects
 // and restarts are the point. Sessions here are stand-ins read from a plain hash.
@@ -30,7 +31,7 @@ describe('the session cache (CLIENT TRACKING)', () => {
   async function cache(maxAgeMs = 60_000, maxEntries = 100): Promise<SessionCache> {
     const logged: string[] = []
     const c = createSessionCache({
-      topology: { kind: 'standalone', url: server.url, tls: false },
+      open: (extra) => new Redis(server.url, { ...connectionOptions(), ...extra }),
       keyOf: (id) => `t:{${id}}`,
       read: async (connection, id) => {
         reads++

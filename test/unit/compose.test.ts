@@ -150,7 +150,7 @@ describe('docker-compose.yml', () => {
     const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
     expect(dockerfile).toContain('COPY demo ./demo')
     expect(env.STATIC_DIR).toBe('/app/demo/public')
-    expect(dockerfile).toMatch(/CMD \["node", "dist\/main.js"\]/)
+    expect(dockerfile).toMatch(/CMD \["node", "dist\/server\/main.js"\]/)
     // Not root, and Docker knows when keyward stops answering.
     expect(dockerfile).toMatch(/^USER node$/m)
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\/healthz/m)

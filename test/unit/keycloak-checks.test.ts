@@ -1,4 +1,5 @@
-import { findings, refreshLifetime, type CheckedApp } from '../../src/setup/checks'
+import { findings, refreshLifetime } from '../../src/setup/checks'
+import type { CheckedApp } from '../../src/setup/findings'
 import type { ClientState, RealmSettings, RealmState } from '../../src/setup/realm-state'
 
 const settings: RealmSettings = {

@@ -27,22 +27,48 @@ const imports = new Map(
 const area = (path: string) => path.split('/')[0]
 
 describe('the layout of src/', () => {
-  test('no two folders import each other, and domain/ imports nothing of the project', () => {
-    const edges = new Set<string>()
-    for (const [file, targets] of imports) {
-      for (const target of targets) if (area(file) !== area(target)) edges.add(`${area(file)} -> ${area(target)}`)
-    }
+  const edges = new Set<string>()
+  for (const [file, targets] of imports) {
+    for (const target of targets) if (area(file) !== area(target)) edges.add(`${area(file)} -> ${area(target)}`)
+  }
+
+  test('no two folders import each other; config/ imports nothing of the project, domain/ only its types', () => {
     const both = [...edges].filter((e) => edges.has(e.split(' -> ').reverse().join(' -> ')))
     expect(both).toEqual([])
-    expect([...edges].filter((e) => e.startsWith('domain '))).toEqual([])
+    expect([...edges].filter((e) => e.startsWith('config '))).toEqual([])
+    for (const [file, targets] of imports) {
+      if (area(file) === 'domain') {
+        expect({ file, outside: targets.filter((t) => area(t) !== 'domain' && t !== 'config/types') }).toEqual({
+          file,
+          outside: [],
+        })
+      }
+    }
   })
 
-  test('store/ and oidc/ depend only on domain/ and the logger; only compose.ts wires them to the rest', () => {
+  test('no two files import each other', () => {
+    const importsOf = (file: string) => (imports.get(file) ?? []).map((t) => `${t}.ts`)
+    const mutual = [...imports.keys()].flatMap((file) =>
+      importsOf(file)
+        .filter((target) => importsOf(target).includes(file) && file < target)
+        .map((target) => `${file} <-> ${target}`),
+    )
+    expect(mutual).toEqual([])
+  })
+
+  test('the two ways keyward runs sit on top: nothing imports server/ or library/, and they import no other', () => {
+    const top = ['server', 'library', 'index.ts']
+    expect([...edges].filter((e) => top.includes(e.split(' -> ')[1]) && e !== 'index.ts -> library')).toEqual([])
+  })
+
+  test('store/ and oidc/ depend only on domain/, config types and the logger; only engine.ts wires them to the rest', () => {
     for (const [file, targets] of imports) {
       if (['store', 'oidc'].includes(area(file))) {
         expect({
           file,
-          outside: targets.filter((t) => !['store', 'oidc', 'domain', 'log'].includes(area(t).replace(/\.ts$/, ''))),
+          outside: targets.filter(
+            (t) => !['store', 'oidc', 'domain', 'log'].includes(area(t).replace(/\.ts$/, '')) && t !== 'config/types',
+          ),
         }).toEqual({ file, outside: [] })
       }
       if (area(file) === 'http') {

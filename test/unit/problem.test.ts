@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http'
-import { Problem, sendProblem } from '../../src/http/problem'
+import { KeywardError, sendProblem } from '../../src/http/problem'
 
 /** What sendProblem wrote: status, headers, and the parsed body. */
-function written(problem: Problem) {
+function written(problem: KeywardError) {
   const headers: Record<string, string> = {}
   let body = ''
   const res = {
@@ -16,7 +16,7 @@ function written(problem: Problem) {
 
 describe('problem+json answers', () => {
   test('carry the stable code for programs, a title for people, and the detail', () => {
-    const answer = written(new Problem('not_authenticated', 'Log in first.'))
+    const answer = written(new KeywardError('not_authenticated', 'Log in first.'))
     expect(answer.status).toBe(401)
     expect(answer.headers['content-type']).toBe('application/problem+json; charset=utf-8')
     expect(answer.body).toEqual({
@@ -30,10 +30,12 @@ describe('problem+json answers', () => {
 
   test('a page may show the title as it is: a sentence, not the code spelled out', () => {
     for (const code of ['handoff_not_allowed', 'store_unavailable', 'session_expired'] as const) {
-      const { title } = written(new Problem(code, 'x')).body as { title: string }
+      const { title } = written(new KeywardError(code, 'x')).body as { title: string }
       expect(title).toMatch(/^[A-Z]/)
       expect(title.toLowerCase()).not.toBe(code.replaceAll('_', ' '))
     }
-    expect(written(new Problem('store_unavailable', 'x', { retryAfterSeconds: 2 })).headers['retry-after']).toBe('2')
+    expect(written(new KeywardError('store_unavailable', 'x', { retryAfterSeconds: 2 })).headers['retry-after']).toBe(
+      '2',
+    )
   })
 })

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import { Writable } from 'node:stream'
 import { createLogger } from '../../src/log'
 import { logProblem, REFUSALS_LOGGED } from '../../src/http/middleware/error-handler'
-import { Problem } from '../../src/http/problem'
+import { KeywardError } from '../../src/http/problem'
 
 describe('log lines of refused requests', () => {
   const req = { method: 'GET', url: '/api/orders/x?code=secret' } as IncomingMessage
@@ -24,15 +24,15 @@ describe('log lines of refused requests', () => {
     const startedAt = Date.now()
     jest.useFakeTimers({ now: startedAt, doNotFake: ['setImmediate'] })
     try {
-      for (let i = 0; i < 5000; i++) logProblem(log, req, new Problem('not_authenticated', 'Not logged in.'))
-      logProblem(log, req, new Problem('internal_error', 'Something went wrong inside keyward.'))
+      for (let i = 0; i < 5000; i++) logProblem(log, req, new KeywardError('not_authenticated', 'Not logged in.'))
+      logProblem(log, req, new KeywardError('internal_error', 'Something went wrong inside keyward.'))
       await flushed()
       expect(lines.filter((l) => l.msg === 'request refused')).toHaveLength(REFUSALS_LOGGED.perWindow)
       expect(lines.filter((l) => l.msg === 'request failed')).toHaveLength(1)
       expect(lines[0].path).toBe('/api/orders/x') // never the query
 
       jest.setSystemTime(startedAt + REFUSALS_LOGGED.windowMs)
-      logProblem(log, req, new Problem('not_authenticated', 'Not logged in.'))
+      logProblem(log, req, new KeywardError('not_authenticated', 'Not logged in.'))
       await flushed()
       expect(lines.find((l) => l.msg === 'refused requests not logged')).toMatchObject({
         dropped: 5000 - REFUSALS_LOGGED.perWindow,

@@ -1,4 +1,4 @@
-import { Problem } from '../../src/http/problem'
+import { KeywardError } from '../../src/http/problem'
 import { safeReturnTo } from '../../src/http/return-to'
 
 const app = new URL('https://app.example.com')
@@ -41,12 +41,12 @@ describe('safeReturnTo keeps redirects on the app origin', () => {
     ['/a', '/b'],
     { path: '/' },
   ])('%p is refused', (input) => {
-    expect(() => safeReturnTo(input, app)).toThrow(Problem)
+    expect(() => safeReturnTo(input, app)).toThrow(KeywardError)
     try {
       safeReturnTo(input, app)
     } catch (err) {
-      expect((err as Problem).code).toBe('invalid_return_to')
-      expect((err as Problem).status).toBe(400)
+      expect((err as KeywardError).code).toBe('invalid_return_to')
+      expect((err as KeywardError).status).toBe(400)
     }
   })
 })

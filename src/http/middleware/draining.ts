@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express'
-import { Problem, sendProblem } from '../problem'
+import { KeywardError, sendProblem } from '../problem'
 
 /** While shutting down, new requests get 503 with `Connection: close` so load balancers move on. */
 export function draining(isDraining: () => boolean): RequestHandler {
@@ -8,7 +8,7 @@ export function draining(isDraining: () => boolean): RequestHandler {
     res.setHeader('Connection', 'close')
     sendProblem(
       res,
-      new Problem('shutting_down', 'This keyward instance is shutting down; retry.', { retryAfterSeconds: 1 }),
+      new KeywardError('shutting_down', 'This keyward instance is shutting down; retry.', { retryAfterSeconds: 1 }),
     )
   }
 }

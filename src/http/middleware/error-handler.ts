@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http'
 import type { ErrorRequestHandler, RequestHandler } from 'express'
 import { errorFields, type Logger } from '../../log'
-import { Problem, sendProblem, toProblem } from '../problem'
+import { KeywardError, sendProblem, toProblem } from '../problem'
 
 export const notFound: RequestHandler = (req, _res, next) => {
-  next(new Problem('not_found', `No route for ${req.method} ${req.path}.`))
+  next(new KeywardError('not_found', `No route for ${req.method} ${req.baseUrl}${req.path}.`))
 }
 
 /** Refused requests logged per window and logger; past that they are counted, and the count logged. */
@@ -36,7 +36,7 @@ function refusalBudget(log: Logger): boolean {
  * One log line per refused or failed request: the path only (a query may carry a code), never a token.
  * Failures (5xx) always; refusals (4xx) up to `REFUSALS_LOGGED` per window, then a count.
  */
-export function logProblem(log: Logger, req: IncomingMessage, problem: Problem): void {
+export function logProblem(log: Logger, req: IncomingMessage, problem: KeywardError): void {
   if (problem.status < 500 && !refusalBudget(log)) return
   const fields = {
     method: req.method,

@@ -10,8 +10,9 @@ import { clearSessionCookie } from '../browser-cookie'
 import type { Caller, CallerOf } from '../caller'
 import { logProblem } from '../middleware/error-handler'
 import { apiSecurityHeaders } from '../middleware/security-headers'
-import { Problem, sendProblem, toProblem } from '../problem'
-import { apiTarget } from './path'
+import { KeywardError, sendProblem, toProblem } from '../problem'
+import { outgoingBody } from './body'
+import type { ApiTarget } from './path'
 
 /** What the API proxy needs of one app. */
 export interface ApiApp {
@@ -40,8 +41,6 @@ const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
 // A token obtained this recently is not refreshed for an upstream's 401: that upstream refuses for
 // reasons of its own, and each call would otherwise cost Keycloak a refresh.
 const REFRESH_FOR_401_AFTER_MS = 10_000
-const hasBody = (req: IncomingMessage) =>
-  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 
 /** The caller's cookies minus keyward's own, passed on byte for byte (values, order, duplicates). */
 function otherCookies(header: string | undefined, keywards: ReadonlySet<string>): string | undefined {
@@ -94,10 +93,11 @@ function relay(body: Dispatcher.ResponseData['body'], res: ServerResponse): Prom
 }
 
 /**
- * ANY /api/<upstream>/<path> — the hot path, served before Express: the caller's credential and one
- * Redis read give the token session (see `callerOf`), and the call goes to the configured upstream
- * with the session's access token. An upstream's own 401 gets one forced refresh and one retry, for
- * bodiless idempotent requests. Answers carry helmet's API headers; problems are problem+json.
+ * ANY /api/<upstream>/<path> — the hot path (the server answers it before Express; the middleware
+ * where the host application mounts `kw.proxy`): the caller's credential and one Redis read give the
+ * token session (see `callerOf`), and the call goes to the upstream `target` names, with the session's
+ * access token. An upstream's own 401 gets one forced refresh and one retry, for bodiless idempotent
+ * requests. Answers carry helmet's API headers; problems are problem+json.
  */
 export function createApiProxy(deps: ApiProxyDeps) {
   const securityHeaders = apiSecurityHeaders()
@@ -116,20 +116,25 @@ export function createApiProxy(deps: ApiProxyDeps) {
     }
   }
 
-  async function forward(req: IncomingMessage, res: ServerResponse, api: ApiApp, me: Caller): Promise<void> {
-    const { name, pathAndQuery } = apiTarget(req.url!)
+  async function forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    api: ApiApp,
+    me: Caller,
+    { name, pathAndQuery }: ApiTarget,
+  ): Promise<void> {
     const upstream = api.app.upstreams.has(name) ? deps.upstreams.get(name) : undefined
-    if (!upstream) throw new Problem('unknown_upstream', `No upstream is called ${JSON.stringify(name)}.`)
+    if (!upstream) throw new KeywardError('unknown_upstream', `No upstream is called ${JSON.stringify(name)}.`)
     if (!upstream.methods.has(req.method!)) {
       res.setHeader('Allow', [...upstream.methods].join(', '))
-      throw new Problem('method_not_allowed', `${req.method} is not forwarded to ${name}.`)
+      throw new KeywardError('method_not_allowed', `${req.method} is not forwarded to ${name}.`)
     }
-    const body = hasBody(req) ? req : undefined
+    const { body, headers } = outgoingBody(req)
     const { publicUrl } = api.app
     const outgoing = {
       method: req.method!,
       pathAndQuery,
-      headers: req.headers,
+      headers,
       cookie: otherCookies(req.headers.cookie, api.cookies),
       body,
       // What keyward knows, never what the client says: the app's own origin, the client's address.
@@ -184,7 +189,12 @@ export function createApiProxy(deps: ApiProxyDeps) {
     sendProblem(res, problem)
   }
 
-  return async function apiProxy(req: IncomingMessage, res: ServerResponse, api: ApiApp): Promise<void> {
+  return async function apiProxy(
+    req: IncomingMessage,
+    res: ServerResponse,
+    api: ApiApp,
+    target: () => ApiTarget,
+  ): Promise<void> {
     const started = debug ? performance.now() : 0
     if (debug) {
       res.once('finish', () => {
@@ -197,11 +207,13 @@ export function createApiProxy(deps: ApiProxyDeps) {
     try {
       if (deps.isDraining()) {
         res.setHeader('Connection', 'close')
-        throw new Problem('shutting_down', 'This keyward instance is shutting down; retry.', { retryAfterSeconds: 1 })
+        throw new KeywardError('shutting_down', 'This keyward instance is shutting down; retry.', {
+          retryAfterSeconds: 1,
+        })
       }
       if (api.cors(req, res)) return
       me = await api.caller(req, res, { changing: true })
-      await forward(req, res, api, me!)
+      await forward(req, res, api, me!, target())
     } catch (err) {
       fail(req, res, api, me, err)
     }

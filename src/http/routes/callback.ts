@@ -6,7 +6,7 @@ import { finishBrowserLogin, finishMobileLogin, takeLoginTransaction, type Login
 import { loginBindingName } from '../browser-cookie'
 import { cookieSessionMinter, openBrowserSession } from '../browser-session'
 import type { CallerOf } from '../caller'
-import { Problem } from '../problem'
+import { KeywardError } from '../problem'
 
 export interface CallbackRouteDeps {
   app: AppConfig
@@ -34,9 +34,9 @@ export function callbackRoute(deps: CallbackRouteDeps): RequestHandler[] {
     async function finishLoginHandler(req, res) {
       const state = single(req.query.state)
       const error = single(req.query.error)
-      if (!state) throw new Problem('invalid_state', 'The callback carries no state; start the login again.')
+      if (!state) throw new KeywardError('invalid_state', 'The callback carries no state; start the login again.')
       if (!error && !single(req.query.code)) {
-        throw new Problem('invalid_request', 'The callback carries neither a code nor an error.')
+        throw new KeywardError('invalid_request', 'The callback carries neither a code nor an error.')
       }
       const binding = parseCookie(req.headers.cookie ?? '')[loginBindingName(app.cookie)] ?? ''
       const tx = await takeLoginTransaction(deps.login, { app: app.id, state, binding })
@@ -50,7 +50,7 @@ export function callbackRoute(deps: CallbackRouteDeps): RequestHandler[] {
       // The session this browser held before, if any, is retired by the new login.
       const before = await deps.caller(req, res, { changing: false, optional: true }).catch(() => undefined)
       await finishBrowserLogin(deps.login, { ...cb, previous: before?.session }, (pending) =>
-        openBrowserSession(req, browser, pending),
+        openBrowserSession(req, res, browser, pending),
       )
       res.redirect(302, tx.returnTo)
     },

@@ -7,7 +7,7 @@ import { cookieSessionMinter, openBrowserSession } from '../browser-session'
 import type { CallerOf } from '../caller'
 import { field } from '../body'
 import { appState, pkceChallenge } from '../mobile-proof'
-import { Problem } from '../problem'
+import { KeywardError } from '../problem'
 import { safeReturnTo } from '../return-to'
 
 export interface HandoffRouteDeps {
@@ -24,10 +24,10 @@ export interface HandoffRouteDeps {
 /** The app a handoff `target` names, by id or by origin. */
 function targetApp(apps: ReadonlyMap<string, AppConfig>, target: unknown): AppConfig {
   if (typeof target !== 'string' || target.length === 0 || target.length > 256) {
-    throw new Problem('invalid_request', 'target must name an app, by id (e.g. "drivers") or origin.')
+    throw new KeywardError('invalid_request', 'target must name an app, by id (e.g. "drivers") or origin.')
   }
   const found = apps.get(target) ?? [...apps.values()].find((a) => a.publicUrl.origin === target)
-  if (!found) throw new Problem('handoff_not_allowed', `No app ${JSON.stringify(target)} is configured.`)
+  if (!found) throw new KeywardError('handoff_not_allowed', `No app ${JSON.stringify(target)} is configured.`)
   return found
 }
 
@@ -36,7 +36,7 @@ function mobileTarget(body: unknown): { codeChallenge: string; redirectUri: stri
   const redirectUri = field(body, 'redirectUri')
   if (redirectUri === undefined) return undefined
   if (typeof redirectUri !== 'string' || redirectUri.length > 2048) {
-    throw new Problem('invalid_request', "redirectUri must be one of the target app's redirect URIs.")
+    throw new KeywardError('invalid_request', "redirectUri must be one of the target app's redirect URIs.")
   }
   const codeChallenge = pkceChallenge(
     field(body, 'codeChallenge'),
@@ -62,7 +62,9 @@ export function handoffStartRoute(deps: HandoffRouteDeps): RequestHandler[] {
       const mobile = mobileTarget(req.body)
       const returnTo = mobile ? '/' : safeReturnTo(field(req.body, 'returnTo'), target.publicUrl)
       const code = await startHandoff(deps.handoff, me.session, { target: target.id, returnTo, mobile })
-      const url = mobile ? new URL(mobile.redirectUri) : new URL('/auth/handoff/complete', target.publicUrl)
+      const url = mobile
+        ? new URL(mobile.redirectUri)
+        : new URL(`${target.authPath}/handoff/complete`, target.publicUrl)
       url.searchParams.set('code', code)
       if (!mobile) url.searchParams.set('from', deps.app.id) // another deployment asks this one
       if (mobile?.state) url.searchParams.set('state', mobile.state)
@@ -82,7 +84,7 @@ export function handoffCompleteRoute(deps: HandoffRouteDeps): RequestHandler[] {
     async function completeHandoffHandler(req, res) {
       const code = req.query.code
       if (typeof code !== 'string' || !OPAQUE.test(code)) {
-        throw new Problem('invalid_request', 'code is missing or malformed.')
+        throw new KeywardError('invalid_request', 'code is missing or malformed.')
       }
       const from =
         typeof req.query.from === 'string' && /^[a-z0-9-]{1,32}$/.test(req.query.from) ? req.query.from : undefined
@@ -90,7 +92,7 @@ export function handoffCompleteRoute(deps: HandoffRouteDeps): RequestHandler[] {
       const { returnTo } = await completeHandoff(
         deps.handoff,
         { app: deps.app.id, code, from, previous: before?.session },
-        (pending) => openBrowserSession(req, browser, pending),
+        (pending) => openBrowserSession(req, res, browser, pending),
       )
       res.redirect(302, returnTo)
     },
@@ -111,7 +113,7 @@ export function handoffRedeemRoute(deps: HandoffRouteDeps): RequestHandler[] {
       const clientId = bearer && (await deps.serviceClientOf(bearer))
       if (!clientId) {
         res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"')
-        throw new Problem(
+        throw new KeywardError(
           'invalid_token',
           "A Keycloak token of the asking app's client (client credentials) is needed.",
         )
@@ -119,9 +121,10 @@ export function handoffRedeemRoute(deps: HandoffRouteDeps): RequestHandler[] {
       const code = field(req.body, 'code')
       const app = field(req.body, 'app')
       if (typeof code !== 'string' || !OPAQUE.test(code)) {
-        throw new Problem('invalid_request', 'code is missing or malformed.')
+        throw new KeywardError('invalid_request', 'code is missing or malformed.')
       }
-      if (typeof app !== 'string') throw new Problem('invalid_request', 'app, the id of the asking app, is missing.')
+      if (typeof app !== 'string')
+        throw new KeywardError('invalid_request', 'app, the id of the asking app, is missing.')
       const redeemed = await redeemForPeer(deps.handoff, { code, app, clientId })
       res.json({ subject_token: redeemed.subjectToken, return_to: redeemed.returnTo })
     },

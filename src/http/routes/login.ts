@@ -6,7 +6,7 @@ import { OPAQUE, randomOpaque } from '../../domain/opaque'
 import { startLogin, type LoginDeps } from '../../sessions/login'
 import { loginBindingName, setLoginBinding } from '../browser-cookie'
 import { appState, pkceChallenge } from '../mobile-proof'
-import { Problem } from '../problem'
+import { KeywardError } from '../problem'
 import { safeReturnTo } from '../return-to'
 
 export interface LoginRouteDeps {
@@ -20,7 +20,7 @@ export interface LoginRouteDeps {
 const param = (req: Request, name: string): string | undefined => {
   const v = req.query[name]
   if (v === undefined) return undefined
-  if (typeof v !== 'string') throw new Problem('invalid_request', `${name} may be given once.`)
+  if (typeof v !== 'string') throw new KeywardError('invalid_request', `${name} may be given once.`)
   return v
 }
 
@@ -28,7 +28,7 @@ const param = (req: Request, name: string): string | undefined => {
 function mobileLogin(req: Request, app: AppConfig): MobileLoginRequest {
   const redirectUri = param(req, 'redirect_uri')
   if (!redirectUri || !app.mobileRedirectUris.has(redirectUri)) {
-    throw new Problem(
+    throw new KeywardError(
       'invalid_request',
       'redirect_uri must be one of the app redirect URIs keyward is configured with.',
     )
@@ -52,12 +52,13 @@ export function loginRoute(deps: LoginRouteDeps): RequestHandler {
   const { app } = deps
   return async function startLoginHandler(req, res) {
     const client = param(req, 'client') ?? 'web'
-    if (client !== 'web' && client !== 'mobile') throw new Problem('invalid_request', 'client must be web or mobile.')
+    if (client !== 'web' && client !== 'mobile')
+      throw new KeywardError('invalid_request', 'client must be web or mobile.')
     const mobile = client === 'mobile' ? mobileLogin(req, app) : undefined
     const returnTo = mobile ? '/' : safeReturnTo(req.query.returnTo, app.publicUrl)
     const offline = param(req, 'offline')
     if (offline !== undefined && offline !== '1') {
-      throw new Problem('invalid_request', 'offline must be 1 (ask for an offline token) or left out.')
+      throw new KeywardError('invalid_request', 'offline must be 1 (ask for an offline token) or left out.')
     }
     await deps.admitLogin(req) // a valid request: it will store a transaction
     // One binding value per browser, reused across tabs, so parallel logins do not evict each other.

@@ -5,7 +5,7 @@ import type { TokenSession } from '../../domain/token-session'
 import { revokeSessions, sessionsOf, type SessionEndDeps } from '../../sessions/session-end'
 import { clearSessionCookie } from '../browser-cookie'
 import type { Caller, CallerOf } from '../caller'
-import { Problem } from '../problem'
+import { KeywardError } from '../problem'
 import { sessionView } from '../session-view'
 
 export interface SessionsRouteDeps {
@@ -15,10 +15,10 @@ export interface SessionsRouteDeps {
 }
 
 /**
- * GET /auth/sessions — the caller's sessions and devices, on every app; never a token.
- * DELETE /auth/sessions/:id — revokes one; DELETE /auth/sessions — revokes all of them.
+ * GET <authPath>/sessions — the caller's sessions and devices, on every app; never a token.
+ * DELETE <authPath>/sessions/:id — revokes one; DELETE <authPath>/sessions — revokes all of them.
  */
-export function sessionsRoutes(deps: SessionsRouteDeps): Router {
+export function sessionsRoutes(deps: SessionsRouteDeps, path: string): Router {
   /** Revokes `targets`; when the caller's own session is among them, its cookie goes too. */
   async function revoke(res: Response, me: Caller, targets: TokenSession[]): Promise<void> {
     await revokeSessions(deps.ends, targets, 'revoked')
@@ -27,20 +27,20 @@ export function sessionsRoutes(deps: SessionsRouteDeps): Router {
   }
 
   return Router()
-    .get('/auth/sessions', async (req, res) => {
+    .get(path, async (req, res) => {
       const me = (await deps.caller(req, res, { changing: false }))!
       const sessions = (await sessionsOf(deps.ends, me.session.sub)).sort((a, b) => b.createdAt - a.createdAt)
       res.json({
         sessions: sessions.map((s) => ({ ...sessionView(s), current: s.id === me.session.id })),
       })
     })
-    .delete('/auth/sessions/:id', async (req, res) => {
+    .delete(`${path}/:id`, async (req, res) => {
       const me = (await deps.caller(req, res, { changing: true }))!
       const target = (await sessionsOf(deps.ends, me.session.sub)).find((s) => s.id === req.params.id)
-      if (!target) throw new Problem('not_found', 'You have no session with that id.')
+      if (!target) throw new KeywardError('not_found', 'You have no session with that id.')
       await revoke(res, me, [target])
     })
-    .delete('/auth/sessions', async (req, res) => {
+    .delete(path, async (req, res) => {
       const me = (await deps.caller(req, res, { changing: true }))!
       await revoke(res, me, await sessionsOf(deps.ends, me.session.sub))
     })

@@ -1,13 +1,13 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from '../log'
-import { serveWorkerMetrics, type MetricsListener } from './metrics'
+import { serveWorkerMetrics, type MetricsListener } from './metrics-listener'
 
 /**
  * The primary of a keyward with several worker processes (node:cluster: they share the listening
  * port, and the primary hands each new connection to the next worker). It serves nothing itself: it
  * starts `count` workers, starts a worker again when one dies (after a pause that grows while they
  * keep dying), and on SIGTERM/SIGINT passes SIGTERM on to every worker, each of which drains as a
- * single keyward would (ops/shutdown.ts), then exits once they all have, or after `graceSeconds`.
+ * single keyward would (server/shutdown.ts), then exits once they all have, or after `graceSeconds`.
  * With `metrics` (METRICS_PORT), it serves GET /metrics there: every worker's metrics, summed.
  */
 export function superviseWorkers(count: number, graceSeconds: number, log: Logger, metrics?: MetricsListener): void {

@@ -1,16 +1,5 @@
 import { createServer, type RequestListener, type Server } from 'node:http'
-
-/** What one keyward process lets its clients hold of it (HTTP_* in the configuration). */
-export interface HttpLimits {
-  /** A client must have sent its headers by then (slow-loris), … */
-  headersTimeoutMs: number
-  /** … and its whole request, body included. */
-  requestTimeoutMs: number
-  /** Request line and headers together; past it, 431. */
-  maxHeaderBytes: number
-  /** Open connections at once; more are closed as they come. */
-  maxConnections: number
-}
+import type { HttpLimits } from '../config/types'
 
 /** keyward's HTTP server: Node's, with its limits set from the configuration. */
 export function createKeywardServer(handler: RequestListener, limits: HttpLimits): Server {

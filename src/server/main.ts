@@ -1,11 +1,12 @@
+#!/usr/bin/env node
 import cluster from 'node:cluster'
+import { ConfigError, loadConfig } from '../config/load'
+import { createLogger } from '../log'
 import { compose } from './compose'
-import { ConfigError, loadConfig } from './config/load'
-import { createLogger } from './log'
-import { exposeMetrics } from './ops/metrics'
-import { createKeywardServer } from './ops/server'
-import { exitGracefully } from './ops/shutdown'
-import { superviseWorkers } from './ops/workers'
+import { createKeywardServer } from './http-server'
+import { exposeMetrics } from './metrics-listener'
+import { exitGracefully } from './shutdown'
+import { superviseWorkers } from './workers'
 
 function main(): void {
   let config
@@ -13,7 +14,7 @@ function main(): void {
     config = loadConfig(process.env)
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
-    process.stderr.write(`keyward: ${err.message}\nSee .env.example and the configuration table in README.md.\n`)
+    process.stderr.write(`keyward: ${err.message}\nSee .env.example and docs/configuration.md.\n`)
     process.exit(2)
   }
   if (config.workers > 1 && cluster.isPrimary) {

@@ -1,26 +1,28 @@
-import type { RequestListener } from 'node:http'
-import type { Config } from './config/types'
+/**
+ * keyward's engine, built once from a `Config`: Redis and its stores, one Keycloak client per app, the
+ * refresh engine and the use cases, and what each app's routes are made of. The standalone server
+ * (server/compose.ts) and the middleware (`keyward()`, library/keyward.ts) are both built on it: one
+ * implementation, whichever way keyward runs.
+ */
+import type { Redis } from 'ioredis'
+import type { AppConfig, Config, RedisTopology } from './config/types'
+import { noMetrics, type Metrics } from './domain/metrics'
 import { callerOf } from './http/caller'
-import { createHandler, type AppRoutesDeps } from './http/app'
-import { createApiProxy } from './http/proxy/proxy'
-import { forwardedOf } from './http/proxy/forwarded'
+import type { AppRoutesDeps } from './http/routes'
 import { perClientLimit } from './http/rate-limit'
 import { createLogger, type Logger } from './log'
-import { noMetrics, type Metrics } from './domain/metrics'
-import { createOidcClient, type OidcClient } from './oidc/client'
 import { adminTokenVerifier } from './oidc/admin-token'
+import { createOidcClient, type OidcClient } from './oidc/client'
 import { CLOCK_TOLERANCE_SECONDS, LOGOUT_TOKEN_MAX_AGE_SECONDS, logoutTokenVerifier } from './oidc/logout-token'
-import { keysState, realmKeys } from './oidc/realm-keys'
 import { observedOidcClient } from './oidc/observed'
+import { keysState, realmKeys } from './oidc/realm-keys'
 import { serviceTokenVerifier } from './oidc/service-token'
-import { healthRoutes } from './ops/health'
 import { createHandoffPeer } from './peer/handoff-peer'
-import type { Stoppable } from './ops/shutdown'
 import type { HandoffDeps } from './sessions/handoff'
 import type { KeycloakLogoutDeps } from './sessions/keycloak-logout'
 import type { LoginDeps } from './sessions/login'
 import type { SessionEndDeps } from './sessions/session-end'
-import { createTokenService } from './sessions/token-service'
+import { createTokenService, type TokenService } from './sessions/token-service'
 import { createCookieSessionStore } from './store/cookie-sessions'
 import { createHandoffCodeStore } from './store/handoff-codes'
 import { redisKeys } from './store/keys'
@@ -29,38 +31,68 @@ import { createLogoutTokenLog } from './store/logout-tokens'
 import { createMobileCodeStore } from './store/mobile-codes'
 import { createRateLimits } from './store/rate-limits'
 import { observeRedisCommands, replicaWaiter } from './store/redis'
-import { closeRedis, createRedis, redisState } from './store/topology'
 import { createRefreshLocks } from './store/refresh-locks'
 import { createSealer } from './store/seal'
 import { createSessionCache } from './store/session-cache'
 import { createTokenSessionStore } from './store/token-sessions'
-import { createForwarder } from './upstream/forward'
+import {
+  closeRedis,
+  createRedis,
+  openServer,
+  redisState,
+  topologyOf,
+  watchRedis,
+  type RedisClient,
+} from './store/topology'
+import { createForwarder, type Forwarder } from './upstream/forward'
 
-export interface Composed extends Stoppable {
-  /** keyward's request handler, for `http.createServer` (tests listen on port 0). */
-  handler: RequestListener
-  log: Logger
+/** What the engine's readiness is made of: Redis, Keycloak discovery of every app, the realm's keys. */
+export interface Readiness {
+  redis: () => ReturnType<typeof redisState>
+  keycloak: () => boolean
+  jwks: () => ReturnType<typeof keysState>
 }
 
-/** The composition root: builds every client and store once and wires them together. */
-export function compose(
+export interface Engine {
+  config: Config
+  log: Logger
+  metrics: Metrics
+  /** What each app keyward serves (not another deployment's) is made of, in the configuration's order. */
+  apps: AppRoutesDeps[]
+  tokens: TokenService
+  keycloakLogout: KeycloakLogoutDeps
+  forwarder: Forwarder
+  readiness: Readiness
+  /** Lets the refreshes under way finish, then closes what the engine opened (never a client it was given). */
+  dispose(): Promise<void>
+}
+
+/** Where the session cache's own connections come from, when it can have them (not with a Cluster). */
+function cacheConnections(topology: RedisTopology | undefined, given: RedisClient | undefined) {
+  if (given) return topologyOf(given) === 'cluster' ? undefined : (extra = {}) => (given as Redis).duplicate(extra)
+  if (!topology || topology.kind === 'cluster') return undefined
+  return (extra = {}) => openServer(topology, extra)
+}
+
+export function createEngine(
   config: Config,
   options: { log?: Logger; now?: () => number; metrics?: Metrics } = {},
-): Composed {
+): Engine {
   const log = options.log ?? createLogger(config.logLevel)
   const now = options.now ?? Date.now
   const metrics = options.metrics ?? noMetrics
 
-  const { topology } = config.redis
-  const redis = createRedis(topology, log, metrics)
+  const given = config.redis.client
+  const redis = given ?? createRedis(config.redis.topology!, log, metrics)
+  const unwatchGiven = given ? watchRedis(given, log, metrics) : () => undefined
   const unobserveRedis = metrics === noMetrics ? () => undefined : observeRedisCommands(metrics)
   const keys = redisKeys(config.redis.prefix)
   const sealer = createSealer(config.tokenKeys)
-  // Not with a Redis Cluster: CLIENT TRACKING is per server (see README, "Redis topologies").
+  const open = cacheConnections(config.redis.topology, given)
   const cache =
-    config.redis.sessionCacheMs > 0 && topology.kind !== 'cluster'
+    config.redis.sessionCacheMs > 0 && open
       ? createSessionCache({
-          topology,
+          open,
           keyOf: keys.tokenSession,
           read: (connection, id) => tokenSessions.read(connection, id),
           maxAgeMs: config.redis.sessionCacheMs,
@@ -126,7 +158,7 @@ export function compose(
     now,
   }
   const ends: SessionEndDeps = { tokenSessions, oidcFor, metrics, log }
-  const appsById = new Map(config.apps.map((app) => [app.id, app]))
+  const appsById = new Map<string, AppConfig>(config.apps.map((app) => [app.id, app]))
   const handoff: HandoffDeps = {
     handoffCodes: createHandoffCodeStore(redis, keys, config.session.handoffCodeTtlSeconds),
     tokenSessions,
@@ -178,6 +210,7 @@ export function compose(
     login,
     ends,
     handoff,
+    keycloakLogout,
     serviceClientOf,
     adminOf,
     adminRole: config.adminRole,
@@ -186,41 +219,20 @@ export function compose(
     loginTxTtlSeconds: config.session.loginTxTtlSeconds,
     admitLogin,
   }))
-
   const forwarder = createForwarder()
-  const { host, clientIp } = forwardedOf(config.trustProxy)
-  let isDraining = false
-  const handler = createHandler({
-    apps,
-    apiProxy: createApiProxy({
-      upstreams: config.upstreams,
-      tokens,
-      forwarder,
-      clientIp,
-      isDraining: () => isDraining,
-      metrics,
-      log,
-      now,
-    }),
-    keycloakLogout,
-    opsRoutes: healthRoutes({
-      redis: () => redisState(redis, topology.kind),
-      keycloak: () => [...oidcByApp.values()].every((client) => client.isReady()),
-      jwks: () => keysState(realm.keys),
-    }),
-    trustProxy: config.trustProxy,
-    hostOf: host,
-    staticDir: config.staticDir,
-    isDraining: () => isDraining,
-    metrics,
-    log,
-  })
 
   return {
-    handler,
+    config,
     log,
-    startDraining: () => {
-      isDraining = true
+    metrics,
+    apps,
+    tokens,
+    keycloakLogout,
+    forwarder,
+    readiness: {
+      redis: () => redisState(redis, topologyOf(redis)),
+      keycloak: () => [...oidcByApp.values()].every((client) => client.isReady()),
+      jwks: () => keysState(realm.keys),
     },
     async dispose() {
       stopping.abort()
@@ -228,7 +240,8 @@ export function compose(
       await tokens.idle() // each is bounded by the Keycloak timeout and the refresh lock's TTL
       await forwarder.close()
       await cache?.close()
-      await closeRedis(redis)
+      if (given) unwatchGiven()
+      else await closeRedis(redis)
       unobserveRedis()
     },
   }

@@ -1,0 +1,161 @@
+/**
+ * The kinds of value keyward's options hold. Each takes what the middleware's options say (a number, a
+ * list, a URL) or what an environment variable says (its text), and has one message for both, with an
+ * example of a right value.
+ */
+import { z } from 'zod'
+import { list } from './checks'
+
+const fromText =
+  <T>(parse: (text: string) => T) =>
+  (v: unknown): unknown =>
+    typeof v === 'string' ? parse(v) : v
+
+export const bool = z.preprocess(
+  fromText((v) => ({ true: true, '1': true, false: false, '0': false })[v] ?? v),
+  z.boolean({ error: 'use true or false' }),
+)
+
+/** A positive whole number of `unit`, with an example in every message. */
+export const count = (unit: string, example: number) => (fallback: number) => {
+  const message = `a whole number of ${unit} above 0, e.g. ${example}`
+  return z.coerce.number({ error: message }).int(message).positive(message).default(fallback)
+}
+export const seconds = count('seconds', 600)
+export const millis = count('milliseconds', 5000)
+
+/** How many sessions may live at once; 0: no cap. */
+export const cap = (fallback: number) => {
+  const message = `a whole number of sessions, e.g. ${fallback}; 0 sets no cap`
+  return z.coerce.number({ error: message }).int(message).min(0, message).max(1000, 'at most 1000').default(fallback)
+}
+
+/** A list: an array, or comma-separated text. */
+export const listOf = (item: z.ZodType<string> = z.string()) => z.preprocess(fromText(list), z.array(item))
+
+const href = (v: unknown) => (v instanceof URL ? v.href : v)
+
+/** An absolute URL (or a `URL`), as a `URL`. */
+export const url = (message: string) =>
+  z.preprocess(
+    href,
+    z.url({ error: message }).transform((v) => new URL(v)),
+  )
+
+export const origin = z.preprocess(
+  href,
+  z.url({ error: 'an absolute URL such as https://app.example.com' }).transform((v, ctx) => {
+    const parsed = new URL(v)
+    if (parsed.pathname !== '/' || parsed.search || parsed.hash) {
+      ctx.addIssue({ code: 'custom', message: `an origin without a path, e.g. ${parsed.origin}` })
+    }
+    return parsed
+  }),
+)
+
+/** 32-byte AES keys as `kid:base64`, e.g. `k1:` followed by the output of `openssl rand -base64 32`. */
+export const encryptionKeys = z.preprocess(
+  fromText((v) => v.split(',')),
+  z.array(z.string()).transform((entries, ctx) =>
+    entries.map((entry) => {
+      const [kid, b64, ...rest] = entry.trim().split(':')
+      const key = Buffer.from(b64 ?? '', 'base64')
+      if (!kid || !/^[A-Za-z0-9_-]{1,16}$/.test(kid) || rest.length || key.length !== 32) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'comma-separated kid:base64 entries, each a 32-byte key, e.g. k1:$(openssl rand -base64 32); the first encrypts',
+        })
+      }
+      return { kid: kid ?? '', key }
+    }),
+  ),
+)
+
+export const secrets = z.preprocess(
+  fromText((v) => v.split(',')),
+  z
+    .array(z.string(), { error: 'comma-separated secrets of at least 32 characters each; the first signs' })
+    .transform((all) => all.map((s) => s.trim()))
+    .refine(
+      (all) => all.length > 0 && all.every((s) => s.length >= 32),
+      'comma-separated secrets of at least 32 characters each; the first signs',
+    ),
+)
+
+const upstreamName = /^[a-z0-9][a-z0-9-]{0,31}$/
+const upstreamUrl = z
+  .url()
+  .refine((u) => /^https?:$/.test(new URL(u).protocol) && !new URL(u).search && !new URL(u).hash)
+
+const UPSTREAMS_EXAMPLE =
+  '{"orders":"https://orders.internal/api","billing":{"url":"https://billing.internal","timeoutSeconds":5}}'
+
+const upstreamEntry = z.union([
+  upstreamUrl.transform((url) => ({ url })),
+  z
+    .object({
+      url: upstreamUrl,
+      timeoutSeconds: z.number().positive().optional(),
+      // A token of its own: the session's access token exchanged for one with only this audience.
+      audience: z.string().min(1).max(255).optional(),
+      scope: z.string().min(1).max(1024).optional(),
+      // The methods forwarded (with the token); others are 405. TRACE and CONNECT never are.
+      methods: z
+        .array(
+          z
+            .string()
+            .regex(/^[A-Z][A-Z-]{0,19}$/)
+            .refine((m) => !['TRACE', 'TRACK', 'CONNECT'].includes(m)),
+        )
+        .min(1)
+        .optional(),
+    })
+    .strict(),
+])
+
+/** `{"orders": "https://orders.internal/api", "billing": {"url": "…", "timeoutSeconds": 5}}`, as JSON text or an object. */
+export const upstreams = z.unknown().transform((v, ctx) => {
+  let parsed = v
+  if (typeof v === 'string') {
+    try {
+      parsed = JSON.parse(v)
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `a JSON object of upstream name → base URL, e.g. ${UPSTREAMS_EXAMPLE}` })
+      return z.NEVER
+    }
+  }
+  const result = z.record(z.string().regex(upstreamName), upstreamEntry).safeParse(parsed)
+  if (!result.success) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `names of lower-case letters, digits and dashes, each an http(s) URL without query or an object {url, timeoutSeconds, audience, scope, methods} (methods in capitals, never TRACE or CONNECT), e.g. ${UPSTREAMS_EXAMPLE}`,
+    })
+    return z.NEVER
+  }
+  return result.data
+})
+
+const NODE = /^\s*([\w.-]+|\[[\da-fA-F:]+\]):(\d{1,5})\s*$/
+
+/** Sentinels, or seed nodes of a Redis Cluster: `host:port,host:port`, or `[{ host, port }]`. */
+export const redisNodes = (example: string) =>
+  z.unknown().transform((v, ctx) => {
+    const message = `comma-separated host:port pairs, e.g. ${example}`
+    const parts: unknown[] = typeof v === 'string' ? v.split(',') : Array.isArray(v) ? v : []
+    const nodes = parts.map((part) => {
+      if (typeof part === 'string') {
+        const m = NODE.exec(part)
+        return m ? { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) } : undefined
+      }
+      const node = part as { host?: unknown; port?: unknown } | null
+      return typeof node?.host === 'string' && typeof node.port === 'number'
+        ? { host: node.host, port: node.port }
+        : undefined
+    })
+    if (!nodes.length || nodes.some((n) => !n || !Number.isInteger(n.port) || n.port < 1 || n.port > 65535)) {
+      ctx.addIssue({ code: 'custom', message })
+      return z.NEVER
+    }
+    return nodes as { host: string; port: number }[]
+  })

@@ -1,0 +1,60 @@
+import type { RequestListener } from 'node:http'
+import type { ServerConfig } from '../config/types'
+import type { Metrics } from '../domain/metrics'
+import { createEngine } from '../engine'
+import { forwardedOf } from '../http/proxy/forwarded'
+import { createApiProxy } from '../http/proxy/proxy'
+import type { Logger } from '../log'
+import { createHandler } from './handler'
+import { healthRoutes } from './health'
+import type { Stoppable } from './shutdown'
+
+export interface Composed extends Stoppable {
+  /** keyward's request handler, for `http.createServer` (tests listen on port 0). */
+  handler: RequestListener
+  log: Logger
+}
+
+/**
+ * The standalone server: the engine (engine.ts, the same the middleware runs on), with what only a
+ * server of its own adds on top: the hot-path API proxy before Express, the Host picking the app,
+ * health and readiness, draining on shutdown.
+ */
+export function compose(
+  config: ServerConfig,
+  options: { log?: Logger; now?: () => number; metrics?: Metrics } = {},
+): Composed {
+  const engine = createEngine(config, options)
+  const { log, metrics } = engine
+  const { host, clientIp } = forwardedOf(config.trustProxy)
+  let isDraining = false
+  const handler = createHandler({
+    apps: engine.apps,
+    apiProxy: createApiProxy({
+      upstreams: config.upstreams,
+      tokens: engine.tokens,
+      forwarder: engine.forwarder,
+      clientIp,
+      isDraining: () => isDraining,
+      metrics,
+      log,
+      now: options.now ?? Date.now,
+    }),
+    keycloakLogout: engine.keycloakLogout,
+    opsRoutes: healthRoutes(engine.readiness),
+    trustProxy: config.trustProxy,
+    hostOf: host,
+    staticDir: config.staticDir,
+    isDraining: () => isDraining,
+    metrics,
+    log,
+  })
+  return {
+    handler,
+    log,
+    startDraining: () => {
+      isDraining = true
+    },
+    dispose: () => engine.dispose(),
+  }
+}
