@@ -5,9 +5,19 @@
  *
  * @packageDocumentation
  */
-export { keyward, type Keyward } from './library/keyward'
-export type { KeywardOptions, RedisConnectionOptions, UpstreamOptions } from './library/options'
-export type { AccessTokenOptions, KeywardContext, SessionInfo, UserClaims } from './library/context'
-export type { ClaimsRule, RequireSessionOptions } from './library/guards'
+export { keyward } from './library/keyward'
+export type {
+  AccessTokenOptions,
+  ClaimsRule,
+  Keyward,
+  KeywardContext,
+  KeywardOptions,
+  RedisClientLike,
+  RedisConnectionOptions,
+  RequireSessionOptions,
+  SessionInfo,
+  UpstreamOptions,
+  UserClaims,
+} from './library/types'
 export { KeywardError, type KeywardErrorCode } from './http/problem'
-export { ConfigError } from './config/build'
+export { ConfigError } from './config/error'

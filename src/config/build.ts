@@ -10,13 +10,6 @@ import { redisFrom } from './redis'
 import type { SharedOptions } from './schema'
 import type { AppConfig, Config, KeycloakConfig, UpstreamConfig } from './types'
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
-    this.name = 'ConfigError'
-  }
-}
-
 /** `raw` checked against `schema`; each problem is added to `problems`, named by `naming`. */
 export function parseOptions<S extends z.ZodType>(
   schema: S,

@@ -4,12 +4,13 @@
  */
 import { appsFromFile } from './app-file'
 import { appFromOptions, type AppRules } from './apps'
-import { ConfigError, engineConfig, parseOptions } from './build'
+import { engineConfig, parseOptions } from './build'
+import { ConfigError } from './error'
 import { ENV_OPTIONS, envNaming, optionsFromEnv } from './names'
 import { APP_OPTIONS, oneAppSchema, serverEnvSchema, sharedSchema, type ServerEnv, type SharedOptions } from './schema'
 import type { AppConfig, ServerConfig } from './types'
 
-export { ConfigError } from './build'
+export { ConfigError } from './error'
 export type { AppConfig, ServerConfig } from './types'
 
 /** Rules between server variables: each timeout must outlast what it waits for. */

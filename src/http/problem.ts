@@ -1,7 +1,11 @@
 import type { ServerResponse } from 'node:http'
 import { Failure, type FailureKind } from '../domain/failures'
 
-/** The codes of keyward's errors and problem answers: stable, so clients branch on them; none is ever renamed. */
+/**
+ * The codes of keyward's errors and problem answers: stable, so clients branch on them; none is ever
+ * renamed. docs/routes.md says what each means.
+ * @public
+ */
 export type KeywardErrorCode =
   | 'invalid_request'
   | 'invalid_return_to'
@@ -76,23 +80,27 @@ const PROBLEMS: Record<KeywardErrorCode, { status: number; title: string }> = {
  *   throw err
  * }
  * ```
+ * @public
  */
 export class KeywardError extends Error {
+  /** Which error this is: stable, so a client or a handler may branch on it. */
+  readonly code: KeywardErrorCode
+  /** What happened, for people; never a token or a secret. */
+  readonly detail: string
   /** The HTTP status this error answers with (e.g. 401 for `session_expired`). */
   readonly status: number
   /** Seconds after which a retry may succeed, for errors that pass (Redis or Keycloak away). */
   readonly retryAfterSeconds?: number
   /**
-   * @param code - which error this is: stable, so a client or handler may branch on it
-   * @param detail - what happened, for people; never a token or a secret
+   * @param code - which error this is
+   * @param detail - what happened, for people
+   * @param options - the error's cause, and when a retry may succeed
    */
-  constructor(
-    readonly code: KeywardErrorCode,
-    readonly detail: string,
-    options?: { cause?: unknown; retryAfterSeconds?: number },
-  ) {
+  constructor(code: KeywardErrorCode, detail: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     super(detail, { cause: options?.cause })
     this.name = 'KeywardError'
+    this.code = code
+    this.detail = detail
     this.status = PROBLEMS[code].status
     this.retryAfterSeconds = options?.retryAfterSeconds
   }

@@ -6,27 +6,7 @@ import { logProblem } from '../http/middleware/error-handler'
 import { KeywardError, sendProblem, toProblem } from '../http/problem'
 import type { Logger } from '../log'
 import type { RequestContext } from './context'
-
-/**
- * What a claims rule asks: each claim equal to the value given, or, for a list claim (`groups`),
- * holding it; a list of values asks for each of them. Or a function of the access token's claims.
- * @public
- */
-export type ClaimsRule =
-  | Record<string, string | number | boolean | readonly (string | number)[]>
-  | ((claims: Record<string, unknown>) => boolean)
-
-/**
- * How {@link Keyward.requireSession} treats a request.
- * @public
- */
-export interface RequireSessionOptions {
-  /**
-   * Apply the CSRF check (header `X-CSRF: 1`, an allowed `Origin`) to a browser's state-changing
-   * request (any method but GET, HEAD, OPTIONS). Default true.
-   */
-  csrf?: boolean
-}
+import type { ClaimsRule, RequireSessionOptions } from './types'
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS'])
 

@@ -11,56 +11,9 @@ import { authRoutes, backchannelRoute } from '../http/routes'
 import { createLogger } from '../log'
 import { Failure } from '../domain/failures'
 import { RequestContext } from './context'
-import { createGuards, type ClaimsRule, type RequireSessionOptions } from './guards'
-import { configFromOptions, type KeywardOptions } from './options'
-
-/**
- * One application's keyward, made by {@link keyward}: Express middleware (`app.use(kw)`) that serves
- * keyward's routes under its prefix and sets `req.keyward` on every other request, with guards and an
- * API proxy to mount where the application wants them.
- * @public
- */
-export interface Keyward extends RequestHandler {
-  /**
-   * Lets only requests with a session through. Others get 401 problem+json, or, for a browser's page
-   * (GET asking for HTML), a redirect to the login that comes back to the page. A browser's
-   * state-changing request must also pass the CSRF check, unless `csrf: false`.
-   */
-  requireSession(options?: RequireSessionOptions): RequestHandler
-  /**
-   * Lets through a session whose access token holds one of `roles`: `realm:<role>` for a realm role,
-   * `<client>:<role>` for a client's role, `<role>` for this app's client's own (as keycloak-connect's
-   * `protect()` read them). Read from the current access token, refreshed when due: a role removed in
-   * Keycloak is gone at the next refresh. Without one: 403 problem `forbidden`, naming what is missing.
-   */
-  requireRole(...roles: string[]): RequestHandler
-  /** Lets through a session whose access token's claims pass `rule`; else 403 problem `forbidden`. */
-  requireClaims(rule: ClaimsRule): RequestHandler
-  /**
-   * The CSRF check for the application's own state-changing routes, which receive the session cookie
-   * too: header `X-CSRF: 1` and, when the browser sends one, an allowed `Origin`; else 403.
-   */
-  csrf(): RequestHandler
-  /**
-   * The API proxy, for `app.use('/api/orders', kw.proxy('orders'))`: the request, below where it is
-   * mounted, goes to that upstream with the user's access token (kept fresh), and its answer back.
-   * Needs a session and the CSRF header, as keyward's own proxy does. Mount it before body parsers,
-   * or keyward sends on what they parsed.
-   */
-  proxy(upstream: string): RequestHandler
-  /**
-   * Answers a {@link KeywardError} that reached Express (from `req.keyward.accessToken()`, say) as
-   * keyward's problem+json; any other error goes on to the next error handler.
-   */
-  errorHandler(): ErrorRequestHandler
-  /** Resolves once Redis answers and Keycloak's discovery is loaded; rejects after `timeoutMs` (30000). */
-  ready(options?: { timeoutMs?: number }): Promise<void>
-  /**
-   * Lets the refreshes under way finish, then closes what keyward opened: its Redis connections (not a
-   * client it was given), its Keycloak and upstream connections. Requests after it get 503.
-   */
-  close(): Promise<void>
-}
+import { createGuards } from './guards'
+import { configFromOptions } from './options'
+import type { Keyward, KeywardOptions } from './types'
 
 /**
  * keyward as Express middleware, for one application and its Keycloak client:

@@ -1,0 +1,354 @@
+/**
+ * The public types of keyward's package, and nothing else: this module imports only what an
+ * application already has (Express's types, pino's), so the package's declarations never bring in
+ * keyward's internals.
+ */
+import type { ErrorRequestHandler, RequestHandler } from 'express'
+import type { Logger } from 'pino'
+
+/**
+ * An upstream API that {@link Keyward.proxy} calls with the user's access token.
+ * @public
+ */
+export interface UpstreamOptions {
+  /** Its base URL (http or https, no query); a proxied path goes below it. */
+  url: string
+  /** How long it may take to answer; `upstreamTimeoutSeconds` when left out. */
+  timeoutSeconds?: number
+  /** When set, it gets a token of its own: the session's, exchanged (RFC 8693) for one with only this audience. */
+  audience?: string
+  /** The scope asked for with `audience`. */
+  scope?: string
+  /** The methods passed on to it (in capitals); others are 405. Never TRACE or CONNECT. */
+  methods?: string[]
+}
+
+/**
+ * An ioredis client or Cluster, as {@link RedisConnectionOptions.client} takes it.
+ * @public
+ */
+export interface RedisClientLike {
+  /** The connection's state, as ioredis reports it. */
+  readonly status: string
+  /** Runs a loaded Lua script; every ioredis client has it. */
+  evalsha(...args: never[]): unknown
+}
+
+/**
+ * Where keyward's Redis is, as a URL or a topology, or the host application's own client.
+ * @public
+ */
+export interface RedisConnectionOptions {
+  /** One server: `redis://user:password@host:6379`, `rediss://` for TLS. Default `redis://127.0.0.1:6379`. */
+  url?: string
+  /** Sentinels that name the primary: `"host:port,host:port"` or `[{ host, port }]`. */
+  sentinels?: string | { host: string; port: number }[]
+  /** The primary's name in the Sentinels' configuration. Default `mymaster`. */
+  sentinelMaster?: string
+  /** The Sentinels' own user name, when they have one. */
+  sentinelUsername?: string
+  /** The Sentinels' own password, when they have one. */
+  sentinelPassword?: string
+  /** Seed nodes of a Redis Cluster: `"host:port,host:port"` or `[{ host, port }]`. */
+  clusterNodes?: string | { host: string; port: number }[]
+  /** The data nodes' user name, with `sentinels` or `clusterNodes` (a URL carries its own). */
+  username?: string
+  /** The data nodes' password, with `sentinels` or `clusterNodes`. */
+  password?: string
+  /** TLS to the data nodes (and Sentinels), with `sentinels` or `clusterNodes`. */
+  tls?: boolean
+  /** A PEM file of the CAs Redis's certificate chains to. */
+  tlsCaFile?: string
+  /** How many replicas must have a session's write before keyward answers (Redis `WAIT`). Default 0. */
+  waitReplicas?: number
+  /** How long to wait for them. Default 100. */
+  waitTimeoutMs?: number
+  /** The prefix of every key keyward writes. Default `kw:`. */
+  prefix?: string
+  /** How long a process may reuse a session it read, told by Redis when it changes; 0 turns it off. Default 1000. */
+  sessionCacheMs?: number
+  /**
+   * The application's own ioredis (6) client or Cluster, instead of `url`, `sentinels` or
+   * `clusterNodes`. keyward uses it and never closes it. Give it `enableOfflineQueue: false`, so calls
+   * fail at once (503) while Redis is away instead of waiting. (Typed by what keyward checks of it, so
+   * that keyward's types need not bring ioredis's.)
+   */
+  client?: RedisClientLike
+}
+
+/**
+ * The options of {@link keyward}: one application, its Keycloak client, Redis and secrets. The same
+ * settings, and the same checks, as the standalone server's environment variables (in brackets).
+ * @public
+ */
+export interface KeywardOptions {
+  /** The application's public origin, e.g. `https://app.example.com` (PUBLIC_URL). */
+  publicUrl: string | URL
+  /** The Keycloak realm and the application's client in it. */
+  keycloak: {
+    /** Keycloak's base URL, e.g. `https://sso.example.com` (KEYCLOAK_URL). */
+    url: string | URL
+    /** The realm (KEYCLOAK_REALM). */
+    realm: string
+    /** The application's confidential client (OIDC_CLIENT_ID). */
+    clientId: string
+    /** Its secret (OIDC_CLIENT_SECRET). */
+    clientSecret: string
+    /** During a secret rotation, the other one, tried when Keycloak refuses the first (OIDC_CLIENT_SECRET_NEXT). */
+    nextClientSecret?: string
+    /** Where keyward itself reaches Keycloak, when not at `url` (KEYCLOAK_BACKCHANNEL_URL). */
+    backchannelUrl?: string | URL
+    /** The scopes a login asks for. Default `openid profile email` (OIDC_SCOPES). */
+    scopes?: string
+    /** How long a call to Keycloak may take. Default 10 (OIDC_TIMEOUT_SECONDS). */
+    timeoutSeconds?: number
+  }
+  /** The secrets: each a list, the first in use, the others still accepted (for a rotation). */
+  secrets: {
+    /** Sign the session cookie: 32 characters or more each (SESSION_SECRET). */
+    session: string | string[]
+    /** Encrypt tokens at rest: `kid:base64` of 32 random bytes each, e.g. `k1:$(openssl rand -base64 32)` (TOKEN_ENCRYPTION_KEYS). */
+    tokenEncryptionKeys: string | string[]
+  }
+  /** Redis: a URL, where it is, or the application's own client. Default `redis://127.0.0.1:6379`. */
+  redis?: string | RedisConnectionOptions
+  /** Where keyward's routes are mounted (login, callback, logout, session…). Default `/auth`. */
+  routes?: { prefix?: string }
+  /** This application's id among keyward apps (sessions lists, metrics). Default `web` (APP_ID). */
+  appId?: string
+  /** Further origins whose pages may call this app with the user's cookie (ALLOWED_ORIGINS). */
+  allowedOrigins?: string[]
+  /** Where a mobile app's login may end: exact redirect URIs (MOBILE_REDIRECT_URIS). */
+  mobileRedirectUris?: string[]
+  /** Where the browser lands after logout, a path on `publicUrl`. Default `/` (POST_LOGOUT_PATH). */
+  postLogoutPath?: string
+  /** Where Keycloak reaches back-channel logout, when not on `publicUrl` (BACKCHANNEL_LOGOUT_URL). */
+  backchannelLogoutUrl?: string | URL
+  /** The session cookie: `__Host-<name>` on https. Defaults `keyward`, `lax` (COOKIE_NAME, COOKIE_SAMESITE). */
+  cookie?: { name?: string; sameSite?: 'lax' | 'strict' }
+  /** The upstream APIs {@link Keyward.proxy} may call, by name (UPSTREAMS). */
+  upstreams?: Record<string, string | UpstreamOptions>
+  /** How long an upstream may take to answer. Default 30 (UPSTREAM_TIMEOUT_SECONDS). */
+  upstreamTimeoutSeconds?: number
+  /** When to refresh, and how instances wait for each other's refresh (REFRESH_*). */
+  refresh?: {
+    /** Refresh when less than this is left of the access token. Default 30. */
+    skewSeconds?: number
+    /** …or less than this fraction of its lifetime, whichever is smaller. Default 0.25. */
+    skewFraction?: number
+    /** How long one instance holds a session's refresh lock. Default 15000. */
+    lockTtlMs?: number
+    /** How long a request waits for another instance's refresh. Default 5000. */
+    waitMs?: number
+    /** How often a waiting request looks for the other instance's refresh. Default 25. */
+    pollMs?: number
+  }
+  /** How long sessions and one-time codes live, and how many a user may have. */
+  sessions?: {
+    /** A login's time at Keycloak. Default 600 (LOGIN_TX_TTL_SECONDS). */
+    loginTtlSeconds?: number
+    /** A mobile login's one-time code, at most 60. Default 60 (MOBILE_CODE_TTL_SECONDS). */
+    mobileCodeTtlSeconds?: number
+    /** A handoff's one-time code, at most 60. Default 60 (HANDOFF_CODE_TTL_SECONDS). */
+    handoffCodeTtlSeconds?: number
+    /** A session's life when Keycloak gives none. Default 1800 (SESSION_FALLBACK_TTL_SECONDS). */
+    fallbackTtlSeconds?: number
+    /** The realm's Offline Session Idle. Default 2592000 (OFFLINE_SESSION_IDLE_SECONDS). */
+    offlineIdleSeconds?: number
+    /** The realm's SSO Session Idle, when a client's idle is longer (SSO_SESSION_IDLE_SECONDS). */
+    ssoIdleSeconds?: number
+    /** Sessions per user; the oldest ends. 0: no cap. Default 50 (MAX_SESSIONS_PER_USER). */
+    maxPerUser?: number
+    /** Sessions per Keycloak session. Default 10 (MAX_SESSIONS_PER_KEYCLOAK_SESSION). */
+    maxPerKeycloakSession?: number
+  }
+  /** Logins one client address may start per minute; 0: no limit. Default 120 (LOGIN_RATE_LIMIT). */
+  loginRateLimit?: number
+  /** The client role an admin's token needs for the admin routes. Default `keyward-admin` (ADMIN_ROLE). */
+  adminRole?: string
+  /** Allow plain http to Keycloak and for a public URL that is not loopback: development only (DEV_ALLOW_HTTP). */
+  devAllowHttp?: boolean
+  /** Where keyward logs: a pino logger of the application's; its own, on stdout, when left out. */
+  logger?: Logger
+  /** The level of keyward's own logger. Default `info` (LOG_LEVEL). */
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+}
+
+/**
+ * Who is logged in: the profile claims of the session's ID token, never a token.
+ * @public
+ */
+export interface UserClaims {
+  /** Keycloak's id of the user. */
+  sub: string
+  /** The user's full name. */
+  name?: string
+  /** The user name they log in with. */
+  preferred_username?: string
+  /** First name. */
+  given_name?: string
+  /** Last name. */
+  family_name?: string
+  /** E-mail address. */
+  email?: string
+  /** Whether Keycloak verified `email`. */
+  email_verified?: boolean
+  /** The user's language, e.g. `en`. */
+  locale?: string
+  /** The authentication level Keycloak reported at login. */
+  acr?: string
+  /** When the user authenticated (seconds since the epoch). */
+  auth_time?: number
+  /** Any other claim of those keyward keeps. */
+  [claim: string]: unknown
+}
+
+/**
+ * The session behind a request, as keyward keeps it (times as `Date`s); never a token.
+ * @public
+ */
+export interface SessionInfo {
+  /** The session's id, as `GET <prefix>/sessions` lists it. Not a credential. */
+  id: string
+  /** The app (`appId`) it belongs to. */
+  app: string
+  /** `offline` for a "remember me" session (an offline token), else `online`. */
+  kind: 'online' | 'offline'
+  /** Who holds it: a browser (cookie) or a mobile app (session handle). */
+  client: 'web' | 'mobile'
+  /** Keycloak's id of the user session it belongs to (`sid`), as Keycloak's admin console shows it. */
+  keycloakSessionId?: string
+  /** When the session began (the login, or the handoff that made it). */
+  createdAt: Date
+  /** When the tokens were last refreshed. */
+  refreshedAt: Date
+  /** When the access token held now expires (keyward refreshes it before). */
+  accessTokenExpiresAt: Date
+  /** When Keycloak stops honouring the refresh token, when it set a limit. */
+  refreshTokenExpiresAt?: Date
+  /** When the session is over unless refreshed before. */
+  expiresAt: Date
+}
+
+/**
+ * What {@link KeywardContext.accessToken} is asked for.
+ * @public
+ */
+export interface AccessTokenOptions {
+  /**
+   * The token must be good for this many seconds more, or it is refreshed first. Capped at half the
+   * token's lifetime, so that no margin makes every call refresh. Default: the refresh window
+   * (`refresh.skewSeconds`), in which keyward refreshes in the background.
+   */
+  minValiditySeconds?: number
+  /** A token for this audience instead: the session's exchanged (RFC 8693) for one with only this audience. */
+  audience?: string
+  /** The scope asked for with `audience`. */
+  scope?: string
+}
+
+/**
+ * keyward's view of a request, on `req.keyward`: set by the middleware on every request it passes.
+ * @public
+ */
+export interface KeywardContext {
+  /** Whether the request comes with a live keyward session (a browser's cookie or a mobile app's handle). */
+  isAuthenticated(): boolean
+  /** The user's profile claims, when authenticated. */
+  readonly user: UserClaims | undefined
+  /** The session, when authenticated. */
+  readonly session: SessionInfo | undefined
+  /**
+   * An access token for the user, to call an API with: refreshed before it expires, by the same
+   * engine as keyward's proxy, so exactly once per session however many requests and processes ask
+   * at once. Rejects with a {@link KeywardError}: `not_authenticated` or `session_expired` (401, the
+   * session is over; its cookie is cleared), `keycloak_unavailable` or `store_unavailable` (503, the
+   * session is kept: retry).
+   */
+  accessToken(options?: AccessTokenOptions): Promise<string>
+  /**
+   * Ends the session at Keycloak and here, and clears its cookie. Resolves with Keycloak's
+   * end-session URL, where a browser goes so that Keycloak clears its own cookies and sends it back to
+   * `returnTo` (a path on the app; `postLogoutPath` when left out); none when there was no session.
+   */
+  logout(options?: { returnTo?: string }): Promise<{ endSessionUrl?: string }>
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** keyward's view of this request: set by the keyward middleware. */
+      keyward: KeywardContext
+    }
+  }
+}
+
+/**
+ * What a claims rule asks: each claim equal to the value given, or, for a list claim (`groups`),
+ * holding it; a list of values asks for each of them. Or a function of the access token's claims.
+ * @public
+ */
+export type ClaimsRule =
+  | Record<string, string | number | boolean | readonly (string | number)[]>
+  | ((claims: Record<string, unknown>) => boolean)
+
+/**
+ * How {@link Keyward.requireSession} treats a request.
+ * @public
+ */
+export interface RequireSessionOptions {
+  /**
+   * Apply the CSRF check (header `X-CSRF: 1`, an allowed `Origin`) to a browser's state-changing
+   * request (any method but GET, HEAD, OPTIONS). Default true.
+   */
+  csrf?: boolean
+}
+
+/**
+ * One application's keyward, made by {@link keyward}: Express middleware (`app.use(kw)`) that serves
+ * keyward's routes under its prefix and sets `req.keyward` on every other request, with guards and an
+ * API proxy to mount where the application wants them.
+ * @public
+ */
+export interface Keyward extends RequestHandler {
+  /**
+   * Lets only requests with a session through. Others get 401 problem+json, or, for a browser's page
+   * (GET asking for HTML), a redirect to the login that comes back to the page. A browser's
+   * state-changing request must also pass the CSRF check, unless `csrf: false`.
+   */
+  requireSession(options?: RequireSessionOptions): RequestHandler
+  /**
+   * Lets through a session whose access token holds one of `roles`: `realm:<role>` for a realm role,
+   * `<client>:<role>` for a client's role, `<role>` for this app's client's own (as keycloak-connect's
+   * `protect()` read them). Read from the current access token, refreshed when due: a role removed in
+   * Keycloak is gone at the next refresh. Without one: 403 problem `forbidden`, naming what is missing.
+   */
+  requireRole(...roles: string[]): RequestHandler
+  /** Lets through a session whose access token's claims pass `rule`; else 403 problem `forbidden`. */
+  requireClaims(rule: ClaimsRule): RequestHandler
+  /**
+   * The CSRF check for the application's own state-changing routes, which receive the session cookie
+   * too: header `X-CSRF: 1` and, when the browser sends one, an allowed `Origin`; else 403.
+   */
+  csrf(): RequestHandler
+  /**
+   * The API proxy, for `app.use('/api/orders', kw.proxy('orders'))`: the request, below where it is
+   * mounted, goes to that upstream with the user's access token (kept fresh), and its answer back.
+   * Needs a session and the CSRF header, as keyward's own proxy does. Mount it before body parsers,
+   * or keyward sends on what they parsed.
+   */
+  proxy(upstream: string): RequestHandler
+  /**
+   * Answers a {@link KeywardError} that reached Express (from `req.keyward.accessToken()`, say) as
+   * keyward's problem+json; any other error goes on to the next error handler.
+   */
+  errorHandler(): ErrorRequestHandler
+  /** Resolves once Redis answers and Keycloak's discovery is loaded; rejects after `timeoutMs` (30000). */
+  ready(options?: { timeoutMs?: number }): Promise<void>
+  /**
+   * Lets the refreshes under way finish, then closes what keyward opened: its Redis connections (not a
+   * client it was given), its Keycloak and upstream connections. Requests after it get 503.
+   */
+  close(): Promise<void>
+}
