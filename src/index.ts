@@ -11,13 +11,10 @@ export type {
   ClaimsRule,
   Keyward,
   KeywardContext,
-  KeywardOptions,
-  RedisClientLike,
-  RedisConnectionOptions,
   RequireSessionOptions,
   SessionInfo,
-  UpstreamOptions,
   UserClaims,
-} from './library/types'
+} from './library/api'
+export type { KeywardOptions, RedisClientLike, RedisConnectionOptions, UpstreamOptions } from './library/api-options'
 export { KeywardError, type KeywardErrorCode } from './http/problem'
 export { ConfigError } from './config/error'

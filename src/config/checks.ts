@@ -24,5 +24,6 @@ export function shown(value: unknown): string {
   if (value instanceof URL) return JSON.stringify(value.href)
   if (['string', 'number', 'boolean'].includes(typeof value)) return JSON.stringify(value)
   if (Array.isArray(value) && value.every((v) => ['string', 'number'].includes(typeof v))) return JSON.stringify(value)
-  return `a${Array.isArray(value) ? 'n array' : ` ${typeof value}`}`
+  const kind = Array.isArray(value) ? 'array' : typeof value
+  return /^[aeiou]/.test(kind) ? `an ${kind}` : `a ${kind}`
 }

@@ -7,7 +7,7 @@ import { KeywardError, toProblem } from '../http/problem'
 import { safeReturnTo } from '../http/return-to'
 import { logout, type SessionEndDeps } from '../sessions/session-end'
 import type { TokenService } from '../sessions/token-service'
-import type { AccessTokenOptions, KeywardContext, SessionInfo, UserClaims } from './types'
+import type { AccessTokenOptions, KeywardContext, SessionInfo, UserClaims } from './api'
 
 export interface ContextDeps {
   app: AppConfig

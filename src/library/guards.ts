@@ -6,7 +6,7 @@ import { logProblem } from '../http/middleware/error-handler'
 import { KeywardError, sendProblem, toProblem } from '../http/problem'
 import type { Logger } from '../log'
 import type { RequestContext } from './context'
-import type { ClaimsRule, RequireSessionOptions } from './types'
+import type { ClaimsRule, RequireSessionOptions } from './api'
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS'])
 

@@ -13,7 +13,8 @@ import { Failure } from '../domain/failures'
 import { RequestContext } from './context'
 import { createGuards } from './guards'
 import { configFromOptions } from './options'
-import type { Keyward, KeywardOptions } from './types'
+import type { Keyward } from './api'
+import type { KeywardOptions } from './api-options'
 
 /**
  * keyward as Express middleware, for one application and its Keycloak client:

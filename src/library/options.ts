@@ -5,7 +5,7 @@ import { ConfigError } from '../config/error'
 import { optionNaming } from '../config/names'
 import { oneAppSchema } from '../config/schema'
 import type { Config } from '../config/types'
-import type { KeywardOptions } from './types'
+import type { KeywardOptions } from './api-options'
 
 const PREFIX = /^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/
 

@@ -170,4 +170,19 @@ describe('token service', () => {
     expect((await svc.forceRefresh(fresh)).version).toBe(2) // saw version 1, record is at 2: no second refresh
     expect(w.refreshes()).toBe(1)
   })
+
+  test('a margin asked for: a fresh token with less left is refreshed once, by every caller together; the margin is capped at half the lifetime', async () => {
+    const w = world(Date.now)
+    // 300 s lifetime, 100 s left: fresh by the refresh window (30 s), not for a 120-second margin.
+    const held = { ...w.session, refreshedAt: Date.now() - 200_000, accessExpiresAt: Date.now() + 100_000 }
+    w.records.set('s1', structuredClone(held))
+    const svc = w.service()
+    expect((await svc.currentSession(held, 60_000)).tokens.accessToken).toBe('access-0')
+    const asked = await Promise.all(Array.from({ length: 5 }, () => svc.currentSession(held, 120_000)))
+    expect(new Set(asked.map((s) => s.tokens.accessToken))).toEqual(new Set(['access-1']))
+    expect(w.refreshes()).toBe(1)
+    // The new token lives 300 s: a margin of an hour asks for half of that, which it has.
+    expect((await svc.currentSession(asked[0], 3_600_000)).tokens.accessToken).toBe('access-1')
+    expect(w.refreshes()).toBe(1)
+  })
 })

@@ -1,0 +1,185 @@
+/**
+ * The public types of keyward's package, and nothing else (the options' are in api-options.ts): these
+ * modules import only what an application already has (Express's types, pino's), so the package's
+ * declarations never bring in keyward's internals.
+ */
+import type { ErrorRequestHandler, RequestHandler } from 'express'
+
+/**
+ * Who is logged in: the profile claims of the session's ID token, never a token.
+ * @public
+ */
+export interface UserClaims {
+  /** Keycloak's id of the user. */
+  sub: string
+  /** The user's full name. */
+  name?: string
+  /** The user name they log in with. */
+  preferred_username?: string
+  /** First name. */
+  given_name?: string
+  /** Last name. */
+  family_name?: string
+  /** E-mail address. */
+  email?: string
+  /** Whether Keycloak verified `email`. */
+  email_verified?: boolean
+  /** The user's language, e.g. `en`. */
+  locale?: string
+  /** The authentication level Keycloak reported at login. */
+  acr?: string
+  /** When the user authenticated (seconds since the epoch). */
+  auth_time?: number
+  /** Any other claim of those keyward keeps. */
+  [claim: string]: unknown
+}
+
+/**
+ * The session behind a request, as keyward keeps it (times as `Date`s); never a token.
+ * @public
+ */
+export interface SessionInfo {
+  /** The session's id, as `GET <prefix>/sessions` lists it. Not a credential. */
+  id: string
+  /** The app (`appId`) it belongs to. */
+  app: string
+  /** `offline` for a "remember me" session (an offline token), else `online`. */
+  kind: 'online' | 'offline'
+  /** Who holds it: a browser (cookie) or a mobile app (session handle). */
+  client: 'web' | 'mobile'
+  /** Keycloak's id of the user session it belongs to (`sid`), as Keycloak's admin console shows it. */
+  keycloakSessionId?: string
+  /** When the session began (the login, or the handoff that made it). */
+  createdAt: Date
+  /** When the tokens were last refreshed. */
+  refreshedAt: Date
+  /** When the access token held now expires (keyward refreshes it before). */
+  accessTokenExpiresAt: Date
+  /** When Keycloak stops honouring the refresh token, when it set a limit. */
+  refreshTokenExpiresAt?: Date
+  /** When the session is over unless refreshed before. */
+  expiresAt: Date
+}
+
+/**
+ * What {@link KeywardContext.accessToken} is asked for.
+ * @public
+ */
+export interface AccessTokenOptions {
+  /**
+   * The token must be good for this many seconds more, or it is refreshed first. Capped at half the
+   * token's lifetime, so that no margin makes every call refresh. Default: the refresh window
+   * (`refresh.skewSeconds`), in which keyward refreshes in the background.
+   */
+  minValiditySeconds?: number
+  /** A token for this audience instead: the session's exchanged (RFC 8693) for one with only this audience. */
+  audience?: string
+  /** The scope asked for with `audience`. */
+  scope?: string
+}
+
+/**
+ * keyward's view of a request, on `req.keyward`: set by the middleware on every request it passes.
+ * @public
+ */
+export interface KeywardContext {
+  /** Whether the request comes with a live keyward session (a browser's cookie or a mobile app's handle). */
+  isAuthenticated(): boolean
+  /** The user's profile claims, when authenticated. */
+  readonly user: UserClaims | undefined
+  /** The session, when authenticated. */
+  readonly session: SessionInfo | undefined
+  /**
+   * An access token for the user, to call an API with: refreshed before it expires, by the same
+   * engine as keyward's proxy, so exactly once per session however many requests and processes ask
+   * at once. Rejects with a {@link KeywardError}: `not_authenticated` or `session_expired` (401, the
+   * session is over; its cookie is cleared), `keycloak_unavailable` or `store_unavailable` (503, the
+   * session is kept: retry).
+   */
+  accessToken(options?: AccessTokenOptions): Promise<string>
+  /**
+   * Ends the session at Keycloak and here, and clears its cookie. Resolves with Keycloak's
+   * end-session URL, where a browser goes so that Keycloak clears its own cookies and sends it back to
+   * `returnTo` (a path on the app; `postLogoutPath` when left out); none when there was no session.
+   */
+  logout(options?: { returnTo?: string }): Promise<{ endSessionUrl?: string }>
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** keyward's view of this request: set by the keyward middleware. */
+      keyward: KeywardContext
+    }
+  }
+}
+
+/**
+ * What a claims rule asks: each claim equal to the value given, or, for a list claim (`groups`),
+ * holding it; a list of values asks for each of them. Or a function of the access token's claims.
+ * @public
+ */
+export type ClaimsRule =
+  | Record<string, string | number | boolean | readonly (string | number)[]>
+  | ((claims: Record<string, unknown>) => boolean)
+
+/**
+ * How {@link Keyward.requireSession} treats a request.
+ * @public
+ */
+export interface RequireSessionOptions {
+  /**
+   * Apply the CSRF check (header `X-CSRF: 1`, an allowed `Origin`) to a browser's state-changing
+   * request (any method but GET, HEAD, OPTIONS). Default true.
+   */
+  csrf?: boolean
+}
+
+/**
+ * One application's keyward, made by {@link keyward}: Express middleware (`app.use(kw)`) that serves
+ * keyward's routes under its prefix and sets `req.keyward` on every other request, with guards and an
+ * API proxy to mount where the application wants them.
+ * @public
+ */
+export interface Keyward extends RequestHandler {
+  /**
+   * Lets only requests with a session through. Others get 401 problem+json, or, for a browser's page
+   * (GET asking for HTML), a redirect to the login that comes back to the page. A browser's
+   * state-changing request must also pass the CSRF check, unless `csrf: false`.
+   */
+  requireSession(options?: RequireSessionOptions): RequestHandler
+  /**
+   * Lets through a session whose access token holds one of `roles`: `realm:<role>` for a realm role,
+   * `<client>:<role>` for a client's role, `<role>` for this app's client's own (as keycloak-connect's
+   * `protect()` read them). Read from the current access token, refreshed when due: a role removed in
+   * Keycloak is gone at the next refresh. Without one: 403 problem `forbidden`, naming what is missing.
+   */
+  requireRole(...roles: string[]): RequestHandler
+  /** Lets through a session whose access token's claims pass `rule`; else 403 problem `forbidden`. */
+  requireClaims(rule: ClaimsRule): RequestHandler
+  /**
+   * The CSRF check for the application's own state-changing routes, which receive the session cookie
+   * too: header `X-CSRF: 1` and, when the browser sends one, an allowed `Origin`; else 403.
+   */
+  csrf(): RequestHandler
+  /**
+   * The API proxy, for `app.use('/api/orders', kw.proxy('orders'))`: the request, below where it is
+   * mounted, goes to that upstream with the user's access token (kept fresh), and its answer back.
+   * Needs a session and the CSRF header, as keyward's own proxy does. Mount it before body parsers,
+   * or keyward sends on what they parsed.
+   */
+  proxy(upstream: string): RequestHandler
+  /**
+   * Answers a {@link KeywardError} that reached Express (from `req.keyward.accessToken()`, say) as
+   * keyward's problem+json; any other error goes on to the next error handler.
+   */
+  errorHandler(): ErrorRequestHandler
+  /** Resolves once Redis answers and Keycloak's discovery is loaded; rejects after `timeoutMs` (30000). */
+  ready(options?: { timeoutMs?: number }): Promise<void>
+  /**
+   * Lets the refreshes under way finish, then closes what keyward opened: its Redis connections (not a
+   * client it was given), its Keycloak and upstream connections. Requests after it get 503.
+   */
+  close(): Promise<void>
+}

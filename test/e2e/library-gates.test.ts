@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto'
+import { Browser } from '../../harness/browser'
+import { hostRoutes, startHostApp, testOptions, type HostApp } from '../../harness/host-app'
+import { KeycloakAdmin } from '../../harness/keycloak-admin'
+import { Upstream } from '../../harness/upstream'
+import { addUser } from '../support/keycloak-cli'
+
+const admin = new KeycloakAdmin()
+const api = { accept: 'application/json' }
+
+/**
+ * requireRole and requireClaims against roles and claims Keycloak itself grants: a realm role of the
+ * test's own, given and taken away through Keycloak's admin API.
+ */
+describe("keyward()'s role and claims gates", () => {
+  const tag = randomBytes(3).toString('hex')
+  const role = `gate-${tag}`
+  const holder = `gate-holder-${tag}`
+  const other = `gate-other-${tag}`
+  let upstream: Upstream
+  let host: HostApp
+  let roleRep: { id: string; name: string }
+
+  const grant = async (user: string) =>
+    admin.call('POST', `/users/${await admin.userId(user)}/role-mappings/realm`, [roleRep])
+  const revoke = async (user: string) =>
+    admin.call('DELETE', `/users/${await admin.userId(user)}/role-mappings/realm`, [roleRep])
+
+  beforeAll(async () => {
+    upstream = await Upstream.start()
+    await admin.call('POST', '/roles', { name: role })
+    roleRep = await admin.call('GET', `/roles/${role}`)
+    await addUser(admin, holder)
+    await addUser(admin, other)
+    await admin.call('PUT', `/users/${await admin.userId(other)}`, { emailVerified: false })
+    await grant(holder)
+    // keyward-short: 10-second access tokens, so a role taken away shows within the test.
+    host = await startHostApp({
+      upstream: upstream.url,
+      keyward: (url) =>
+        testOptions(url, { keycloak: { clientId: 'keyward-short', clientSecret: 'keyward-short-dev-secret' } }),
+      routes: (app, kw) => hostRoutes(app, kw, upstream.url, `realm:${role}`),
+    })
+  })
+  afterAll(async () => {
+    await host?.close()
+    await upstream?.close()
+    await admin.call('DELETE', `/roles/${role}`).catch(() => undefined)
+  })
+
+  const loggedIn = async (user: string) => {
+    const browser = new Browser()
+    await browser.login(host.url, user, `${user}-password`)
+    return browser
+  }
+
+  test('a user without the role gets 403 forbidden, naming the role; a user with it gets through', async () => {
+    const without = await loggedIn(other)
+    const refused = await without.request(`${host.url}/admin-only`, { headers: api })
+    expect(refused.status).toBe(403)
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/)
+    expect(JSON.parse(refused.text)).toMatchObject({
+      code: 'forbidden',
+      detail: `The role realm:${role} is required.`,
+    })
+    const withRole = await loggedIn(holder)
+    expect(JSON.parse((await withRole.request(`${host.url}/admin-only`, { headers: api })).text)).toEqual({
+      admin: true,
+    })
+    // No session: a page goes to the login, an API call gets 401.
+    const page = await fetch(`${host.url}/admin-only`, { redirect: 'manual', headers: { accept: 'text/html' } })
+    expect(page.headers.get('location')).toBe('/auth/login?returnTo=%2Fadmin-only')
+    expect((await fetch(`${host.url}/admin-only`, { headers: api })).status).toBe(401)
+  })
+
+  test('a role taken away in Keycloak is gone from the next refresh on', async () => {
+    const browser = await loggedIn(holder)
+    expect((await browser.request(`${host.url}/admin-only`, { headers: api })).status).toBe(200)
+    await revoke(holder)
+    try {
+      const { session } = JSON.parse((await browser.request(`${host.url}/me`, { headers: api })).text)
+      await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(session.accessTokenExpiresAt) - Date.now() + 200)))
+      const after = await browser.request(`${host.url}/admin-only`, { headers: api })
+      expect(after.status).toBe(403)
+      expect(JSON.parse(after.text)).toMatchObject({ code: 'forbidden' })
+      // The session itself goes on: only the gate says no.
+      expect((await browser.request(`${host.url}/orders/1`, { headers: api })).status).toBe(200)
+    } finally {
+      await grant(holder)
+    }
+  })
+
+  test('requireClaims: a verified e-mail gets through, an unverified one gets 403 naming the claim', async () => {
+    expect((await (await loggedIn(holder)).request(`${host.url}/verified`, { headers: api })).status).toBe(200)
+    const refused = await (await loggedIn(other)).request(`${host.url}/verified`, { headers: api })
+    expect(refused.status).toBe(403)
+    expect(JSON.parse(refused.text)).toMatchObject({
+      code: 'forbidden',
+      detail: 'The claim email_verified must be true.',
+    })
+  })
+})
