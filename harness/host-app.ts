@@ -65,6 +65,9 @@ export function hostRoutes(app: Express, kw: Keyward, upstream?: string, role = 
   app.get('/admin-only', kw.requireRole(role), (_req, res) => {
     res.json({ admin: true })
   })
+  app.get('/has-role', kw.requireSession(), async (req, res) => {
+    res.json({ admin: await req.keyward.hasRole(role) })
+  })
   app.get('/verified', kw.requireClaims({ email_verified: true }), (_req, res) => {
     res.json({ verified: true })
   })
@@ -78,6 +81,13 @@ export function hostRoutes(app: Express, kw: Keyward, upstream?: string, role = 
     throw new Error('the application failed')
   })
   if (upstream) app.use('/api/echo', kw.proxy('echo'))
+  // The application's own page for a refusal a browser asked a page of; keyward's problem+json for the rest.
+  app.use(((err, req, res, next) => {
+    if (!(err instanceof KeywardError && err.code === 'forbidden' && req.accepts(['json', 'html']) === 'html')) {
+      return next(err)
+    }
+    res.status(403).type('html').send(`<h1>${err.title}</h1>`)
+  }) as express.ErrorRequestHandler)
   app.use(kw.errorHandler())
   app.use(((err, _req, res, _next) => {
     res.status(500).json({ host: 'error', keyward: err instanceof KeywardError })

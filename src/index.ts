@@ -15,6 +15,12 @@ export type {
   SessionInfo,
   UserClaims,
 } from './library/api'
-export type { KeywardOptions, RedisClientLike, RedisConnectionOptions, UpstreamOptions } from './library/api-options'
+export type {
+  KeywardOptions,
+  RedisClientLike,
+  RedisConnectionOptions,
+  SiblingApp,
+  UpstreamOptions,
+} from './library/api-options'
 export { KeywardError, type KeywardErrorCode } from './http/problem'
 export { ConfigError } from './config/error'

@@ -135,14 +135,14 @@ const OPTION_OF: Record<keyof AppSpec, string> = {
   postLogoutPath: 'postLogoutPath',
   cookieName: 'cookie.name',
   cookieSameSite: 'cookie.sameSite',
-  handoffTargets: 'handoffTargets',
+  handoffTargets: 'siblings',
   upstreams: 'upstreams',
   backchannelLogoutUrl: 'backchannelLogoutUrl',
   authPath: 'routes.prefix',
 }
 
 /** The one app of the middleware, or of the server without a KEYWARD_CONFIG file. */
-export function appFromOptions(o: OneAppOptions, rules: AppRules, problems: string[], authPath?: string): AppConfig {
+export function appFromOptions(o: OneAppOptions, rules: AppRules, problems: string[]): AppConfig {
   const spec: AppSpec = {
     id: o.appId,
     publicUrl: o.publicUrl,
@@ -157,7 +157,44 @@ export function appFromOptions(o: OneAppOptions, rules: AppRules, problems: stri
     cookieSameSite: o.cookie.sameSite,
     handoffTargets: [],
     backchannelLogoutUrl: o.backchannelLogoutUrl,
-    authPath,
+    authPath: o.routes.prefix,
   }
   return appFrom(spec, rules, (field) => rules.naming(OPTION_OF[field]), problems)
+}
+
+/**
+ * The apps other keywards serve that the middleware's app hands sessions to or takes them from
+ * (`siblings`), each checked by the rules of any app; `app` gets those it may hand sessions to. A
+ * sibling may hand its sessions to `app`: listing it is trusting it as a source (its own keyward
+ * decides where its sessions may go).
+ */
+export function withSiblings(app: AppConfig, o: OneAppOptions, rules: AppRules, problems: string[]): AppConfig[] {
+  const siblings = o.siblings.map((s, i) => ({
+    ...appFrom(
+      { ...NO_APP_SETTINGS, id: s.id, publicUrl: s.publicUrl, clientId: s.clientId, authPath: s.authPath },
+      rules,
+      (field) => rules.naming(`siblings.${i}.${field}`),
+      problems,
+    ),
+    handoffTargets: new Set(s.id === app.id ? [] : [app.id]), // (the same id is a problem of its own, below)
+    remote: { redeemUrl: s.redeemUrl ?? s.publicUrl },
+  }))
+  const own = { ...app, handoffTargets: new Set(o.siblings.filter((s) => s.handoff).map((s) => s.id)) }
+  const apps = [own, ...siblings]
+  const at = (i: number, field: keyof AppSpec) =>
+    i === 0 ? rules.naming(OPTION_OF[field]) : rules.naming(`siblings.${i - 1}.${field}`)
+  problems.push(...appSetProblems(apps, at))
+  return apps
+}
+
+/** What an app another keyward serves needs of the settings only the serving keyward uses. */
+const NO_APP_SETTINGS: Omit<AppSpec, 'id' | 'publicUrl' | 'clientId'> = {
+  clientSecret: '',
+  scopes: 'openid',
+  allowedOrigins: [],
+  mobileRedirectUris: [],
+  postLogoutPath: '/',
+  cookieName: 'keyward',
+  cookieSameSite: 'lax',
+  handoffTargets: [],
 }

@@ -73,8 +73,8 @@ export const SECRET_OPTIONS: ReadonlySet<string> = new Set([
 
 const VARIABLE_OF = new Map<string, string>(Object.entries(ENV_OPTIONS).map(([name, path]) => [path, name]))
 
-/** The middleware's naming: the option's path as written in `keyward({ … })`. */
-export const optionNaming: Naming = (path) => path
+/** The middleware's naming: the option's path as written in `keyward({ … })`, e.g. `siblings[0].id`. */
+export const optionNaming: Naming = (path) => path.replace(/\.(\d+)(?=\.|$)/g, '[$1]')
 
 /** The server's naming: the variable that sets the option, or the one that sets the option it lies within. */
 export const envNaming: Naming = (path) => {

@@ -56,6 +56,22 @@ const keycloakApp = {
   scopes: z.string().default('openid profile email'),
 }
 
+/** The path keyward's routes are under: `/auth`, or where the middleware is mounted. */
+export const authPath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'a path such as /auth, without a slash at its end')
+  .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'a path such as /auth, without dot segments')
+
+/** An app another keyward serves, for handoffs to and from it (the middleware's `siblings`). */
+const sibling = z.strictObject({
+  id: appId,
+  publicUrl: origin,
+  clientId: z.string().min(1, 'the Keycloak client id, e.g. keyward-drivers'),
+  redeemUrl: origin.optional(),
+  authPath: authPath.default('/auth'),
+  handoff: bool.default(true),
+})
+
 /** One app (an origin with its own Keycloak client): the middleware's, or the server's without a KEYWARD_CONFIG file. */
 const appFields = {
   publicUrl: origin,
@@ -65,6 +81,8 @@ const appFields = {
   mobileRedirectUris: listOf().default([]),
   postLogoutPath: z.string().startsWith('/', 'a path on the public URL, e.g. /').default('/'),
   cookie: z.strictObject({ name: cookieName, sameSite: cookieSameSite }).prefault({}),
+  siblings: z.array(sibling).default([]),
+  routes: z.strictObject({ prefix: authPath.default('/auth') }).prefault({}),
 }
 
 /** The options of one app: with a KEYWARD_CONFIG file, each app's are in the file and these are refused. */

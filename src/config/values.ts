@@ -56,20 +56,25 @@ export const origin = z.preprocess(
 /** 32-byte AES keys as `kid:base64`, e.g. `k1:` followed by the output of `openssl rand -base64 32`. */
 export const encryptionKeys = z.preprocess(
   fromText((v) => v.split(',')),
-  z.array(z.string()).transform((entries, ctx) =>
-    entries.map((entry) => {
-      const [kid, b64, ...rest] = entry.trim().split(':')
-      const key = Buffer.from(b64 ?? '', 'base64')
-      if (!kid || !/^[A-Za-z0-9_-]{1,16}$/.test(kid) || rest.length || key.length !== 32) {
-        ctx.addIssue({
-          code: 'custom',
-          message:
-            'comma-separated kid:base64 entries, each a 32-byte key, e.g. k1:$(openssl rand -base64 32); the first encrypts',
-        })
-      }
-      return { kid: kid ?? '', key }
-    }),
-  ),
+  z
+    .array(z.string(), {
+      error:
+        'comma-separated kid:base64 entries, each a 32-byte key, e.g. k1:$(openssl rand -base64 32); the first encrypts',
+    })
+    .transform((entries, ctx) =>
+      entries.map((entry) => {
+        const [kid, b64, ...rest] = entry.trim().split(':')
+        const key = Buffer.from(b64 ?? '', 'base64')
+        if (!kid || !/^[A-Za-z0-9_-]{1,16}$/.test(kid) || rest.length || key.length !== 32) {
+          ctx.addIssue({
+            code: 'custom',
+            message:
+              'comma-separated kid:base64 entries, each a 32-byte key, e.g. k1:$(openssl rand -base64 32); the first encrypts',
+          })
+        }
+        return { kid: kid ?? '', key }
+      }),
+    ),
 )
 
 export const secrets = z.preprocess(

@@ -151,7 +151,7 @@ export function toProblem(err: unknown): KeywardError {
 /** Writes `problem` as the whole answer (plain node:http, so the hot path can use it too). */
 export function sendProblem(res: ServerResponse, problem: KeywardError): void {
   const body = JSON.stringify({
-    type: `https://github.com/keyward/keyward#problem-${problem.code}`,
+    type: `https://github.com/keyward/keyward/blob/main/docs/routes.md#problem-${problem.code}`,
     title: problem.title,
     status: problem.status,
     code: problem.code,

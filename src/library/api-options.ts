@@ -74,6 +74,27 @@ export interface RedisConnectionOptions {
 }
 
 /**
+ * An application another keyward serves (the standalone server, or this middleware in another
+ * application), to which sessions are handed without a new login, or from which they come. A
+ * handoff between them goes through that keyward's `<authPath>/handoff/redeem`, server to server.
+ * @public
+ */
+export interface SiblingApp {
+  /** Its id, as its keyward knows it (`appId`, or its id in a KEYWARD_CONFIG file). */
+  id: string
+  /** Its public origin. */
+  publicUrl: string | URL
+  /** Its Keycloak client, which its sessions are exchanged into. */
+  clientId: string
+  /** Where its keyward takes server-to-server calls, when not at `publicUrl` (an internal address). */
+  redeemUrl?: string | URL
+  /** The path its keyward's routes are under. Default `/auth`. */
+  authPath?: string
+  /** Whether this application may hand its sessions to it. Default true. */
+  handoff?: boolean
+}
+
+/**
  * The options of {@link keyward}: one application, its Keycloak client, Redis and secrets. The same
  * settings, and the same checks, as the standalone server's environment variables (in brackets).
  * @public
@@ -119,6 +140,11 @@ export interface KeywardOptions {
   mobileRedirectUris?: string[]
   /** Where the browser lands after logout, a path on `publicUrl`. Default `/` (POST_LOGOUT_PATH). */
   postLogoutPath?: string
+  /**
+   * Applications other keywards serve, for handoffs to and from them (`POST <prefix>/handoff`), as
+   * the server's KEYWARD_CONFIG file lists them with `remote`.
+   */
+  siblings?: SiblingApp[]
   /** Where Keycloak reaches back-channel logout, when not on `publicUrl` (BACKCHANNEL_LOGOUT_URL). */
   backchannelLogoutUrl?: string | URL
   /** The session cookie: `__Host-<name>` on https. Defaults `keyward`, `lax` (COOKIE_NAME, COOKIE_SAMESITE). */

@@ -68,8 +68,8 @@ export interface SessionInfo {
 export interface AccessTokenOptions {
   /**
    * The token must be good for this many seconds more, or it is refreshed first. Capped at half the
-   * token's lifetime, so that no margin makes every call refresh. Default: the refresh window
-   * (`refresh.skewSeconds`), in which keyward refreshes in the background.
+   * token's lifetime, so that no margin makes every call refresh. Default 0: a token still valid is
+   * returned (one within the refresh window, `refresh.skewSeconds`, with a refresh started behind it).
    */
   minValiditySeconds?: number
   /** A token for this audience instead: the session's exchanged (RFC 8693) for one with only this audience. */
@@ -97,6 +97,11 @@ export interface KeywardContext {
    * session is kept: retry).
    */
   accessToken(options?: AccessTokenOptions): Promise<string>
+  /**
+   * Whether the user holds one of `roles` (as {@link Keyward.requireRole} names them), by the current
+   * access token, refreshed when due. Rejects as {@link KeywardContext.accessToken} does.
+   */
+  hasRole(...roles: string[]): Promise<boolean>
   /**
    * Ends the session at Keycloak and here, and clears its cookie. Resolves with Keycloak's
    * end-session URL, where a browser goes so that Keycloak clears its own cookies and sends it back to
@@ -140,23 +145,29 @@ export interface RequireSessionOptions {
  * One application's keyward, made by {@link keyward}: Express middleware (`app.use(kw)`) that serves
  * keyward's routes under its prefix and sets `req.keyward` on every other request, with guards and an
  * API proxy to mount where the application wants them.
+ *
+ * A guard's refusal is a {@link KeywardError} passed to `next(err)`: `kw.errorHandler()` answers it
+ * as problem+json, and an error handler of the application's own, mounted before it, may answer a
+ * browser with a page instead (keycloak-connect's `accessDenied`).
  * @public
  */
 export interface Keyward extends RequestHandler {
   /**
-   * Lets only requests with a session through. Others get 401 problem+json, or, for a browser's page
-   * (GET asking for HTML), a redirect to the login that comes back to the page. A browser's
-   * state-changing request must also pass the CSRF check, unless `csrf: false`.
+   * Lets only requests with a session through. A browser's page without one (a GET asking for HTML)
+   * goes to the login, which comes back to it; any other request is refused with 401
+   * `not_authenticated` (503 while Redis cannot be reached). A browser's state-changing request must
+   * also pass the CSRF check (403), unless `csrf: false`.
    */
   requireSession(options?: RequireSessionOptions): RequestHandler
   /**
    * Lets through a session whose access token holds one of `roles`: `realm:<role>` for a realm role,
    * `<client>:<role>` for a client's role, `<role>` for this app's client's own (as keycloak-connect's
    * `protect()` read them). Read from the current access token, refreshed when due: a role removed in
-   * Keycloak is gone at the next refresh. Without one: 403 problem `forbidden`, naming what is missing.
+   * Keycloak is gone at the next refresh. Without one: 403 `forbidden`, naming what is missing. Needs
+   * a session as `requireSession()` does.
    */
   requireRole(...roles: string[]): RequestHandler
-  /** Lets through a session whose access token's claims pass `rule`; else 403 problem `forbidden`. */
+  /** Lets through a session whose access token's claims pass `rule`; else 403 `forbidden`. */
   requireClaims(rule: ClaimsRule): RequestHandler
   /**
    * The CSRF check for the application's own state-changing routes, which receive the session cookie

@@ -1,3 +1,4 @@
+import { decodeJwt, type JWTPayload } from 'jose'
 import type { ServerResponse } from 'node:http'
 import type { AppConfig } from '../config/types'
 import type { TokenSession } from '../domain/token-session'
@@ -8,6 +9,7 @@ import { safeReturnTo } from '../http/return-to'
 import { logout, type SessionEndDeps } from '../sessions/session-end'
 import type { TokenService } from '../sessions/token-service'
 import type { AccessTokenOptions, KeywardContext, SessionInfo, UserClaims } from './api'
+import { rolesOf } from './roles'
 
 export interface ContextDeps {
   app: AppConfig
@@ -76,6 +78,16 @@ export class RequestContext implements KeywardContext {
       if (problem.code === 'session_expired') this.ended(me)
       throw problem
     }
+  }
+
+  /** The claims of the current access token (refreshed when due): what roles and claims gates read. */
+  async accessTokenClaims(): Promise<JWTPayload> {
+    return decodeJwt(await this.accessToken())
+  }
+
+  async hasRole(...roles: string[]): Promise<boolean> {
+    const held = rolesOf(await this.accessTokenClaims(), this.deps.app.clientId)
+    return roles.some((role) => held.has(role))
   }
 
   async logout(options: { returnTo?: string } = {}): Promise<{ endSessionUrl?: string }> {

@@ -40,16 +40,20 @@ export function keyward(options: KeywardOptions): Keyward {
 
   const cors = corsFor(app)
   const context = { app, tokens: engine.tokens, ends: engine.apps[0].ends }
+  // Each request's context of this instance, for its guards. With two instances in one application,
+  // req.keyward is the first's; the guards still read their own.
+  const contexts = new WeakMap<Request, RequestContext>()
   const attach: RequestHandler = function keywardContext(req, res, next) {
+    const settle = (found: RequestContext) => {
+      contexts.set(req, found)
+      req.keyward ??= found
+      next()
+    }
     caller(req, res, { changing: false, optional: true, lenient: true }).then(
-      (me) => {
-        req.keyward = new RequestContext(context, res, me)
-        next()
-      },
+      (me) => settle(new RequestContext(context, res, me)),
       (err: unknown) => {
         if (!(err instanceof Failure || err instanceof KeywardError)) return next(err)
-        req.keyward = new RequestContext(context, res, undefined, toProblem(err))
-        next()
+        settle(new RequestContext(context, res, undefined, toProblem(err)))
       },
     )
   }
@@ -62,7 +66,7 @@ export function keyward(options: KeywardOptions): Keyward {
     .use(app.authPath, notFound, own)
     .use(attach)
 
-  const guards = createGuards({ app, log })
+  const guards = createGuards({ app, contextOf: (req) => contexts.get(req) })
   const api: ApiApp = { app, cookies: new Set([app.cookie.name, loginBindingName(app.cookie)]), caller, cors }
   const apiProxy = createApiProxy({
     upstreams: config.upstreams,

@@ -63,13 +63,18 @@ describe("keyward()'s role and claims gates", () => {
       code: 'forbidden',
       detail: `The role realm:${role} is required.`,
     })
+    // The application renders the refusal of a page itself (its error handler before kw.errorHandler()).
+    const page = await without.request(`${host.url}/admin-only`, { headers: { accept: 'text/html' } })
+    expect([page.status, page.text]).toEqual([403, '<h1>You are not allowed to do this</h1>'])
+    expect(JSON.parse((await without.request(`${host.url}/has-role`, { headers: api })).text)).toEqual({ admin: false })
     const withRole = await loggedIn(holder)
     expect(JSON.parse((await withRole.request(`${host.url}/admin-only`, { headers: api })).text)).toEqual({
       admin: true,
     })
+    expect(JSON.parse((await withRole.request(`${host.url}/has-role`, { headers: api })).text)).toEqual({ admin: true })
     // No session: a page goes to the login, an API call gets 401.
-    const page = await fetch(`${host.url}/admin-only`, { redirect: 'manual', headers: { accept: 'text/html' } })
-    expect(page.headers.get('location')).toBe('/auth/login?returnTo=%2Fadmin-only')
+    const anonymous = await fetch(`${host.url}/admin-only`, { redirect: 'manual', headers: { accept: 'text/html' } })
+    expect(anonymous.headers.get('location')).toBe('/auth/login?returnTo=%2Fadmin-only')
     expect((await fetch(`${host.url}/admin-only`, { headers: api })).status).toBe(401)
   })
 

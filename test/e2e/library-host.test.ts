@@ -1,10 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto'
+import type { Server } from 'node:http'
 import cookieParser from 'cookie-parser'
 import express from 'express'
 import session from 'express-session'
 import { Redis } from 'ioredis'
 import { Browser } from '../../harness/browser'
 import { hostRoutes, startHostApp, testOptions, type HostApp } from '../../harness/host-app'
+import { watchKeyward } from '../../harness/leaks'
+import { keyward } from '../../src/index'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { redisUrl } from '../../harness/keyward'
 import { Upstream } from '../../harness/upstream'
@@ -143,6 +146,44 @@ describe('keyward() beside what a host application already has', () => {
     running.splice(running.indexOf(one), 1)
     expect(await me(b, two)).toMatchObject({ app: 'two' })
     expect((await b.request(`${two.url}/orders/1`, { headers: api })).status).toBe(200)
+  })
+
+  test("two instances in one Express app: each guard reads its own instance's session; req.keyward is the first's", async () => {
+    const app = express()
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s))
+    })
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    const kwA = keyward({
+      ...testOptions(url, { cookie: { name: 'kw-a' }, routes: { prefix: '/a' } }),
+      logLevel: 'warn',
+    })
+    const kwB = keyward({
+      ...testOptions(url, {
+        appId: 'b',
+        cookie: { name: 'kw-b' },
+        routes: { prefix: '/b' },
+        keycloak: { clientId: 'keyward-short', clientSecret: 'keyward-short-dev-secret' },
+      }),
+      logLevel: 'warn',
+    })
+    watchKeyward(new URL(url).port, () => '')
+    try {
+      app.use(kwA, kwB)
+      app.get('/only-a', kwA.requireSession(), (req, res) => res.json({ app: req.keyward.session?.app }))
+      app.get('/only-b', kwB.requireSession(), (_req, res) => res.json({ ok: true }))
+      app.use(kwA.errorHandler())
+      const browser = new Browser()
+      await browser.login(url, user, `${user}-password`, '/b/login?returnTo=/only-b')
+      expect((await browser.request(`${url}/only-b`, { headers: api })).status).toBe(200)
+      expect(JSON.parse((await browser.request(`${url}/only-a`, { headers: api })).text)).toMatchObject({
+        code: 'not_authenticated',
+      })
+    } finally {
+      server.closeAllConnections()
+      server.close()
+      await Promise.all([kwA.close(), kwB.close()])
+    }
   })
 
   test("the application's own ioredis client: used, and still open after kw.close()", async () => {

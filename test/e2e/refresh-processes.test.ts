@@ -128,7 +128,7 @@ describe('refresh across keyward processes', () => {
 
   /**
    * The worst moment to die: Keycloak has rotated the refresh token, the answer never got stored.
-   * What follows depends on the realm's refreshTokenMaxReuse, and is what the README documents.
+   * What follows depends on the realm's refreshTokenMaxReuse, and is what docs/operations.md documents ("Refresh: how and why").
    */
   async function rotatedThenDied(realm: string, client: Record<string, string>) {
     const { admin, toKeycloak, doomed, survivor, call, store, session } = await doomedAndSurvivor(realm, client)

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 
-// The shape of src/ that README.md's architecture section draws, held to: folders depend one way,
+// The shape of src/ that docs/architecture.md draws, held to: folders depend one way,
 // routes do not reach into each other, files stay small enough to read whole.
 const src = join(__dirname, '../../src')
 

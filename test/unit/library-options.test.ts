@@ -87,11 +87,14 @@ describe("the middleware's options: the server's configuration model, named as o
     const { config } = configFromOptions({ ...valid, routes: { prefix: '/account/sso' } })
     expect(config.apps[0].callbackUrl.href).toBe('https://app.example.com/account/sso/callback')
     expect(config.apps[0].backchannelLogoutUrl.href).toBe('https://app.example.com/account/sso/backchannel-logout')
-    for (const prefix of ['auth', '/auth/', '/a/../b', '//evil.example']) {
+    for (const prefix of ['auth', '/auth/', '//evil.example']) {
       expect(problems(() => configFromOptions({ ...valid, routes: { prefix } }))).toEqual([
         `routes.prefix: a path such as /auth, without a slash at its end (got ${JSON.stringify(prefix)})`,
       ])
     }
+    expect(problems(() => configFromOptions({ ...valid, routes: { prefix: '/a/../b' } }))).toEqual([
+      'routes.prefix: a path such as /auth, without dot segments (got "/a/../b")',
+    ])
   })
 
   test("Redis: a URL as a string, or the application's client (with nothing else of where Redis is)", () => {
@@ -106,6 +109,53 @@ describe("the middleware's options: the server's configuration model, named as o
     expect(given.topology).toBeUndefined()
     expect(problems(() => configFromOptions({ ...valid, redis: { client, url: 'redis://r:6379' } }))).toEqual([
       'redis.url: not used with redis.client; give one of them',
+    ])
+  })
+
+  test('siblings: apps other keywards serve, handed sessions to unless said otherwise, checked like any app', () => {
+    const { config } = configFromOptions({
+      ...valid,
+      siblings: [
+        { id: 'drivers', publicUrl: 'https://drivers.example.net', clientId: 'acme-drivers' },
+        {
+          id: 'ops',
+          publicUrl: 'https://ops.example.net',
+          clientId: 'acme-ops',
+          redeemUrl: 'https://kw.internal',
+          handoff: false,
+        },
+      ],
+    })
+    expect(config.apps.map((a) => [a.id, a.remote?.redeemUrl.href ?? null])).toEqual([
+      ['web', null],
+      ['drivers', 'https://drivers.example.net/'],
+      ['ops', 'https://kw.internal/'],
+    ])
+    expect([...config.apps[0].handoffTargets]).toEqual(['drivers'])
+    expect(
+      problems(() =>
+        configFromOptions({
+          ...valid,
+          siblings: [
+            { id: 'web', publicUrl: 'http://drivers.example.net', clientId: 'x' },
+            { id: 'b', publicUrl: 'https://app.example.com/x', clientId: 'y' },
+          ],
+        }),
+      ),
+    ).toEqual([
+      'siblings[1].publicUrl: an origin without a path, e.g. https://app.example.com (got "https://app.example.com/x")',
+    ])
+    expect(
+      problems(() =>
+        configFromOptions({
+          ...valid,
+          siblings: [{ id: 'web', publicUrl: 'http://drivers.example.net', clientId: 'x' }],
+        }),
+      ),
+    ).toEqual([
+      'siblings[0].publicUrl: must be https unless it is http://localhost (or a name under it) or http://127.0.0.1 (got "http://drivers.example.net")',
+      'siblings: "web" is not the id of another app',
+      'siblings[0].id: "web" is already the id of apps[0]',
     ])
   })
 })

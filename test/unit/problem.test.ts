@@ -20,7 +20,7 @@ describe('problem+json answers', () => {
     expect(answer.status).toBe(401)
     expect(answer.headers['content-type']).toBe('application/problem+json; charset=utf-8')
     expect(answer.body).toEqual({
-      type: 'https://github.com/keyward/keyward#problem-not_authenticated',
+      type: 'https://github.com/keyward/keyward/blob/main/docs/routes.md#problem-not_authenticated',
       title: 'You are not logged in',
       status: 401,
       code: 'not_authenticated',
