@@ -52,6 +52,15 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   )
 }
 
+/**
+ * keyward's logger inside an application: a child of the application's own pino logger, which keyward's
+ * redaction then applies to too, or keyward's own when it gave none.
+ */
+export const childLogger = (parent: Logger | undefined, level: string, bindings: Record<string, unknown>): Logger =>
+  parent
+    ? parent.child(bindings, { redact: { paths: REDACT, censor: '[redacted]' } })
+    : createLogger(level).child(bindings)
+
 /** The parts of an error that are safe to log: never a request, response body or token. */
 // Duck-typed, not instanceof: errors from Node's internals may come from another realm.
 const isError = (e: unknown): e is Error =>

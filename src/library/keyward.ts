@@ -8,7 +8,7 @@ import { KeywardError, toProblem } from '../http/problem'
 import { checkedPath } from '../http/proxy/path'
 import { createApiProxy, type ApiApp } from '../http/proxy/proxy'
 import { authRoutes, backchannelRoute } from '../http/routes'
-import { createLogger } from '../log'
+import { childLogger } from '../log'
 import { Failure } from '../domain/failures'
 import { RequestContext } from './context'
 import { createGuards } from './guards'
@@ -33,7 +33,7 @@ import type { KeywardOptions } from './api-options'
  */
 export function keyward(options: KeywardOptions): Keyward {
   const { config, logger } = configFromOptions(options)
-  const log = (logger ?? createLogger(config.logLevel)).child({ keyward: config.apps[0].id })
+  const log = childLogger(logger, config.logLevel, { keyward: config.apps[0].id })
   const engine = createEngine(config, { log })
   const { app, caller } = engine.apps[0]
   let closed = false
