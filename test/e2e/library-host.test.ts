@@ -173,6 +173,7 @@ describe('keyward() beside what a host application already has', () => {
       app.get('/only-a', kwA.requireSession(), (req, res) => res.json({ app: req.keyward.session?.app }))
       app.get('/only-b', kwB.requireSession(), (_req, res) => res.json({ ok: true }))
       app.use(kwA.errorHandler())
+      await Promise.all([kwA.ready(), kwB.ready()])
       const browser = new Browser()
       await browser.login(url, user, `${user}-password`, '/b/login?returnTo=/only-b')
       expect((await browser.request(`${url}/only-b`, { headers: api })).status).toBe(200)
