@@ -40,7 +40,7 @@ export interface AppRoutesDeps {
   admitLogin: (req: Request) => Promise<void>
 }
 
-export const noStore: RequestHandler = (_req, res, next) => {
+const noStore: RequestHandler = (_req, res, next) => {
   res.setHeader('Cache-Control', 'no-store')
   next()
 }

@@ -19,7 +19,7 @@ export interface ContextDeps {
 
 const date = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms))
 
-export const sessionInfo = (s: TokenSession): SessionInfo => ({
+const sessionInfo = (s: TokenSession): SessionInfo => ({
   id: s.id,
   app: s.app,
   kind: s.kind,

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express'
 import { createEngine } from '../engine'
 import { loginBindingName } from '../http/browser-cookie'
-import { corsFor } from '../http/middleware/cors'
+import { corsFor, corsMiddleware } from '../http/middleware/cors'
 import { errorHandler, notFound } from '../http/middleware/error-handler'
 import { KeywardError, toProblem } from '../http/problem'
 import { checkedPath } from '../http/proxy/path'
@@ -60,7 +60,7 @@ export function keyward(options: KeywardOptions): Keyward {
   // keyward's own routes answer their errors themselves (problem+json); the application's are its own.
   const own = errorHandler(log)
   const router = Router()
-    .use((req, res, next) => (cors(req, res) ? undefined : next()))
+    .use(corsMiddleware(cors))
     .use(authRoutes(engine.apps[0], `${app.authPath}/admin`))
     .use(backchannelRoute(`${app.authPath}/backchannel-logout`, [app.clientId], engine.keycloakLogout))
     .use(app.authPath, notFound, own)

@@ -2,7 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { type Express, type Router } from 'express'
 import { secondsSince, type Metrics } from '../domain/metrics'
 import { loginBindingName } from '../http/browser-cookie'
-import { corsFor } from '../http/middleware/cors'
+import { corsFor, corsMiddleware } from '../http/middleware/cors'
 import { draining } from '../http/middleware/draining'
 import { errorHandler, notFound } from '../http/middleware/error-handler'
 import { requestLog } from '../http/middleware/request-log'
@@ -83,13 +83,7 @@ export function createHandler(deps: HandlerDeps): RequestListener {
     const cors = corsFor(app.app)
     const cookies = new Set([app.app.cookie.name, loginBindingName(app.app.cookie)])
     apis.set(app.app.publicUrl.host, { app: app.app, cookies, caller: app.caller, cors })
-    routers.set(
-      app.app.publicUrl.host,
-      express
-        .Router()
-        .use((req, res, next) => (cors(req, res) ? undefined : next()))
-        .use(authRoutes(app, ADMIN_PATH)),
-    )
+    routers.set(app.app.publicUrl.host, express.Router().use(corsMiddleware(cors)).use(authRoutes(app, ADMIN_PATH)))
   }
   const express_ = buildApp(deps, routers)
   const fromProxy = deps.trustProxy !== false

@@ -30,9 +30,8 @@ export function corsFor(app: AppConfig): (req: IncomingMessage, res: ServerRespo
   }
 }
 
-/** `corsFor` as Express middleware, for the routes Express serves. */
-export function corsMiddleware(app: AppConfig): RequestHandler {
-  const cors = corsFor(app)
+/** `corsFor`'s answer as Express middleware, for the routes Express serves (the API proxy uses it as it is). */
+export function corsMiddleware(cors: ReturnType<typeof corsFor>): RequestHandler {
   return function allowListedOriginsMiddleware(req, res, next) {
     if (!cors(req, res)) next()
   }
