@@ -57,13 +57,17 @@ export function keyward(options: KeywardOptions): Keyward {
       },
     )
   }
-  // keyward's own routes answer their errors themselves (problem+json); the application's are its own.
+  // keyward's own routes, under its prefix, answer their errors themselves (problem+json); the
+  // application's requests skip them with one look at the path, and get req.keyward.
   const own = errorHandler(log)
-  const router = Router()
-    .use(corsMiddleware(cors))
+  const routes = Router()
     .use(authRoutes(engine.apps[0], `${app.authPath}/admin`))
     .use(backchannelRoute(`${app.authPath}/backchannel-logout`, [app.clientId], engine.keycloakLogout))
     .use(app.authPath, notFound, own)
+  const ownPath = (path: string) => path === app.authPath || path.startsWith(`${app.authPath}/`)
+  const router = Router()
+    .use(corsMiddleware(cors))
+    .use((req, res, next) => (ownPath(req.path) ? routes(req, res, next) : next()))
     .use(attach)
 
   const guards = createGuards({ app, contextOf: (req) => contexts.get(req) })
