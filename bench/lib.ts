@@ -216,21 +216,26 @@ export const machine = () =>
  */
 export function main(run: (atExit: AtExit) => Promise<void>): void {
   const stops: (() => Promise<unknown>)[] = []
-  const cleanup = async () => {
-    for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined)
+  // One cleanup however the run ends: an interrupt and the run's own failure (its servers stopped
+  // under it) must not race, or the second exits while the first is still stopping things.
+  let cleaning: Promise<void> | undefined
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined)
+    })())
+  const exit = (code: number) => void cleanup().finally(() => process.exit(code))
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => exit(130))
+  const atExit: AtExit = (stop) => {
+    if (cleaning)
+      void stop().catch(() => undefined) // started while cleaning up: stopped at once
+    else stops.push(stop)
   }
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => void cleanup().finally(() => process.exit(130)))
-  }
-  run((stop) => stops.push(stop)).then(
-    async () => {
-      await cleanup()
-      process.exit(0)
-    },
-    async (err: unknown) => {
+  run(atExit).then(
+    () => exit(0),
+    (err: unknown) => {
+      if (cleaning) return exit(130) // interrupted: the run failed because its servers were stopped
       console.error(err)
-      await cleanup()
-      process.exit(1)
+      exit(1)
     },
   )
 }

@@ -44,6 +44,7 @@ import {
   commandStats,
   cpuMs,
   machine,
+  main,
   median,
   processTree,
   rotations,
@@ -468,37 +469,7 @@ function printExpiry(results: ExpiryResult[]): void {
 const keycloakRunning = (): boolean =>
   spawnSync('bash', [join(root, 'scripts/keycloak.sh'), 'status'], { stdio: 'ignore' }).status === 0
 
-/**
- * lib.ts's `main`, with one cleanup however the run ends. (With lib's, an interrupt starts the cleanup,
- * the run then fails on an app already stopped, and that failure exits the process while the cleanup
- * is still stopping the others: they are left running.) Here whichever comes first, interrupt or the
- * run's end, starts the cleanup, the other waits for it; and what the run starts once it has begun is
- * stopped at once.
- */
-function runOnce(run: (atExit: AtExit) => Promise<void>): void {
-  const stops: (() => Promise<unknown>)[] = []
-  let cleaning: Promise<void> | undefined
-  const cleanup = () =>
-    (cleaning ??= (async () => {
-      for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined)
-    })())
-  const exit = (code: number) => void cleanup().finally(() => process.exit(code))
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => exit(130))
-  const atExit: AtExit = (stop) => {
-    if (cleaning) void stop().catch(() => undefined)
-    else stops.push(stop)
-  }
-  run(atExit).then(
-    () => exit(0),
-    (err: unknown) => {
-      if (cleaning) return exit(130) // interrupted: the run failed because its servers were stopped
-      console.error(err)
-      exit(1)
-    },
-  )
-}
-
-runOnce(async (atExit) => {
+main(async (atExit) => {
   // A Keycloak this run starts is stopped at its end, last of all (what runs at exit runs in reverse).
   if (!keycloakRunning()) {
     atExit(async () => execFileSync('bash', [join(root, 'scripts/keycloak.sh'), 'stop'], { stdio: 'inherit' }))
