@@ -9,7 +9,7 @@ import { safeReturnTo } from '../http/return-to'
 import { logout, type SessionEndDeps } from '../sessions/session-end'
 import type { TokenService } from '../sessions/token-service'
 import type { AccessTokenOptions, KeywardContext, SessionInfo, UserClaims } from './api'
-import { rolesOf } from './roles'
+import { holdsAnyRole } from './roles'
 
 export interface ContextDeps {
   app: AppConfig
@@ -33,8 +33,8 @@ const sessionInfo = (s: TokenSession): SessionInfo => ({
 })
 
 /**
- * `req.keyward` of one request. `found` is the caller the request's credential opened, if any, or why
- * none could be looked for (Redis away: guards answer 503, `isAuthenticated()` says false).
+ * `req.keyward` of one request: `me`, the caller the request's credential opened, if any; or
+ * `unavailable`, why none could be looked for (Redis away: guards answer 503, `isAuthenticated()` says false).
  */
 export class RequestContext implements KeywardContext {
   constructor(
@@ -86,8 +86,7 @@ export class RequestContext implements KeywardContext {
   }
 
   async hasRole(...roles: string[]): Promise<boolean> {
-    const held = rolesOf(await this.accessTokenClaims(), this.deps.app.clientId)
-    return roles.some((role) => held.has(role))
+    return holdsAnyRole(await this.accessTokenClaims(), this.deps.app.clientId, roles)
   }
 
   async logout(options: { returnTo?: string } = {}): Promise<{ endSessionUrl?: string }> {

@@ -4,7 +4,7 @@ import type { AppConfig } from '../config/types'
 import { checkCsrf } from '../http/middleware/csrf'
 import { KeywardError, toProblem } from '../http/problem'
 import type { RequestContext } from './context'
-import { rolesOf } from './roles'
+import { holdsAnyRole } from './roles'
 import type { ClaimsRule, RequireSessionOptions } from './api'
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -79,9 +79,7 @@ export function createGuards(deps: { app: AppConfig; contextOf: (req: Request) =
     requireRole(...roles: string[]): RequestHandler {
       if (roles.length === 0) throw new TypeError('requireRole needs at least one role')
       return gate((claims) =>
-        roles.some((role) => rolesOf(claims, app.clientId).has(role))
-          ? undefined
-          : `The role ${roles.join(' or ')} is required.`,
+        holdsAnyRole(claims, app.clientId, roles) ? undefined : `The role ${roles.join(' or ')} is required.`,
       )
     },
 

@@ -4,7 +4,7 @@ import type { JWTPayload } from 'jose'
  * The roles an access token of `clientId`'s grants, as keycloak-connect's `protect()` named them:
  * `realm:<role>` for the realm's, `<client>:<role>` for a client's, and `<role>` alone for `clientId`'s own.
  */
-export function rolesOf(claims: JWTPayload, clientId: string): Set<string> {
+function rolesOf(claims: JWTPayload, clientId: string): Set<string> {
   const roles = new Set<string>()
   const realm = (claims.realm_access as { roles?: unknown } | undefined)?.roles
   for (const role of Array.isArray(realm) ? realm : []) roles.add(`realm:${String(role)}`)
@@ -16,4 +16,10 @@ export function rolesOf(claims: JWTPayload, clientId: string): Set<string> {
     }
   }
   return roles
+}
+
+/** Whether an access token of `clientId`'s grants any of `roles` (named as `rolesOf` names them). */
+export function holdsAnyRole(claims: JWTPayload, clientId: string, roles: readonly string[]): boolean {
+  const held = rolesOf(claims, clientId)
+  return roles.some((role) => held.has(role))
 }
