@@ -32,6 +32,7 @@ createServer(async (req, res) => {
       message: `Hello, ${payload.given_name ?? payload.preferred_username}!`,
       user: payload.preferred_username,
       client: payload.azp,
+      acr: payload.acr,
       tokenIssuedAt: new Date(payload.iat * 1000).toISOString(),
       tokenExpiresAt: new Date(payload.exp * 1000).toISOString(),
       servedAt: new Date().toISOString(),

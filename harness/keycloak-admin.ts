@@ -68,6 +68,18 @@ export class KeycloakAdmin {
     return found
   }
 
+  /** A realm role of a test's own, created now: given to users and taken back, deleted at the end. */
+  async realmRole(name: string) {
+    await this.call('POST', '/roles', { name })
+    const role = await this.call<{ id: string; name: string }>('GET', `/roles/${encodeURIComponent(name)}`)
+    const mappings = async (user: string) => `/users/${await this.userId(user)}/role-mappings/realm`
+    return {
+      grant: async (user: string) => this.call('POST', await mappings(user), [role]),
+      revoke: async (user: string) => this.call('DELETE', await mappings(user), [role]),
+      drop: () => this.call('DELETE', `/roles/${encodeURIComponent(name)}`).catch(() => undefined),
+    }
+  }
+
   async userId(username: string): Promise<string> {
     const [user] = await this.call<{ id: string }[]>(
       'GET',

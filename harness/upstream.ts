@@ -39,6 +39,11 @@ export class Upstream {
       upstream.seen.push(seen)
       if (upstream.delayMs) await new Promise((r) => setTimeout(r, upstream.delayMs).unref())
       const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
+      if (!req.headers.authorization && req.url?.includes('/public/')) {
+        // The public part of an API: a caller without a token is answered, saying so.
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ anonymous: true }))
+        return
+      }
       try {
         seen.claims = (await jwtVerify(token ?? '', jwks, { issuer })).payload
       } catch {

@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis'
 import type { AppConfig, Config, RedisTopology } from './config/types'
+import type { LoginHook } from './domain/login'
 import { noMetrics, type Metrics } from './domain/metrics'
 import { callerOf } from './http/caller'
 import type { AppRoutesDeps } from './http/routes'
@@ -22,7 +23,9 @@ import type { HandoffDeps } from './sessions/handoff'
 import type { KeycloakLogoutDeps } from './sessions/keycloak-logout'
 import type { LoginDeps } from './sessions/login'
 import type { SessionEndDeps } from './sessions/session-end'
+import { createClientTokens, type ClientTokens } from './sessions/client-tokens'
 import { createTokenService, type TokenService } from './sessions/token-service'
+import { createClientTokenStore } from './store/client-tokens'
 import { createCookieSessionStore } from './store/cookie-sessions'
 import { createHandoffCodeStore } from './store/handoff-codes'
 import { redisKeys } from './store/keys'
@@ -60,6 +63,8 @@ export interface Engine {
   /** What each app keyward serves (not another deployment's) is made of, in the configuration's order. */
   apps: AppRoutesDeps[]
   tokens: TokenService
+  /** Each app's own client-credentials token. */
+  clientTokens: ClientTokens
   keycloakLogout: KeycloakLogoutDeps
   forwarder: Forwarder
   readiness: Readiness
@@ -76,7 +81,7 @@ function cacheConnections(topology: RedisTopology | undefined, given: RedisClien
 
 export function createEngine(
   config: Config,
-  options: { log?: Logger; now?: () => number; metrics?: Metrics } = {},
+  options: { log?: Logger; now?: () => number; metrics?: Metrics; onLogin?: LoginHook } = {},
 ): Engine {
   const log = options.log ?? createLogger(config.logLevel)
   const now = options.now ?? Date.now
@@ -136,13 +141,22 @@ export function createEngine(
   // Each session talks to Keycloak as its own app's client; apps come from the same configuration.
   const oidcFor = (app: string): OidcClient => oidcByApp.get(app)!
 
+  const locks = createRefreshLocks(redis, keys, config.refresh.lockTtlMs)
   const tokens = createTokenService({
     tokenSessions,
-    locks: createRefreshLocks(redis, keys, config.refresh.lockTtlMs),
+    locks,
     oidcFor,
     refresh: config.refresh,
     lifetimes: config.session.lifetimes,
     metrics,
+    log,
+    now,
+  })
+  const clientTokens = createClientTokens({
+    store: createClientTokenStore(redis, keys, sealer),
+    locks,
+    oidcFor,
+    refresh: config.refresh,
     log,
     now,
   })
@@ -156,6 +170,7 @@ export function createEngine(
     metrics,
     log,
     now,
+    onLogin: options.onLogin,
   }
   const ends: SessionEndDeps = { tokenSessions, oidcFor, metrics, log }
   const appsById = new Map<string, AppConfig>(config.apps.map((app) => [app.id, app]))
@@ -166,7 +181,7 @@ export function createEngine(
     oidcFor,
     apps: appsById,
     peer: createHandoffPeer({
-      credentialsOf: (app) => oidcFor(app).clientCredentials(),
+      credentialsOf: async (app) => (await clientTokens.token(app)).accessToken,
       timeoutMs: config.keycloak.timeoutSeconds * 1000,
     }),
     codeTtlSeconds: config.session.handoffCodeTtlSeconds,
@@ -175,6 +190,7 @@ export function createEngine(
     metrics,
     log,
     now,
+    onLogin: options.onLogin,
   }
   const cookieSessionStore = createCookieSessionStore(redis, keys, now)
   const admitLogin = perClientLimit('login', config.loginsPerMinute, (name, windowMs) => rateLimits.hit(name, windowMs))
@@ -227,6 +243,7 @@ export function createEngine(
     metrics,
     apps,
     tokens,
+    clientTokens,
     keycloakLogout,
     forwarder,
     readiness: {

@@ -8,15 +8,20 @@
 export { keyward } from './library/keyward'
 export type {
   AccessTokenOptions,
+  AuthLevelOptions,
   ClaimsRule,
   Keyward,
   KeywardContext,
+  LoginOptions,
   RequireSessionOptions,
   SessionInfo,
   UserClaims,
 } from './library/api'
 export type {
   KeywardOptions,
+  LoginDecision,
+  LoginEvent,
+  LoginParamOptions,
   RedisClientLike,
   RedisConnectionOptions,
   SiblingApp,

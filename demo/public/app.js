@@ -53,6 +53,7 @@ function showSession() {
   $('name').textContent = session.user.name ?? session.user.preferred_username
   $('app').textContent = APPS[session.app]?.name ?? session.app
   $('kind').textContent = session.kind === 'offline' ? 'remembered (offline)' : 'online'
+  $('level').textContent = `level ${session.user.acr ?? 'unknown'}`
   $('refreshed').textContent =
     session.refreshedAt === session.createdAt
       ? `Logged in at ${clock(session.createdAt)}; not refreshed yet.`
@@ -134,6 +135,22 @@ $('call').addEventListener('click', () =>
     showApiAnswer($('api'), await call('/api/demo/hello'))
     await loadSession()
     await loadSessions() // "last used" moves with a refresh
+  }),
+)
+
+$('call-gold').addEventListener('click', () =>
+  act(async () => {
+    $('step-up').hidden = true
+    try {
+      showApiAnswer($('gold'), await call('/api/gold/hello'))
+    } catch (err) {
+      if (err instanceof Problem && err.code === 'step_up_required') {
+        // Keycloak asks for the second factor, then keyward brings the browser back to this session.
+        $('step-up').href = `${err.loginUrl}&returnTo=/`
+        $('step-up').hidden = false
+      }
+      throw err
+    }
   }),
 )
 

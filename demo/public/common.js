@@ -8,6 +8,8 @@ export class Problem extends Error {
     this.status = status
     this.code = body?.code
     this.detail = body?.detail ?? ''
+    // step_up_required: keyward's login that raises the session's level.
+    this.loginUrl = body?.loginUrl
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { appFrom, appSetProblems, type AppRules, type AppSpec } from './apps'
-import { appId, backchannelLogoutUrl, cookieName, cookieSameSite, origin } from './schema'
+import { appId, backchannelLogoutUrl, cookieName, cookieSameSite, loginRules, origin } from './schema'
 import type { AppConfig } from './types'
 
 const names = (what: string, example: string) =>
@@ -40,6 +40,8 @@ const appSchema = z
     // How Keycloak lets this app's client take sessions handed to it: Standard Token Exchange (V2), or
     // the legacy preview feature (V1: fine-grained permissions), which `keyward-keycloak setup` sets up.
     tokenExchange: z.enum(['standard', 'legacy'], { error: 'standard or legacy' }).default('standard'),
+    // What a login may ask Keycloak for (prompt, login_hint, kc_idp_hint, …): nothing unless allowed.
+    login: loginRules,
   })
   .strict()
 

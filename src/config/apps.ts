@@ -2,7 +2,7 @@ import { redirectTarget } from './redirect-target'
 import { isLocalHttp } from './checks'
 import type { Naming } from './names'
 import type { OneAppOptions } from './schema'
-import type { AppConfig } from './types'
+import type { AppConfig, LoginParamRules, LoginPrompt } from './types'
 
 /** One app's settings as read, before the rules below turn them into an `AppConfig`. */
 export interface AppSpec {
@@ -24,7 +24,40 @@ export interface AppSpec {
   backchannelLogoutUrl?: URL
   /** The path keyward's routes are under on `publicUrl`: `/auth`, unless the middleware is mounted elsewhere. */
   authPath?: string
+  /** What a login may ask Keycloak for; nothing when not said. */
+  login?: LoginOptions
 }
+
+/** The login rules as the options say them (lists), before they become `LoginParamRules` (sets). */
+export interface LoginOptions {
+  prompts: LoginPrompt[]
+  loginHint: boolean
+  idpHints: string[]
+  uiLocales: string[]
+  acrValues: string[]
+  maxAge: boolean
+  scopes: string[]
+}
+
+const NO_LOGIN_PARAMS: LoginOptions = {
+  prompts: [],
+  loginHint: false,
+  idpHints: [],
+  uiLocales: [],
+  acrValues: [],
+  maxAge: false,
+  scopes: [],
+}
+
+const loginParamRules = (o: LoginOptions): LoginParamRules => ({
+  prompts: new Set(o.prompts),
+  loginHint: o.loginHint,
+  idpHints: new Set(o.idpHints),
+  uiLocales: new Set(o.uiLocales),
+  acrValues: new Set(o.acrValues),
+  maxAge: o.maxAge,
+  scopes: new Set(o.scopes),
+})
 
 /** How problems name a field: `PUBLIC_URL` in the environment, `apps[1].publicUrl` in a file. */
 export type FieldName = (field: keyof AppSpec) => string
@@ -98,6 +131,7 @@ export function appFrom(spec: AppSpec, rules: AppRules, name: FieldName, problem
     upstreams: new Set(spec.upstreams ?? rules.upstreams),
     backchannelLogoutUrl: spec.backchannelLogoutUrl ?? new URL(`${authPath}/backchannel-logout`, publicUrl),
     tokenExchange: 'standard',
+    login: loginParamRules(spec.login ?? NO_LOGIN_PARAMS),
   }
 }
 
@@ -139,6 +173,7 @@ const OPTION_OF: Record<keyof AppSpec, string> = {
   upstreams: 'upstreams',
   backchannelLogoutUrl: 'backchannelLogoutUrl',
   authPath: 'routes.prefix',
+  login: 'login',
 }
 
 /** The one app of the middleware, or of the server without a KEYWARD_CONFIG file. */
@@ -158,6 +193,7 @@ export function appFromOptions(o: OneAppOptions, rules: AppRules, problems: stri
     handoffTargets: [],
     backchannelLogoutUrl: o.backchannelLogoutUrl,
     authPath: o.routes.prefix,
+    login: o.login,
   }
   return appFrom(spec, rules, (field) => rules.naming(OPTION_OF[field]), problems)
 }

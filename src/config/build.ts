@@ -27,7 +27,8 @@ export function parseOptions<S extends z.ZodType>(
       }
       continue
     }
-    const given = valueAt(raw, path)
+    // An item of a list the environment gave as text: the whole text is what was given.
+    const given = valueAt(raw, path) ?? valueAt(raw, path.replace(/(\.\d+)+$/, ''))
     const note = given === undefined ? 'not set' : SECRET_OPTIONS.has(path) ? 'set' : `got ${shown(given)}`
     problems.push(`${path ? naming(path) : 'options'}: ${issue.message} (${note})`)
   }
@@ -57,6 +58,7 @@ function keycloakFrom(o: SharedOptions, raw: unknown, naming: Naming, problems: 
     backchannelUrl,
     timeoutSeconds: o.keycloak.timeoutSeconds,
     allowHttp: o.devAllowHttp,
+    acrLevels: o.keycloak.acrLevels,
   }
 }
 
@@ -76,13 +78,66 @@ const DEFAULT_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 
 const upstreamsFrom = (o: SharedOptions): ReadonlyMap<string, UpstreamConfig> =>
   new Map(
-    Object.entries(o.upstreams).map(([name, u]) => {
-      const seconds = 'timeoutSeconds' in u && u.timeoutSeconds ? u.timeoutSeconds : o.upstreamTimeoutSeconds
-      const exchange = 'audience' in u && u.audience ? { audience: u.audience, scope: u.scope } : undefined
-      const methods = new Set('methods' in u && u.methods ? u.methods : DEFAULT_METHODS)
-      return [name, { url: new URL(u.url), timeoutMs: seconds * 1000, exchange, methods }]
+    Object.entries(o.upstreams).map(([name, u]): [string, UpstreamConfig] => {
+      const token = u.token ?? 'user'
+      const roles = u.requireRoles
+      return [
+        name,
+        {
+          url: new URL(u.url),
+          timeoutMs: (u.timeoutSeconds || o.upstreamTimeoutSeconds) * 1000,
+          exchange: u.audience ? { audience: u.audience, scope: u.scope } : undefined,
+          methods: new Set(u.methods ?? DEFAULT_METHODS),
+          token,
+          anonymous: token === 'userOrNone' || (token === 'client' && u.anonymous === true),
+          requireRoles: Array.isArray(roles) ? { anyOf: roles } : roles,
+          requireClaims: u.requireClaims,
+          authLevel:
+            u.requireAcr || u.maxAuthAgeSeconds !== undefined
+              ? { acr: u.requireAcr, maxAgeSeconds: u.maxAuthAgeSeconds }
+              : undefined,
+        },
+      ]
     }),
   )
+
+/**
+ * A step-up sends the user to a login that asks for the level: each app that may call an upstream
+ * requiring one must allow that login (its `acr_values`, `max_age`), and the level must be one keyward
+ * can compare (named in `keycloak.acrLevels`, or a number).
+ */
+function stepUpProblems(
+  apps: AppConfig[],
+  upstreams: ReadonlyMap<string, UpstreamConfig>,
+  keycloak: KeycloakConfig,
+  naming: Naming,
+): string[] {
+  const problems: string[] = []
+  for (const [name, { authLevel }] of upstreams) {
+    if (!authLevel) continue
+    const { acr, maxAgeSeconds } = authLevel
+    // What domain/auth-level.ts can rank: a name of the realm's map, or a level itself.
+    if (acr !== undefined && !Object.hasOwn(keycloak.acrLevels, acr) && !/^\d{1,3}$/.test(acr)) {
+      problems.push(
+        `${naming('upstreams')}: "${name}": requireAcr ${JSON.stringify(acr)} is neither a level nor named in ${naming('keycloak.acrLevels')}`,
+      )
+    }
+    for (const app of apps.filter((a) => !a.remote && a.upstreams.has(name))) {
+      const which = apps.length > 1 ? ` (app ${app.id})` : ''
+      if (acr !== undefined && !app.login.acrValues.has(acr)) {
+        problems.push(
+          `${naming('login.acrValues')}: must include ${JSON.stringify(acr)}, which upstream "${name}" requires (a step-up logs in with acr_values=${acr})${which}`,
+        )
+      }
+      if (maxAgeSeconds !== undefined && !app.login.maxAge) {
+        problems.push(
+          `${naming('login.maxAge')}: must be true, as upstream "${name}" requires a recent authentication (a step-up logs in with max_age)${which}`,
+        )
+      }
+    }
+  }
+  return problems
+}
 
 /**
  * The engine's configuration from checked options and the apps made of them. Adds what is wrong
@@ -98,10 +153,12 @@ export function engineConfig(
   const keycloak = keycloakFrom(o, raw, naming, problems)
   const redis = redisFrom(o.redis, (path) => valueAt(raw, path) !== undefined, naming, problems)
   problems.push(...lockProblems(o, naming))
+  const upstreams = upstreamsFrom(o)
+  problems.push(...stepUpProblems(apps, upstreams, keycloak, naming))
   return {
     keycloak,
     apps,
-    upstreams: upstreamsFrom(o),
+    upstreams,
     refresh: o.refresh,
     redis: {
       ...redis,

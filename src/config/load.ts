@@ -62,7 +62,9 @@ function optionsAndApps(
     const one = parseOptions(oneAppSchema, raw, envNaming, problems)
     return { options: one, apps: one ? [appFromOptions(one, rulesOf(one), problems)] : [], raw }
   }
-  const appVariables = Object.entries(ENV_OPTIONS).filter(([, path]) => APP_OPTIONS.includes(path))
+  const appVariables = Object.entries(ENV_OPTIONS).filter(([, path]) =>
+    APP_OPTIONS.some((option) => path === option || path.startsWith(`${option}.`)),
+  )
   for (const [name] of appVariables.filter(([name]) => env[name])) {
     problems.push(`${name}: with KEYWARD_CONFIG, each app's settings are in that file; unset ${name}`)
   }

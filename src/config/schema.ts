@@ -13,6 +13,7 @@ import {
   millis,
   origin,
   redisNodes,
+  acrLevels,
   secrets,
   seconds,
   upstreams,
@@ -43,6 +44,7 @@ const keycloakShared = {
   realm: z.string({ error: 'the realm name, e.g. keyward' }).min(1, 'the realm name, e.g. keyward'),
   backchannelUrl: url('the base URL keyward itself uses to reach Keycloak, e.g. http://keycloak:8080').optional(),
   timeoutSeconds: seconds(10),
+  acrLevels: acrLevels.default({}),
 }
 
 const keycloakApp = {
@@ -61,6 +63,37 @@ export const authPath = z
   .string()
   .regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'a path such as /auth, without a slash at its end')
   .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'a path such as /auth, without dot segments')
+
+const LOCALE = /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,3}$/
+const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/ // RFC 6749's scope-token
+
+/**
+ * What a login may ask Keycloak for (config/types.ts `LoginParamRules`): nothing unless allowed here.
+ * The same in the options, the environment (LOGIN_*) and each app of a KEYWARD_CONFIG file.
+ */
+export const loginRules = z
+  .strictObject({
+    prompts: listOf(
+      z.enum(['login', 'none', 'consent', 'create'], { error: 'prompts among login, none, consent, create' }),
+    ).default([]),
+    loginHint: bool.default(false),
+    idpHints: listOf(
+      z.string().regex(/^[\w.-]{1,64}$/, 'identity provider aliases as Keycloak names them, e.g. google,github'),
+    ).default([]),
+    uiLocales: listOf(z.string().regex(LOCALE, 'language tags, e.g. en,de,fr-CA')).default([]),
+    acrValues: listOf(z.string().regex(/^[\w.:-]{1,64}$/, 'acr values, e.g. silver,gold')).default([]),
+    maxAge: bool.default(false),
+    scopes: listOf(
+      z
+        .string()
+        .regex(SCOPE, 'scope names, e.g. orders:read,phone')
+        .refine(
+          (s) => s !== 'openid' && s !== 'offline_access',
+          'scopes other than openid and offline_access (ask for offline_access with offline=1)',
+        ),
+    ).default([]),
+  })
+  .prefault({})
 
 /** An app another keyward serves, for handoffs to and from it (the middleware's `siblings`). */
 const sibling = z.strictObject({
@@ -83,6 +116,7 @@ const appFields = {
   cookie: z.strictObject({ name: cookieName, sameSite: cookieSameSite }).prefault({}),
   siblings: z.array(sibling).default([]),
   routes: z.strictObject({ prefix: authPath.default('/auth') }).prefault({}),
+  login: loginRules,
 }
 
 /** The options of one app: with a KEYWARD_CONFIG file, each app's are in the file and these are refused. */

@@ -87,6 +87,45 @@ export interface CookieConfig {
   sameSite: 'lax' | 'strict'
 }
 
+/** The `prompt` values a login may ask Keycloak for. */
+export type LoginPrompt = 'login' | 'none' | 'consent' | 'create'
+
+/**
+ * What a login may ask Keycloak for beyond keyward's own parameters (`GET <authPath>/login?…`,
+ * `kw.login()`): each allowed by the app's configuration, each value within its rule. Nothing else of
+ * the query reaches Keycloak.
+ */
+export interface LoginParamRules {
+  prompts: ReadonlySet<LoginPrompt>
+  loginHint: boolean
+  /** Identity provider aliases `kc_idp_hint` may name. */
+  idpHints: ReadonlySet<string>
+  uiLocales: ReadonlySet<string>
+  acrValues: ReadonlySet<string>
+  maxAge: boolean
+  /** Scopes a login may add to the app's own. */
+  scopes: ReadonlySet<string>
+}
+
+/**
+ * Roles an access token must grant: any of them, or all. Named as keycloak-connect's `protect()` named
+ * them: `realm:<role>`, `<client>:<role>`, or `<role>` for the app's own client's.
+ */
+export type RoleRule = { anyOf: readonly string[] } | { allOf: readonly string[] }
+
+/** What one claim must be: a value (or one the claim's list holds), all of a list, any of a list, or a suffix. */
+export type ClaimValue = string | number | boolean
+export type ClaimRule = ClaimValue | readonly ClaimValue[] | { anyOf: readonly ClaimValue[] } | { endsWith: string }
+
+/**
+ * How strongly the user must have authenticated: an `acr` at least this level (by the realm's
+ * `acr.loa.map`, see `KeycloakConfig.acrLevels`), and/or an authentication no older than this.
+ */
+export interface AuthLevelRule {
+  acr?: string
+  maxAgeSeconds?: number
+}
+
 /** One browser-facing application (an origin with its own Keycloak client). */
 export interface AppConfig {
   id: string
@@ -116,6 +155,8 @@ export interface AppConfig {
   tokenExchange: 'standard' | 'legacy'
   /** Set for an app another keyward deployment serves: handoffs to and from it go through `redeemUrl`. */
   remote?: { redeemUrl: URL }
+  /** What a login may ask Keycloak for. */
+  login: LoginParamRules
 }
 
 export interface UpstreamConfig {
@@ -125,6 +166,19 @@ export interface UpstreamConfig {
   exchange?: { audience: string; scope?: string }
   /** The methods forwarded to it; any other is 405. */
   methods: ReadonlySet<string>
+  /**
+   * What it gets: the user's access token (`user`), the app's own client-credentials token (`client`),
+   * or the user's when there is a session and no `Authorization` otherwise (`userOrNone`).
+   */
+  token: 'user' | 'client' | 'userOrNone'
+  /** Callers without a session may call it (`userOrNone`, or `client` when configured so). */
+  anonymous: boolean
+  /** Roles the user's access token must grant, else 403 and the upstream is never called. */
+  requireRoles?: RoleRule
+  /** Claims the user's access token must hold, else 403 and the upstream is never called. */
+  requireClaims?: Readonly<Record<string, ClaimRule>>
+  /** The authentication the user's access token must show, else 401 `step_up_required`. */
+  authLevel?: AuthLevelRule
 }
 
 export interface KeycloakConfig {
@@ -135,6 +189,8 @@ export interface KeycloakConfig {
   backchannelUrl?: URL
   timeoutSeconds: number
   allowHttp: boolean
+  /** The realm's `acr.loa.map`: each `acr` name's level; an `acr` not named here is its own number, if it is one. */
+  acrLevels: Readonly<Record<string, number>>
 }
 
 /** An ioredis client, or Cluster, that the host application made and keeps: keyward never closes it. */

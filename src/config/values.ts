@@ -31,7 +31,8 @@ export const cap = (fallback: number) => {
 }
 
 /** A list: an array, or comma-separated text. */
-export const listOf = (item: z.ZodType<string> = z.string()) => z.preprocess(fromText(list), z.array(item))
+export const listOf = <T extends string = string>(item: z.ZodType<T> = z.string() as unknown as z.ZodType<T>) =>
+  z.preprocess(fromText(list), z.array(item))
 
 const href = (v: unknown) => (v instanceof URL ? v.href : v)
 
@@ -96,28 +97,72 @@ const upstreamUrl = z
 const UPSTREAMS_EXAMPLE =
   '{"orders":"https://orders.internal/api","billing":{"url":"https://billing.internal","timeoutSeconds":5}}'
 
-const upstreamEntry = z.union([
-  upstreamUrl.transform((url) => ({ url })),
-  z
-    .object({
-      url: upstreamUrl,
-      timeoutSeconds: z.number().positive().optional(),
-      // A token of its own: the session's access token exchanged for one with only this audience.
-      audience: z.string().min(1).max(255).optional(),
-      scope: z.string().min(1).max(1024).optional(),
-      // The methods forwarded (with the token); others are 405. TRACE and CONNECT never are.
-      methods: z
-        .array(
-          z
-            .string()
-            .regex(/^[A-Z][A-Z-]{0,19}$/)
-            .refine((m) => !['TRACE', 'TRACK', 'CONNECT'].includes(m)),
-        )
-        .min(1)
-        .optional(),
-    })
-    .strict(),
+const roles = z.array(z.string().min(1).max(255)).min(1)
+const claimValue = z.union([z.string(), z.number(), z.boolean()])
+const claimRule = z.union([
+  claimValue,
+  z.array(claimValue).min(1),
+  z.strictObject({ anyOf: z.array(claimValue).min(1) }),
+  z.strictObject({ endsWith: z.string().min(1) }),
 ])
+
+const upstreamObject = z
+  .object({
+    url: upstreamUrl,
+    timeoutSeconds: z.number().positive().optional(),
+    // A token of its own: the session's access token exchanged for one with only this audience.
+    audience: z.string().min(1).max(255).optional(),
+    scope: z.string().min(1).max(1024).optional(),
+    // The methods forwarded (with the token); others are 405. TRACE and CONNECT never are.
+    methods: z
+      .array(
+        z
+          .string()
+          .regex(/^[A-Z][A-Z-]{0,19}$/)
+          .refine((m) => !['TRACE', 'TRACK', 'CONNECT'].includes(m)),
+      )
+      .min(1)
+      .optional(),
+    // What it gets: the user's token, the app's own client-credentials token, or the user's if any.
+    token: z.enum(['user', 'client', 'userOrNone']).optional(),
+    // A `client` upstream callers without a session may call.
+    anonymous: z.boolean().optional(),
+    // Who may call it, by the user's access token: roles (a list is any of them) and claims.
+    requireRoles: z.union([roles, z.strictObject({ anyOf: roles }), z.strictObject({ allOf: roles })]).optional(),
+    requireClaims: z.record(z.string().min(1).max(255), claimRule).optional(),
+    // Step-up: the acr the user's token must reach, and/or how recent its authentication must be.
+    requireAcr: z
+      .string()
+      .regex(/^[\w.:-]{1,64}$/)
+      .optional(),
+    maxAuthAgeSeconds: z.number().int().min(0).max(31_536_000).optional(),
+  })
+  .strict()
+type UpstreamEntry = z.infer<typeof upstreamObject>
+
+const upstreamEntry = z.union([upstreamUrl.transform((url): UpstreamEntry => ({ url })), upstreamObject])
+
+/** What is wrong between one upstream's fields: rules that need a user of options that may have none. */
+function upstreamProblems(name: string, u: UpstreamEntry): string[] {
+  const token = u.token ?? 'user'
+  const problems: string[] = []
+  const at = JSON.stringify(name)
+  if (u.anonymous !== undefined && token !== 'client') {
+    problems.push(
+      `${at}: anonymous is for token "client" (a "userOrNone" upstream always takes callers without a session)`,
+    )
+  }
+  const userless = token === 'userOrNone' || (token === 'client' && u.anonymous)
+  if (userless && (u.requireRoles || u.requireClaims || u.requireAcr || u.maxAuthAgeSeconds !== undefined)) {
+    problems.push(
+      `${at}: requireRoles, requireClaims, requireAcr and maxAuthAgeSeconds need a user, so not with callers without a session`,
+    )
+  }
+  if (token !== 'user' && (u.audience || u.scope)) {
+    problems.push(`${at}: audience and scope exchange the user's token, so only with token "user"`)
+  }
+  return problems
+}
 
 /** `{"orders": "https://orders.internal/api", "billing": {"url": "…", "timeoutSeconds": 5}}`, as JSON text or an object. */
 export const upstreams = z.unknown().transform((v, ctx) => {
@@ -134,8 +179,31 @@ export const upstreams = z.unknown().transform((v, ctx) => {
   if (!result.success) {
     ctx.addIssue({
       code: 'custom',
-      message: `names of lower-case letters, digits and dashes, each an http(s) URL without query or an object {url, timeoutSeconds, audience, scope, methods} (methods in capitals, never TRACE or CONNECT), e.g. ${UPSTREAMS_EXAMPLE}`,
+      message: `names of lower-case letters, digits and dashes, each an http(s) URL without query or an object {url, timeoutSeconds, audience, scope, methods, token, anonymous, requireRoles, requireClaims, requireAcr, maxAuthAgeSeconds} (methods in capitals, never TRACE or CONNECT; token user, client or userOrNone), e.g. ${UPSTREAMS_EXAMPLE}`,
     })
+    return z.NEVER
+  }
+  const problems = Object.entries(result.data).flatMap(([name, u]) => upstreamProblems(name, u))
+  for (const message of problems) ctx.addIssue({ code: 'custom', message })
+  return problems.length ? z.NEVER : result.data
+})
+
+const ACR_LEVELS_EXAMPLE = '{"silver":1,"gold":2}'
+
+/** The realm's `acr.loa.map`: acr name → level (a whole number), as JSON text or an object. */
+export const acrLevels = z.unknown().transform((v, ctx) => {
+  const message = `a JSON object of acr name → level, as the realm's acr.loa.map says it, e.g. ${ACR_LEVELS_EXAMPLE}`
+  let parsed = v
+  if (typeof v === 'string') {
+    try {
+      parsed = JSON.parse(v)
+    } catch {
+      parsed = undefined
+    }
+  }
+  const result = z.record(z.string().regex(/^[\w.:-]{1,64}$/), z.number().int().min(0).max(100)).safeParse(parsed)
+  if (!result.success) {
+    ctx.addIssue({ code: 'custom', message })
     return z.NEVER
   }
   return result.data

@@ -22,6 +22,8 @@ export type FailureKind =
   | 'login_unknown'
   /** Keycloak ended the login with an error, refused the code, or answered what fails validation. */
   | 'login_refused'
+  /** The application's login hook refused this user: no session was kept, Keycloak's was revoked. */
+  | 'login_forbidden'
   /** Keycloak issued a session that Redis would not store: the login must start again. */
   | 'login_not_kept'
   /** A one-time code (mobile login, handoff) that is unknown, expired, used, or shown with the wrong proof. */

@@ -12,6 +12,10 @@ export interface LoginTransaction {
   offline: boolean
   /** A mobile login: where the app wants its one-time code, and the app's own PKCE challenge and state. */
   mobile?: MobileLoginRequest
+  /** A silent login (`prompt=none`): Keycloak's refusal goes back to `returnTo` as `?error=…`, not to an error page. */
+  silent?: boolean
+  /** Asked for a level (`acr_values`, `max_age`): the browser's session, if it is the same, is raised in place. */
+  stepUp?: boolean
 }
 
 export interface MobileLoginRequest {
@@ -34,3 +38,22 @@ export interface CodeBinding {
   codeChallenge: string
   redirectUri: string
 }
+
+/** What the application's login hook (the middleware's `onLogin`) is told of a login. */
+export interface LoginEvent {
+  /** The ID token's claims, verified; for a handoff, the new access token's (an exchange brings no ID token). */
+  claims: Record<string, unknown>
+  app: string
+  kind: 'online' | 'offline'
+  client: 'web' | 'mobile'
+  /** A login at Keycloak, or a session handed over from a sibling app. */
+  via: 'login' | 'handoff'
+}
+
+/** The hook's answer: nothing (let it in), a refusal for people, or small data to keep with the session. */
+export type LoginDecision = void | undefined | { refuse: string } | { data: Record<string, unknown> }
+
+export type LoginHook = (login: LoginEvent) => LoginDecision | Promise<LoginDecision>
+
+/** The most a login hook's data may take, as JSON: it is read with the session on every request. */
+export const APP_DATA_MAX_BYTES = 4096

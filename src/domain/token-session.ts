@@ -114,6 +114,8 @@ export interface TokenSession {
   tokens: TokenSet
   /** Tokens exchanged for upstreams that want their own audience, by upstream name. */
   upstreamTokens?: Record<string, UpstreamToken>
+  /** What the application's login hook kept with the session (small, JSON); never sent to the browser by keyward. */
+  appData?: Record<string, unknown>
 }
 
 const PROFILE_CLAIMS = [

@@ -15,6 +15,7 @@ export type KeywardErrorCode =
   | 'login_failed'
   | 'not_authenticated'
   | 'session_expired'
+  | 'step_up_required'
   | 'csrf_required'
   | 'admin_role_required'
   | 'forbidden'
@@ -45,6 +46,7 @@ const PROBLEMS: Record<KeywardErrorCode, { status: number; title: string }> = {
   login_failed: { status: 400, title: 'The login did not succeed' },
   not_authenticated: { status: 401, title: 'You are not logged in' },
   session_expired: { status: 401, title: 'Your session has ended' },
+  step_up_required: { status: 401, title: 'A stronger authentication is needed' },
   csrf_required: { status: 403, title: 'The X-CSRF header is missing' },
   admin_role_required: { status: 403, title: 'The admin role is required' },
   forbidden: { status: 403, title: 'You are not allowed to do this' },
@@ -92,17 +94,31 @@ export class KeywardError extends Error {
   /** Seconds after which a retry may succeed, for errors that pass (Redis or Keycloak away). */
   readonly retryAfterSeconds?: number
   /**
+   * For `step_up_required`: what the login must ask for (`acr_values`, `max_age`), and the path of
+   * keyward's login that asks for it (add `&returnTo=<path>`).
+   */
+  readonly stepUp?: { loginUrl: string; acrValues?: string; maxAge?: number }
+  /**
    * @param code - which error this is
    * @param detail - what happened, for people
-   * @param options - the error's cause, and when a retry may succeed
+   * @param options - the error's cause, when a retry may succeed, and what a step-up asks for
    */
-  constructor(code: KeywardErrorCode, detail: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+  constructor(
+    code: KeywardErrorCode,
+    detail: string,
+    options?: {
+      cause?: unknown
+      retryAfterSeconds?: number
+      stepUp?: { loginUrl: string; acrValues?: string; maxAge?: number }
+    },
+  ) {
     super(detail, { cause: options?.cause })
     this.name = 'KeywardError'
     this.code = code
     this.detail = detail
     this.status = PROBLEMS[code].status
     this.retryAfterSeconds = options?.retryAfterSeconds
+    this.stepUp = options?.stepUp
   }
 
   /** A short summary for people, the same for every error of this code (a page may show it as it is). */
@@ -120,6 +136,7 @@ const FAILURES: Record<FailureKind, { code: KeywardErrorCode; retryAfterSeconds?
   refresh_busy: { code: 'refresh_timeout', retryAfterSeconds: 1 },
   login_unknown: { code: 'invalid_state' },
   login_refused: { code: 'login_failed' },
+  login_forbidden: { code: 'forbidden' },
   login_not_kept: { code: 'store_unavailable', retryAfterSeconds: 2 },
   code_invalid: { code: 'invalid_grant' },
   logout_token_refused: { code: 'invalid_request' },
@@ -148,6 +165,14 @@ export function toProblem(err: unknown): KeywardError {
   return new KeywardError('internal_error', 'Something went wrong inside keyward.', { cause: err })
 }
 
+/** RFC 9470's challenge: which authentication would do, for a client that reads `WWW-Authenticate`. */
+function stepUpChallenge({ acrValues, maxAge }: NonNullable<KeywardError['stepUp']>): string {
+  const params = ['error="insufficient_user_authentication"']
+  if (acrValues !== undefined) params.push(`acr_values="${acrValues}"`)
+  if (maxAge !== undefined) params.push(`max_age=${maxAge}`)
+  return `Bearer ${params.join(', ')}`
+}
+
 /** Writes `problem` as the whole answer (plain node:http, so the hot path can use it too). */
 export function sendProblem(res: ServerResponse, problem: KeywardError): void {
   const body = JSON.stringify({
@@ -156,7 +181,9 @@ export function sendProblem(res: ServerResponse, problem: KeywardError): void {
     status: problem.status,
     code: problem.code,
     detail: problem.detail,
+    ...(problem.stepUp ? { loginUrl: problem.stepUp.loginUrl } : {}),
   })
+  if (problem.stepUp) res.setHeader('WWW-Authenticate', stepUpChallenge(problem.stepUp))
   if (problem.retryAfterSeconds) res.setHeader('Retry-After', String(problem.retryAfterSeconds))
   res.setHeader('Content-Type', 'application/problem+json; charset=utf-8')
   res.setHeader('Content-Length', Buffer.byteLength(body))

@@ -2,6 +2,7 @@
  * The public types of keyward's options (`keyward({ … })`): part of the package's API (see api.ts).
  */
 import type { Logger } from 'pino'
+import type { ClaimsRule } from './api'
 
 /**
  * An upstream API that {@link Keyward.proxy} calls with the user's access token.
@@ -18,6 +19,74 @@ export interface UpstreamOptions {
   scope?: string
   /** The methods passed on to it (in capitals); others are 405. Never TRACE or CONNECT. */
   methods?: string[]
+  /**
+   * What it gets: `user`, the user's access token (default); `client`, the application's own
+   * client-credentials token (its client needs "Service accounts roles"); `userOrNone`, the user's
+   * when there is a session, and no `Authorization` otherwise.
+   */
+  token?: 'user' | 'client' | 'userOrNone'
+  /** A `client` upstream that callers without a session may call (the CSRF header is still needed). */
+  anonymous?: boolean
+  /**
+   * Step-up: the `acr` the user's access token must reach (by `keycloak.acrLevels`), else 401
+   * `step_up_required` with the login that asks for it. `login.acrValues` must hold it.
+   */
+  requireAcr?: string
+  /** Step-up: an authentication no older than this; `login.maxAge` must be true. */
+  maxAuthAgeSeconds?: number
+  /**
+   * Roles the user's access token must grant (named as {@link Keyward.requireRole} names them): a list
+   * is any of them; `{ allOf }` asks for each. Else 403 `forbidden`, and the upstream is never called.
+   */
+  requireRoles?: string[] | { anyOf: string[] } | { allOf: string[] }
+  /** Claims the user's access token must hold (as {@link ClaimsRule} says them, without a function). */
+  requireClaims?: Exclude<ClaimsRule, (claims: Record<string, unknown>) => boolean>
+}
+
+/**
+ * What {@link KeywardOptions.onLogin} is told of a login.
+ * @public
+ */
+export interface LoginEvent {
+  /** The ID token's claims, verified; for a session handed over, its new access token's. */
+  claims: Record<string, unknown>
+  /** The app (`appId`) the session is for. */
+  app: string
+  /** `offline` when the login asked for (and got) an offline token. */
+  kind: 'online' | 'offline'
+  /** A browser's login, or a mobile app's. */
+  client: 'web' | 'mobile'
+  /** A login at Keycloak, or a session handed over from a sibling app. */
+  via: 'login' | 'handoff'
+}
+
+/**
+ * What {@link KeywardOptions.onLogin} answers: nothing to let the user in, `{ refuse }` to turn them
+ * away (the text is the 403's detail, shown to them), or `{ data }` to keep with the session.
+ * @public
+ */
+export type LoginDecision = void | undefined | { refuse: string } | { data: Record<string, unknown> }
+
+/**
+ * What a login may ask Keycloak for: nothing unless allowed here (LOGIN_*). The query of
+ * `GET <prefix>/login`, {@link Keyward.login} and `requireSession({ login })` are checked against it.
+ * @public
+ */
+export interface LoginParamOptions {
+  /** The `prompt` values allowed (LOGIN_PROMPTS); `none` makes silent login possible. */
+  prompts?: ('login' | 'none' | 'consent' | 'create')[]
+  /** Allow `login_hint` (LOGIN_HINT). */
+  loginHint?: boolean
+  /** The identity provider aliases `kc_idp_hint` may name (LOGIN_IDP_HINTS). */
+  idpHints?: string[]
+  /** The languages `ui_locales` may ask for (LOGIN_UI_LOCALES). */
+  uiLocales?: string[]
+  /** The `acr_values` a login may ask for (LOGIN_ACR_VALUES). */
+  acrValues?: string[]
+  /** Allow `max_age` (LOGIN_MAX_AGE). */
+  maxAge?: boolean
+  /** Scopes a login may add to `keycloak.scopes` (LOGIN_SCOPES). */
+  scopes?: string[]
 }
 
 /**
@@ -120,6 +189,8 @@ export interface KeywardOptions {
     scopes?: string
     /** How long a call to Keycloak may take. Default 10 (OIDC_TIMEOUT_SECONDS). */
     timeoutSeconds?: number
+    /** The realm's `acr.loa.map`, e.g. `{ silver: 1, gold: 2 }`, to rank `acr` values (KEYCLOAK_ACR_LEVELS). */
+    acrLevels?: Record<string, number>
   }
   /** The secrets: each a list, the first in use, the others still accepted (for a rotation). */
   secrets: {
@@ -147,6 +218,8 @@ export interface KeywardOptions {
   siblings?: SiblingApp[]
   /** Where Keycloak reaches back-channel logout, when not on `publicUrl` (BACKCHANNEL_LOGOUT_URL). */
   backchannelLogoutUrl?: string | URL
+  /** What a login may ask Keycloak for (prompt, login_hint, kc_idp_hint…): nothing unless allowed. */
+  login?: LoginParamOptions
   /** The session cookie: `__Host-<name>` on https. Defaults `keyward`, `lax` (COOKIE_NAME, COOKIE_SAMESITE). */
   cookie?: { name?: string; sameSite?: 'lax' | 'strict' }
   /** The upstream APIs {@link Keyward.proxy} may call, by name (UPSTREAMS). */
@@ -191,6 +264,13 @@ export interface KeywardOptions {
   adminRole?: string
   /** Allow plain http to Keycloak and for a public URL that is not loopback: development only (DEV_ALLOW_HTTP). */
   devAllowHttp?: boolean
+  /**
+   * Runs after each login (and each session handed over from a sibling), before the session is kept:
+   * return `{ refuse: 'why' }` to turn the user away (403 `forbidden` with that detail; Keycloak's new
+   * client session is revoked; no session is kept), or `{ data }` to keep small data (at most 4096
+   * bytes as JSON) with the session, on `req.keyward.session.data`. A hook that throws refuses too.
+   */
+  onLogin?: (login: LoginEvent) => LoginDecision | Promise<LoginDecision>
   /** Where keyward logs: a pino logger of the application's; its own, on stdout, when left out. */
   logger?: Logger
   /** The level of keyward's own logger. Default `info` (LOG_LEVEL). */

@@ -3,7 +3,7 @@
  * modules import only what an application already has (Express's types, pino's), so the package's
  * declarations never bring in keyward's internals.
  */
-import type { ErrorRequestHandler, RequestHandler } from 'express'
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express'
 
 /**
  * Who is logged in: the profile claims of the session's ID token, never a token.
@@ -57,6 +57,8 @@ export interface SessionInfo {
   accessTokenExpiresAt: Date
   /** When Keycloak stops honouring the refresh token, when it set a limit. */
   refreshTokenExpiresAt?: Date
+  /** What the application's `onLogin` kept with the session, if anything. */
+  data?: Record<string, unknown>
   /** When the session is over unless refreshed before. */
   expiresAt: Date
 }
@@ -122,11 +124,21 @@ declare global {
 
 /**
  * What a claims rule asks: each claim equal to the value given, or, for a list claim (`groups`),
- * holding it; a list of values asks for each of them. Or a function of the access token's claims.
+ * holding it; a list of values asks for each of them, `{ anyOf }` for one of them, `{ endsWith }` a
+ * text ending so (an e-mail domain). Or a function of the access token's claims. The same rules as an
+ * upstream's `requireClaims`.
  * @public
  */
 export type ClaimsRule =
-  | Record<string, string | number | boolean | readonly (string | number)[]>
+  | Record<
+      string,
+      | string
+      | number
+      | boolean
+      | readonly (string | number | boolean)[]
+      | { anyOf: readonly (string | number | boolean)[] }
+      | { endsWith: string }
+    >
   | ((claims: Record<string, unknown>) => boolean)
 
 /**
@@ -139,6 +151,46 @@ export interface RequireSessionOptions {
    * request (any method but GET, HEAD, OPTIONS). Default true.
    */
   csrf?: boolean
+  /** What the login a page without a session is sent to asks Keycloak for (within the `login` option's allow-list). */
+  login?: Omit<LoginOptions, 'returnTo'>
+}
+
+/**
+ * How strongly the user must have authenticated, for {@link Keyward.requireAuthLevel}.
+ * @public
+ */
+export interface AuthLevelOptions {
+  /** An `acr` at least this level, by the realm's `acr.loa.map` (`keycloak.acrLevels`), e.g. `gold`; or a level, e.g. `2`. */
+  acr?: string
+  /** An authentication no older than this many seconds. */
+  maxAgeSeconds?: number
+}
+
+/**
+ * What a login asks Keycloak for. Each but `returnTo` and `offline` must be allowed by the `login`
+ * option (e.g. `login: { prompts: ['login', 'none'], idpHints: ['google'] }`); a value outside it is a
+ * 400 `invalid_request`, never passed on.
+ * @public
+ */
+export interface LoginOptions {
+  /** Where the browser comes back to: a path on the application (default `/`). */
+  returnTo?: string
+  /** Ask for an offline token ("remember me"). */
+  offline?: boolean
+  /** `login` (always ask again), `none` (silent: back with `?error=login_required` when Keycloak has no session), `consent`, `create` (registration). */
+  prompt?: 'login' | 'none' | 'consent' | 'create'
+  /** Prefills the user name (`login_hint`). */
+  loginHint?: string
+  /** Goes straight to this identity provider of the realm (`kc_idp_hint`). */
+  idpHint?: string
+  /** The login page's languages, by preference (`ui_locales`). */
+  uiLocales?: readonly string[]
+  /** Authentication levels asked for (`acr_values`). */
+  acrValues?: readonly string[]
+  /** The user must have authenticated within this many seconds (`max_age`). */
+  maxAge?: number
+  /** Scopes added to the application's own. */
+  scopes?: readonly string[]
 }
 
 /**
@@ -160,6 +212,13 @@ export interface Keyward extends RequestHandler {
    */
   requireSession(options?: RequireSessionOptions): RequestHandler
   /**
+   * Sends the browser to keyward's login, asking Keycloak for what `options` say, e.g. from the
+   * application's own "log in with Google" route: `kw.login(res, { idpHint: 'google', returnTo: '/orders' })`.
+   * Throws a {@link KeywardError} (400 `invalid_request` or `invalid_return_to`) for an option the
+   * `login` option does not allow.
+   */
+  login(res: Response, options?: LoginOptions): void
+  /**
    * Lets through a session whose access token holds one of `roles`: `realm:<role>` for a realm role,
    * `<client>:<role>` for a client's role, `<role>` for this app's client's own (as keycloak-connect's
    * `protect()` read them). Read from the current access token, refreshed when due: a role removed in
@@ -169,6 +228,14 @@ export interface Keyward extends RequestHandler {
   requireRole(...roles: string[]): RequestHandler
   /** Lets through a session whose access token's claims pass `rule`; else 403 `forbidden`. */
   requireClaims(rule: ClaimsRule): RequestHandler
+  /**
+   * Step-up: lets through a session whose current access token shows the authentication `rule` asks
+   * for (its `acr` and `auth_time`, as Keycloak's Level of Authentication sets them). A page without
+   * it goes to the login that asks for it (`acr_values`, `max_age`) and back, keeping its session; any
+   * other request gets 401 `step_up_required` with that login's path (`loginUrl`) and RFC 9470's
+   * `WWW-Authenticate` challenge. The `login` option must allow that login (its `acrValues`, `maxAge`).
+   */
+  requireAuthLevel(rule: AuthLevelOptions): RequestHandler
   /**
    * The CSRF check for the application's own state-changing routes, which receive the session cookie
    * too: header `X-CSRF: 1` and, when the browser sends one, an allowed `Origin`; else 403.

@@ -9,7 +9,7 @@ import { safeReturnTo } from '../http/return-to'
 import { logout, type SessionEndDeps } from '../sessions/session-end'
 import type { TokenService } from '../sessions/token-service'
 import type { AccessTokenOptions, KeywardContext, SessionInfo, UserClaims } from './api'
-import { holdsAnyRole } from './roles'
+import { holdsAnyRole } from '../domain/access'
 
 export interface ContextDeps {
   app: AppConfig
@@ -30,6 +30,7 @@ const sessionInfo = (s: TokenSession): SessionInfo => ({
   accessTokenExpiresAt: new Date(s.accessExpiresAt),
   refreshTokenExpiresAt: date(s.refreshExpiresAt),
   expiresAt: new Date(s.expiresAt),
+  ...(s.appData ? { data: s.appData } : {}),
 })
 
 /**

@@ -4,23 +4,18 @@ import type { AppConfig } from '../config/types'
 import { checkCsrf } from '../http/middleware/csrf'
 import { KeywardError, toProblem } from '../http/problem'
 import type { RequestContext } from './context'
-import { holdsAnyRole } from './roles'
-import type { ClaimsRule, RequireSessionOptions } from './api'
+import { missingClaims, missingRoles } from '../domain/access'
+import { levelOf } from '../domain/auth-level'
+import { checkAuthLevel } from '../http/step-up'
+import type { AuthLevelOptions, ClaimsRule, LoginOptions, RequireSessionOptions } from './api'
+import { loginUrl } from './login'
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS'])
 
-/** What `rule` finds missing in `claims`, said for people; undefined when nothing is. */
+/** What `rule` finds missing in `claims`; a function passes only on `true` (a promise, an async check, fails). */
 function missingClaim(claims: Record<string, unknown>, rule: ClaimsRule): string | undefined {
-  // Only `true` passes: a function that returns a promise (an async check) is not waited for, so it fails.
   if (typeof rule === 'function') return rule(claims) === true ? undefined : 'The claims check failed.'
-  for (const [name, want] of Object.entries(rule)) {
-    const has = claims[name]
-    const holds = (value: unknown) => (Array.isArray(has) ? has.includes(value) : has === value)
-    const wanted = Array.isArray(want) ? want : [want]
-    if (!wanted.every(holds))
-      return `The claim ${name} must ${Array.isArray(has) ? 'hold' : 'be'} ${wanted.join(', ')}.`
-  }
-  return undefined
+  return missingClaims(claims, rule)
 }
 
 /**
@@ -28,8 +23,13 @@ function missingClaim(claims: Record<string, unknown>, rule: ClaimsRule): string
  * login and back; any other refusal is a `KeywardError` passed to `next(err)`, which `kw.errorHandler()`
  * answers as problem+json, unless an error handler of the application's renders it first.
  */
-export function createGuards(deps: { app: AppConfig; contextOf: (req: Request) => RequestContext | undefined }) {
-  const { app, contextOf } = deps
+export function createGuards(deps: {
+  app: AppConfig
+  contextOf: (req: Request) => RequestContext | undefined
+  /** The realm's `acr.loa.map` (`keycloak.acrLevels`). */
+  acrLevels: Readonly<Record<string, number>>
+}) {
+  const { app, contextOf, acrLevels } = deps
 
   /** A browser asking for a page, which a login can bring back to it. */
   const navigation = (req: Request) => req.method === 'GET' && req.accepts(['json', 'html']) === 'html'
@@ -39,7 +39,13 @@ export function createGuards(deps: { app: AppConfig; contextOf: (req: Request) =
    * `next` (401, or 503 while Redis is away). With `csrf`, a browser's state-changing request must pass
    * the CSRF check.
    */
-  function admitted(req: Request, res: Response, next: NextFunction, csrf: boolean): RequestContext | undefined {
+  function admitted(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    csrf: boolean,
+    login: Omit<LoginOptions, 'returnTo'> = {},
+  ): RequestContext | undefined {
     const context = contextOf(req)
     if (!context) throw new Error('keyward: app.use(kw) must come before its guards')
     try {
@@ -48,7 +54,7 @@ export function createGuards(deps: { app: AppConfig; contextOf: (req: Request) =
       return context
     } catch (err) {
       if (!context.unavailable && navigation(req)) {
-        res.redirect(302, `${app.authPath}/login?returnTo=${encodeURIComponent(req.originalUrl)}`)
+        res.redirect(302, loginUrl(app, { ...login, returnTo: req.originalUrl }))
       } else {
         next(toProblem(err))
       }
@@ -71,20 +77,63 @@ export function createGuards(deps: { app: AppConfig; contextOf: (req: Request) =
   return {
     requireSession(options: RequireSessionOptions = {}): RequestHandler {
       const csrf = options.csrf ?? true
+      const { login } = options
+      if (login) {
+        if (login.prompt === 'none') {
+          // Back without a session, the page would send the browser to the same silent login again.
+          throw new TypeError(
+            "requireSession: prompt 'none' would loop; log in silently with kw.login(res, { prompt: 'none' }) where the page handles ?error=login_required",
+          )
+        }
+        try {
+          loginUrl(app, login) // what the app's `login` option does not allow is said now, not at a user's request
+        } catch (err) {
+          throw new TypeError(`requireSession: ${(err as Error).message}`, { cause: err })
+        }
+      }
       return function keywardSession(req, res, next) {
-        if (admitted(req, res, next, csrf)) next()
+        if (admitted(req, res, next, csrf, login)) next()
       }
     },
 
     requireRole(...roles: string[]): RequestHandler {
       if (roles.length === 0) throw new TypeError('requireRole needs at least one role')
-      return gate((claims) =>
-        holdsAnyRole(claims, app.clientId, roles) ? undefined : `The role ${roles.join(' or ')} is required.`,
-      )
+      return gate((claims) => missingRoles(claims, app.clientId, { anyOf: roles }))
     },
 
     requireClaims(rule: ClaimsRule): RequestHandler {
       return gate((claims) => missingClaim(claims, rule))
+    },
+
+    requireAuthLevel(rule: AuthLevelOptions): RequestHandler {
+      const login = { acrValues: rule.acr === undefined ? undefined : [rule.acr], maxAge: rule.maxAgeSeconds }
+      if (rule.acr === undefined && rule.maxAgeSeconds === undefined) {
+        throw new TypeError('requireAuthLevel needs acr or maxAgeSeconds')
+      }
+      if (rule.acr !== undefined && levelOf(rule.acr, acrLevels) < 0) {
+        throw new TypeError(
+          `requireAuthLevel: acr ${JSON.stringify(rule.acr)} is neither a level nor named in keycloak.acrLevels`,
+        )
+      }
+      try {
+        loginUrl(app, login) // the step-up's login must be one the app's `login` option allows
+      } catch (err) {
+        throw new TypeError(`requireAuthLevel: ${(err as Error).message}`, { cause: err })
+      }
+      return function keywardAuthLevel(req, res, next) {
+        const context = admitted(req, res, next, true)
+        if (!context) return
+        context.accessTokenClaims().then((claims) => {
+          try {
+            checkAuthLevel(claims, rule, app, acrLevels, Date.now())
+            next()
+          } catch (err) {
+            // A page goes to the step-up login and back; anything else hears 401 step_up_required.
+            if (navigation(req)) res.redirect(302, loginUrl(app, { ...login, returnTo: req.originalUrl }))
+            else next(err)
+          }
+        }, next)
+      }
     },
 
     csrf(): RequestHandler {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express'
+import { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express'
 import { createEngine } from '../engine'
 import { loginBindingName } from '../http/browser-cookie'
 import { corsFor, corsMiddleware } from '../http/middleware/cors'
@@ -12,8 +12,9 @@ import { childLogger } from '../log'
 import { Failure } from '../domain/failures'
 import { RequestContext } from './context'
 import { createGuards } from './guards'
+import { loginUrl } from './login'
 import { configFromOptions } from './options'
-import type { Keyward } from './api'
+import type { Keyward, LoginOptions } from './api'
 import type { KeywardOptions } from './api-options'
 
 /**
@@ -32,9 +33,9 @@ import type { KeywardOptions } from './api-options'
  * @public
  */
 export function keyward(options: KeywardOptions): Keyward {
-  const { config, logger } = configFromOptions(options)
+  const { config, logger, onLogin } = configFromOptions(options)
   const log = childLogger(logger, config.logLevel, { keyward: config.apps[0].id })
-  const engine = createEngine(config, { log })
+  const engine = createEngine(config, { log, onLogin })
   const { app, caller } = engine.apps[0]
   let closed = false
 
@@ -70,11 +71,13 @@ export function keyward(options: KeywardOptions): Keyward {
     .use((req, res, next) => (ownPath(req.path) ? routes(req, res, next) : next()))
     .use(attach)
 
-  const guards = createGuards({ app, contextOf: (req) => contexts.get(req) })
+  const guards = createGuards({ app, contextOf: (req) => contexts.get(req), acrLevels: config.keycloak.acrLevels })
   const api: ApiApp = { app, cookies: new Set([app.cookie.name, loginBindingName(app.cookie)]), caller, cors }
   const apiProxy = createApiProxy({
     upstreams: config.upstreams,
     tokens: engine.tokens,
+    clientTokens: engine.clientTokens,
+    acrLevels: config.keycloak.acrLevels,
     forwarder: engine.forwarder,
     clientIp: (req) => (req as Request).ip ?? req.socket.remoteAddress ?? '',
     isDraining: () => closed,
@@ -87,6 +90,9 @@ export function keyward(options: KeywardOptions): Keyward {
     (req: Request, res: Parameters<RequestHandler>[1], next: Parameters<RequestHandler>[2]) => router(req, res, next),
     {
       ...guards,
+      login(res: Response, options: LoginOptions = {}): void {
+        res.redirect(302, loginUrl(app, options))
+      },
       proxy(upstream: string): RequestHandler {
         if (!app.upstreams.has(upstream)) {
           throw new TypeError(

@@ -9,7 +9,7 @@ import {
   LogoutCredentialsRefused,
   type ConnectionOptions,
 } from './connection'
-import { exchangeRefusal } from './exchange-refusal'
+import { exchangeRefusal, serviceAccountRefusal } from './exchange-refusal'
 
 export type OidcClientOptions = ConnectionOptions
 
@@ -83,20 +83,23 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     return failure
   }
 
-  let serviceToken: { value: string; until: number } | undefined
-
   return {
     start: connection.start,
     stop: connection.stop,
     isReady: connection.isReady,
 
-    /** Authorization code + PKCE (S256) + state + nonce. */
-    async startLogin(params: { redirectUri: string; scope: string }): Promise<LoginRequest> {
+    /** Authorization code + PKCE (S256) + state + nonce, and `extra` parameters a login was allowed to ask for. */
+    async startLogin(params: {
+      redirectUri: string
+      scope: string
+      extra?: Record<string, string>
+    }): Promise<LoginRequest> {
       const cfg = await configuration()
       const codeVerifier = oidc.randomPKCECodeVerifier()
       const state = oidc.randomState()
       const nonce = oidc.randomNonce()
       const url = oidc.buildAuthorizationUrl(cfg, {
+        ...params.extra,
         redirect_uri: params.redirectUri,
         scope: params.scope,
         response_type: 'code',
@@ -233,27 +236,21 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     },
 
     /**
-     * An access token for this client itself (client credentials, its service account), for calls to
-     * another keyward deployment; reused until half a minute before it expires.
+     * An access token for this client itself (client credentials, its service account): for upstreams
+     * that take the app's own token, and calls to another keyward deployment. Kept by `clientTokens`.
      */
-    async clientCredentials(): Promise<string> {
-      if (serviceToken && serviceToken.until > Date.now()) return serviceToken.value
+    async clientCredentials(): Promise<TokenGrant> {
+      const requestedAt = Date.now()
       try {
         const res = await asClient(
           (cfg) => oidc.clientCredentialsGrant(cfg),
           (err) => credentialsRefused(err, true),
         )
-        serviceToken = { value: res.access_token, until: Date.now() + ((res.expires_in ?? 60) - 30) * 1000 }
-        return res.access_token
+        return toGrant(res, requestedAt)
       } catch (err) {
         const failure = keycloakAnswer(err)
         if (failure.kind !== 'rejected') throw err
-        throw new Failure(
-          'exchange_refused',
-          `Keycloak gave client ${options.clientId} no token of its own (${failure.error}: ${failure.description ?? ''}); ` +
-            'to fix: turn on "Service accounts roles" on it (no role needed) for handoffs between deployments.',
-          { cause: err },
-        )
+        throw new Failure('exchange_refused', serviceAccountRefusal(options.clientId, failure), { cause: err })
       }
     },
 

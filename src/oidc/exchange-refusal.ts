@@ -73,3 +73,8 @@ export function exchangeRefusal(
     message: `Keycloak refused the token exchange as ${clients.clientId} (${words})${fix ? `; to fix: ${fix}` : ''}.`,
   }
 }
+
+/** Keycloak's refusal of a client-credentials grant: the client has no service account. */
+export const serviceAccountRefusal = (clientId: string, refusal: { error: string; description?: string }): string =>
+  `Keycloak gave client ${clientId} no token of its own (${refusal.error}: ${refusal.description ?? ''}); to fix: ` +
+  'turn on "Service accounts roles" on it (no role needed), for handoffs between deployments and upstreams with token "client".'

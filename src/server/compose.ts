@@ -33,6 +33,8 @@ export function compose(
     apiProxy: createApiProxy({
       upstreams: config.upstreams,
       tokens: engine.tokens,
+      clientTokens: engine.clientTokens,
+      acrLevels: config.keycloak.acrLevels,
       forwarder: engine.forwarder,
       clientIp,
       isDraining: () => isDraining,

@@ -8,7 +8,9 @@ import type { OidcClient } from '../oidc/client'
 import type { HandoffPeer } from '../peer/handoff-peer'
 import type { Handoff, HandoffCodeStore } from '../store/handoff-codes'
 import type { TokenSessionStore } from '../store/token-sessions'
-import { keepNewSession, redeemMobileCode, retireReplaced, type LoginDeps } from './login'
+import { keepNewSession, redeemMobileCode, type LoginDeps } from './login'
+import { retireReplaced } from './replaced'
+import { applyLoginHook } from './login-hook'
 import type { TokenService } from './token-service'
 
 /** An app as a handoff sees it. */
@@ -41,6 +43,8 @@ export interface HandoffDeps {
   metrics: Pick<Metrics, 'sessionCreated' | 'sessionEnded' | 'handoff'>
   log: Logger
   now: () => number
+  /** The application's login hook, which a session handed over goes through as a login does. */
+  onLogin?: LoginDeps['onLogin']
 }
 
 function mayHandTo(from: HandoffApp | undefined, target: string): asserts from is HandoffApp {
@@ -135,7 +139,12 @@ async function subjectOf(
  * The handed-over session as the target's own: the subject token exchanged at Keycloak as the
  * target's client for the target's own tokens in the same Keycloak session.
  */
-async function exchangeAs(deps: HandoffDeps, app: string, subject: Subject): Promise<NewSession> {
+async function exchangeAs(
+  deps: HandoffDeps,
+  app: string,
+  subject: Subject,
+  client: 'web' | 'mobile',
+): Promise<NewSession> {
   const target = deps.apps.get(app)!
   const scope = target.scopes
     .split(' ')
@@ -144,7 +153,8 @@ async function exchangeAs(deps: HandoffDeps, app: string, subject: Subject): Pro
   const grant = await deps
     .oidcFor(target.id)
     .exchange(subject.token, { requested: 'refresh_token', scope, subjectClientId: subject.clientId })
-  const session = newSession(grant, { app: target.id, kind: 'online', now: deps.now(), lifetimes: deps.lifetimes })
+  const made = newSession(grant, { app: target.id, kind: 'online', now: deps.now(), lifetimes: deps.lifetimes })
+  const session = await applyLoginHook(deps, made, { claims: { ...grant.claims }, client, via: 'handoff' })
   deps.metrics.handoff('completed')
   deps.log.info({ app: target.id, sub: session.sub, from: subject.sourceApp }, 'handoff completed')
   return { ...session, parentId: subject.sourceId }
@@ -189,7 +199,7 @@ export async function completeHandoff(
   keep: (session: NewSession) => Promise<TokenSession>,
 ): Promise<{ session: TokenSession; returnTo: string }> {
   const subject = await subjectOf(deps, request)
-  const pending = await exchangeAs(deps, request.app, subject)
+  const pending = await exchangeAs(deps, request.app, subject, 'web')
   let kept: TokenSession | undefined
   await keepNewSession(deps, notOwn(pending), async () => {
     kept = await keep(pending)
@@ -213,7 +223,7 @@ async function redeemHandoffCode(
   request: CodeRedemption,
 ): Promise<{ handle: string; session: TokenSession }> {
   const proof = { codeChallenge: s256(request.verifier), redirectUri: request.redirectUri }
-  const pending = await exchangeAs(deps, request.app, await subjectOf(deps, { ...request, proof }))
+  const pending = await exchangeAs(deps, request.app, await subjectOf(deps, { ...request, proof }), 'mobile')
   const handle = `${HANDLE_PREFIX}${randomOpaque()}`
   const session = { ...openedBy(pending, sessionIdOf(handle), 'mobile'), device: request.device }
   await keepNewSession(deps, notOwn(pending), () => deps.tokenSessions.create(session))

@@ -1,6 +1,6 @@
 import type { Lifetimes, SessionCaps } from '../config/types'
 import { Failure, isFailure } from '../domain/failures'
-import type { LoginTransaction, MobileLoginRequest } from '../domain/login'
+import type { LoginHook, LoginTransaction, MobileLoginRequest } from '../domain/login'
 import type { Metrics } from '../domain/metrics'
 import { HANDLE_PREFIX, randomOpaque, s256, sessionIdOf } from '../domain/opaque'
 import { grantsOffline, newSession, openedBy, type NewSession, type TokenSession } from '../domain/token-session'
@@ -9,8 +9,11 @@ import type { OidcClient } from '../oidc/client'
 import type { LoginTransactionStore } from '../store/login-transactions'
 import type { MobileCodeStore } from '../store/mobile-codes'
 import type { TokenSessionStore } from '../store/token-sessions'
+import { applyLoginHook } from './login-hook'
 import { retryWhileStoreUnavailable } from './retry'
-import { keepWithinCaps, revokeSession } from './session-end'
+import { retireReplaced } from './replaced'
+import { raiseInPlace } from './step-up'
+import { keepWithinCaps } from './session-end'
 
 /** How long a login keeps trying to store what Keycloak just issued while Redis is away. */
 const STORE_BUDGET_MS = 5000
@@ -26,6 +29,8 @@ export interface LoginDeps {
   metrics: Pick<Metrics, 'sessionCreated' | 'sessionEnded'>
   log: Logger
   now: () => number
+  /** The application's hook (the middleware's `onLogin`): may refuse a login or keep data with its session. */
+  onLogin?: LoginHook
 }
 
 export interface LoginStart {
@@ -38,6 +43,9 @@ export interface LoginStart {
   returnTo: string
   offline: boolean
   mobile?: MobileLoginRequest
+  /** What the app allowed this login to ask for: parameters (`prompt`, `login_hint`, …) and scopes beyond its own. */
+  params?: Record<string, string>
+  extraScopes?: string[]
 }
 
 /** Starts authorization code + PKCE at Keycloak: remembers the transaction, returns Keycloak's URL. */
@@ -45,8 +53,14 @@ export async function startLogin(
   deps: Pick<LoginDeps, 'loginTransactions' | 'oidcFor' | 'now'>,
   login: LoginStart,
 ): Promise<URL> {
-  const scope = login.offline ? `${login.scope} offline_access` : login.scope
-  const start = await deps.oidcFor(login.app).startLogin({ redirectUri: login.callbackUrl.href, scope })
+  const scopes = new Set([
+    ...login.scope.split(' '),
+    ...(login.extraScopes ?? []),
+    ...(login.offline ? ['offline_access'] : []),
+  ])
+  const start = await deps
+    .oidcFor(login.app)
+    .startLogin({ redirectUri: login.callbackUrl.href, scope: [...scopes].join(' '), extra: login.params })
   await deps.loginTransactions.create(start.state, login.binding, {
     app: login.app,
     startedAt: deps.now(),
@@ -55,6 +69,8 @@ export async function startLogin(
     returnTo: login.returnTo,
     offline: login.offline,
     mobile: login.mobile,
+    ...(login.params?.prompt === 'none' ? { silent: true } : {}),
+    ...(login.params?.acr_values || login.params?.max_age ? { stepUp: true } : {}),
   })
   return start.url
 }
@@ -100,7 +116,7 @@ export interface CallbackResult {
 }
 
 async function redeem(
-  deps: Pick<LoginDeps, 'oidcFor' | 'lifetimes' | 'log' | 'now'>,
+  deps: Pick<LoginDeps, 'oidcFor' | 'lifetimes' | 'log' | 'now' | 'onLogin'>,
   cb: CallbackResult,
 ): Promise<Redeemed> {
   if (cb.error) {
@@ -113,14 +129,15 @@ async function redeem(
   const grant = await deps
     .oidcFor(cb.app)
     .codeGrant(cb.callbackUrl, { codeVerifier: tx.codeVerifier, nonce: tx.nonce, state: cb.state })
-  const session = newSession(grant, {
+  const client = tx.mobile ? 'mobile' : 'web'
+  const made = newSession(grant, {
     app: cb.app,
     // Asked for and granted: a user without the offline_access role gets an online session.
     kind: tx.offline && grantsOffline(grant) ? 'offline' : 'online',
     now: deps.now(),
     lifetimes: deps.lifetimes,
   })
-  const client = tx.mobile ? 'mobile' : 'web'
+  const session = await applyLoginHook(deps, made, { claims: { ...grant.claims }, client, via: 'login' })
   deps.log.info({ app: cb.app, sub: session.sub, kind: session.kind, client }, 'login')
   return { session, ownKeycloakSession: ownKeycloakSession(session, tx.startedAt) }
 }
@@ -186,6 +203,11 @@ export async function finishBrowserLogin(
   keep: (session: NewSession) => Promise<TokenSession>,
 ): Promise<TokenSession> {
   const login = await redeem(deps, cb)
+  const raised = cb.tx.stepUp && cb.previous && (await raiseInPlace(deps, cb.previous, login.session))
+  if (raised) {
+    deps.log.info({ app: raised.app, sub: raised.sub, acr: raised.claims.acr }, 'step-up: the session kept its place')
+    return raised
+  }
   let kept: TokenSession | undefined
   await keepNewSession(deps, login, async () => {
     kept = await keep(login.session)
@@ -223,6 +245,7 @@ export async function finishMobileLogin(deps: LoginDeps, cb: CallbackResult): Pr
     if (!(err instanceof Failure)) throw err
     deps.log.info({ app: cb.app, failure: err.kind, error: errorFields(err.cause) }, 'mobile login failed')
     const transient = ['store_unavailable', 'keycloak_unavailable', 'login_not_kept'].includes(err.kind)
+    if (err.kind === 'login_forbidden') return toApp({ error: 'access_denied' })
     return toApp({ error: transient ? 'temporarily_unavailable' : 'server_error' })
   }
 }
@@ -252,33 +275,4 @@ export async function redeemMobileCode(
   await keepNewSession(deps, redeemed.login, () => deps.tokenSessions.create(session))
   deps.metrics.sessionCreated(session.app, session.kind, 'mobile_login')
   return { handle, session }
-}
-
-/**
- * A second login in the same browser replaces the session its cookie pointed at:
- * - another Keycloak session (another `sid`: another user, or Keycloak had forgotten the first): it is
- *   revoked at Keycloak (unless another device still shares it, see `revokeSession`) and forgotten
- *   here, so nothing is left there that nobody holds;
- * - the same Keycloak client session (same `sid` and kind: a single sign-on login again): it is only
- *   forgotten here, because revoking its token would end the new session too;
- * - the same `sid` but the other kind (online and offline): it is kept, no longer behind this cookie,
- *   and listed under /auth/sessions until it is revoked or expires, because revoking one of the pair
- *   at Keycloak could end the other. So is one whose revocation failed.
- */
-export async function retireReplaced(
-  deps: Pick<LoginDeps, 'tokenSessions' | 'oidcFor' | 'log' | 'metrics'>,
-  old: TokenSession,
-  current: TokenSession,
-): Promise<void> {
-  const sameKeycloakSession = old.sid !== undefined && old.sid === current.sid
-  if (sameKeycloakSession && old.kind !== current.kind) return
-  const end = sameKeycloakSession
-    ? deps.tokenSessions.delete(old).then(() => deps.metrics.sessionEnded(old.app, old.kind, 'replaced'))
-    : revokeSession(deps, old, 'replaced')
-  await end.catch((err: unknown) =>
-    deps.log.warn(
-      { app: old.app, sub: old.sub, error: errorFields(err) },
-      'ending the session this login replaced failed; it stays listed',
-    ),
-  )
 }

@@ -203,7 +203,9 @@ export function createTokenService(deps: TokenServiceDeps) {
     ): Promise<UpstreamToken> {
       const held = session.upstreamTokens?.[name]
       const asSession = held && { accessExpiresAt: held.expiresAt, refreshedAt: held.obtainedAt }
-      if (!force && asSession && freshness(asSession, deps.now(), deps.refresh) === 'fresh') return held
+      // One exchanged before the user last authenticated (a step-up) speaks of the old level.
+      const current = held && held.obtainedAt >= Number(session.claims.auth_time ?? 0) * 1000
+      if (!force && current && asSession && freshness(asSession, deps.now(), deps.refresh) === 'fresh') return held
       return exchanges.run(`${session.id} ${name}${force ? '!' : ''}`, async () => {
         const subject = await freshAccessToken(session)
         const obtainedAt = deps.now()

@@ -7,6 +7,8 @@ export function redisKeys(prefix: string) {
     loginTransaction: (state: string) => `${prefix}tx:{${state}}`,
     tokenSession: (id: string) => `${prefix}tok:{${id}}`,
     refreshLock: (id: string) => `${prefix}lock:{${id}}`,
+    /** An app's own client-credentials token (sealed), shared by its processes until it nears expiry. */
+    clientToken: (app: string) => `${prefix}ctok:{${app}}`,
     /** A fixed-window counter, e.g. `login:<client address>`. */
     rateLimit: (name: string) => `${prefix}rl:{${name}}`,
     /** By the SHA-256 of the code: Redis never holds the value a client presents. */

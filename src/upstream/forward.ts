@@ -96,7 +96,8 @@ export interface OutgoingCall {
   /** The caller's cookies minus keyward's own. */
   cookie?: string
   body?: NodeJS.ReadableStream | Buffer
-  accessToken: string
+  /** What goes as `Authorization: Bearer`; none for a caller without a session at a `userOrNone` upstream. */
+  accessToken?: string
   forwardedFor: { ip: string; proto: string; host: string }
   /** keyward's id of the request (see `requestIdOf`). */
   requestId?: string
@@ -109,7 +110,7 @@ export function createForwarder() {
   return {
     async send(upstream: UpstreamConfig, call: OutgoingCall): Promise<Dispatcher.ResponseData> {
       const headers = passable(call.headers, DROP_REQUEST)
-      headers.authorization = `Bearer ${call.accessToken}`
+      if (call.accessToken) headers.authorization = `Bearer ${call.accessToken}`
       if (call.cookie) headers.cookie = call.cookie
       headers['x-forwarded-for'] = call.forwardedFor.ip
       headers['x-forwarded-proto'] = call.forwardedFor.proto

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
 import { launchChromium, observe, screenshot } from '../../harness/chromium'
+import { totpCode } from '../../harness/otp'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { keycloakUrl, waitUntil } from '../../harness/keyward'
 import { watchKeyward } from '../../harness/leaks'
@@ -117,6 +118,11 @@ describe('npm run demo, in Chromium', () => {
     // Keycloak outlives the demo: online sessions an earlier run left end first (offline ones are
     // counted from what is there: this logout leaves them alone).
     for (const user of ['alice', 'bob']) await admin.call('POST', `/users/${await admin.userId(user)}/logout`)
+    // …and alice's second factor an earlier run enrolled goes, so the step-up sets one up again.
+    const aliceId = await admin.userId('alice')
+    for (const c of await admin.call<{ id: string; type: string }[]>('GET', `/users/${aliceId}/credentials`)) {
+      if (c.type === 'otp') await admin.call('DELETE', `/users/${aliceId}/credentials/${c.id}`)
+    }
     browser = await launchChromium()
   }, 120_000)
 
@@ -240,6 +246,38 @@ describe('npm run demo, in Chromium', () => {
     // The other device finds out on its next look at /auth/session.
     await textWhen(other.page.locator('#anonymous-text'), 'Your session has ended.')
     await screenshot(other.page, 'demo-07-revoked-device')
+  }, 60_000)
+
+  test("the level-2 API asks for a step-up: Keycloak's one-time-code setup, then the same session calls it", async () => {
+    const { page, context } = first
+    await page.goto(`${appA}/`)
+    await textWhen(page.locator('#level'), 'level silver')
+    expect(await page.locator('#step-up').isHidden()).toBe(true)
+    await page.locator('#call-gold').click()
+    await page.locator('#step-up').waitFor()
+    first.refusals.push('401 /api/gold/hello')
+    expect(await page.locator('#error-title').textContent()).toBe('A stronger authentication is needed')
+    const cookie = async () => (await context.cookies(appA)).find((c) => c.name === 'keyward')!.value
+    const before = await cookie()
+    await page.locator('#step-up').click()
+    // Keycloak knows the password (its SSO cookie) and sets up the second factor: "Unable to scan?"
+    // shows the secret as text, which an authenticator app would take.
+    await page.waitForURL((url) => url.href.startsWith(`${keycloakUrl()}/realms/keyward-demo/`))
+    await page.locator('#mode-manual').click()
+    const secret = (await page.locator('#kc-totp-secret-key').textContent())!.replace(/\s/g, '')
+    await page.locator('#totp').fill(totpCode(secret))
+    await page.locator('#saveTOTPBtn').click()
+    await page.waitForURL(`${appA}/`)
+    await textWhen(page.locator('#level'), 'level gold')
+    await page.locator('#call-gold').click()
+    await textWhen(page.locator('#gold'), /^200\n/)
+    expect(JSON.parse((await page.locator('#gold').textContent())!.replace(/^200\n/, ''))).toMatchObject({
+      user: 'alice',
+      acr: 'gold',
+    })
+    expect(await page.locator('#step-up').isHidden()).toBe(true)
+    expect(await cookie()).toBe(before) // the same session, raised in place
+    await screenshot(page, 'demo-07b-stepped-up')
   }, 60_000)
 
   test('logging out on App A logs App B out too: Keycloak tells B by back-channel logout', async () => {

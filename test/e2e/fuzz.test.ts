@@ -4,6 +4,7 @@ import { Browser } from '../../harness/browser'
 import { startKeyward, type RunningKeyward } from '../../harness/keyward'
 import { MOBILE } from '../../harness/mobile-app'
 import { Upstream } from '../../harness/upstream'
+import { LOGIN_PARAM_NAMES } from '../../src/http/login-params'
 import { api } from '../support/refresh-fixture'
 
 // Seeded, so a failure is reproduced by running again (FUZZ_SEED, FUZZ_RUNS to explore further).
@@ -45,7 +46,18 @@ describe('generated requests over every route', () => {
 
   beforeAll(async () => {
     upstream = await Upstream.start()
-    kw = await startKeyward({ ...MOBILE, UPSTREAMS: JSON.stringify({ echo: upstream.url }), LOG_LEVEL: 'warn' })
+    kw = await startKeyward({
+      ...MOBILE,
+      UPSTREAMS: JSON.stringify({ echo: upstream.url }),
+      LOG_LEVEL: 'warn',
+      // Login parameters allowed, so generated ones are both let through and refused.
+      LOGIN_PROMPTS: 'login,none',
+      LOGIN_HINT: 'true',
+      LOGIN_IDP_HINTS: 'google',
+      LOGIN_UI_LOCALES: 'en,de',
+      LOGIN_MAX_AGE: 'true',
+      LOGIN_SCOPES: 'phone',
+    })
     await browser.login(kw.url, 'alice', 'alice-password')
   })
   afterAll(async () => {
@@ -136,11 +148,24 @@ describe('generated requests over every route', () => {
                   'code_challenge_method',
                   'offline',
                   'from',
+                  ...LOGIN_PARAM_NAMES,
                   'x',
                 ),
                 fc.oneof(
                   printable(40),
                   fc.constantFrom('mobile', 'S256', '1', '//evil.example', '/.//evil', 'com.example.keyward:/oauth'),
+                  fc.constantFrom(
+                    'none',
+                    'login',
+                    'consent',
+                    'google',
+                    'en de',
+                    'en fr',
+                    '0',
+                    '-1',
+                    'phone',
+                    'phone openid',
+                  ),
                 ),
               ),
               { minLength: 1, maxLength: 4 },

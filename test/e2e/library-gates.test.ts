@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto'
 import { Browser } from '../../harness/browser'
 import { hostRoutes, startHostApp, testOptions, type HostApp } from '../../harness/host-app'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { Upstream } from '../../harness/upstream'
-import { addUser } from '../support/keycloak-cli'
+import { roleAndUsers, roleNames } from '../support/keycloak-cli'
 
 const admin = new KeycloakAdmin()
 const api = { accept: 'application/json' }
@@ -13,27 +12,16 @@ const api = { accept: 'application/json' }
  * test's own, given and taken away through Keycloak's admin API.
  */
 describe("keyward()'s role and claims gates", () => {
-  const tag = randomBytes(3).toString('hex')
-  const role = `gate-${tag}`
-  const holder = `gate-holder-${tag}`
-  const other = `gate-other-${tag}`
+  const names = roleNames('gate')
+  const { role, holder, other } = names
   let upstream: Upstream
   let host: HostApp
-  let roleRep: { id: string; name: string }
-
-  const grant = async (user: string) =>
-    admin.call('POST', `/users/${await admin.userId(user)}/role-mappings/realm`, [roleRep])
-  const revoke = async (user: string) =>
-    admin.call('DELETE', `/users/${await admin.userId(user)}/role-mappings/realm`, [roleRep])
+  let realmRole: Awaited<ReturnType<KeycloakAdmin['realmRole']>>
 
   beforeAll(async () => {
     upstream = await Upstream.start()
-    await admin.call('POST', '/roles', { name: role })
-    roleRep = await admin.call('GET', `/roles/${role}`)
-    await addUser(admin, holder)
-    await addUser(admin, other)
+    realmRole = await roleAndUsers(admin, names)
     await admin.call('PUT', `/users/${await admin.userId(other)}`, { emailVerified: false })
-    await grant(holder)
     // keyward-short: 10-second access tokens, so a role taken away shows within the test.
     host = await startHostApp({
       upstream: upstream.url,
@@ -45,7 +33,7 @@ describe("keyward()'s role and claims gates", () => {
   afterAll(async () => {
     await host?.close()
     await upstream?.close()
-    await admin.call('DELETE', `/roles/${role}`).catch(() => undefined)
+    await realmRole?.drop()
   })
 
   const loggedIn = async (user: string) => {
@@ -81,7 +69,7 @@ describe("keyward()'s role and claims gates", () => {
   test('a role taken away in Keycloak is gone from the next refresh on', async () => {
     const browser = await loggedIn(holder)
     expect((await browser.request(`${host.url}/admin-only`, { headers: api })).status).toBe(200)
-    await revoke(holder)
+    await realmRole.revoke(holder)
     try {
       const { session } = JSON.parse((await browser.request(`${host.url}/me`, { headers: api })).text)
       await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(session.accessTokenExpiresAt) - Date.now() + 200)))
@@ -91,7 +79,7 @@ describe("keyward()'s role and claims gates", () => {
       // The session itself goes on: only the gate says no.
       expect((await browser.request(`${host.url}/orders/1`, { headers: api })).status).toBe(200)
     } finally {
-      await grant(holder)
+      await realmRole.grant(holder)
     }
   })
 

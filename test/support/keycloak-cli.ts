@@ -132,3 +132,18 @@ export async function handedOver(url: string, username: string, target: string):
   if (landed.status !== 302) throw new Error(`the handoff URL answered ${landed.status}: ${landed.text}`)
   return browser
 }
+
+/** Names of a test's own: a realm role, a user who will hold it and one who will not. */
+export function roleNames(prefix: string) {
+  const tag = randomBytes(3).toString('hex')
+  return { tag, role: `${prefix}-${tag}`, holder: `${prefix}-holder-${tag}`, other: `${prefix}-other-${tag}` }
+}
+
+/** Makes the role and both users of `names`, the role given to its holder; the role, to give and take. */
+export async function roleAndUsers(admin: KeycloakAdmin, names: ReturnType<typeof roleNames>) {
+  const realmRole = await admin.realmRole(names.role)
+  await addUser(admin, names.holder)
+  await addUser(admin, names.other)
+  await realmRole.grant(names.holder)
+  return realmRole
+}

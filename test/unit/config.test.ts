@@ -154,6 +154,41 @@ describe('loadConfig', () => {
     expect(problems({ ...valid, REFRESH_SKEW_FRACTION: '1.5' })[0]).toMatch(/^REFRESH_SKEW_FRACTION: /)
   })
 
+  test('UPSTREAMS: token types and gates, and what does not go together', () => {
+    const u = (entries: Record<string, unknown>) => ({ ...valid, UPSTREAMS: JSON.stringify(entries) })
+    const config = loadConfig(
+      u({
+        orders: 'http://orders',
+        admin: { url: 'http://admin', requireRoles: ['realm:admin'], requireClaims: { email: { endsWith: '@x.io' } } },
+        both: { url: 'http://both', requireRoles: { allOf: ['realm:a', 'b'] } },
+        svc: { url: 'http://svc', token: 'client' },
+        open: { url: 'http://open', token: 'client', anonymous: true },
+        maybe: { url: 'http://maybe', token: 'userOrNone' },
+      }),
+    ).upstreams
+    expect(config.get('orders')).toMatchObject({ token: 'user', anonymous: false })
+    expect(config.get('orders')?.requireRoles).toBeUndefined()
+    expect(config.get('admin')).toMatchObject({
+      requireRoles: { anyOf: ['realm:admin'] },
+      requireClaims: { email: { endsWith: '@x.io' } },
+    })
+    expect(config.get('both')?.requireRoles).toEqual({ allOf: ['realm:a', 'b'] })
+    expect(config.get('svc')).toMatchObject({ token: 'client', anonymous: false })
+    expect(config.get('open')).toMatchObject({ token: 'client', anonymous: true })
+    expect(config.get('maybe')).toMatchObject({ token: 'userOrNone', anonymous: true })
+    expect(problems(u({ a: { url: 'http://a', anonymous: true } }))[0]).toMatch(
+      /^UPSTREAMS: "a": anonymous is for token "client" \(a "userOrNone" upstream always takes callers without a session\) \(got /,
+    )
+    expect(problems(u({ a: { url: 'http://a', token: 'userOrNone', requireRoles: ['x'] } }))[0]).toMatch(
+      /^UPSTREAMS: "a": requireRoles, requireClaims, requireAcr and maxAuthAgeSeconds need a user/,
+    )
+    expect(problems(u({ a: { url: 'http://a', token: 'client', audience: 'orders-api' } }))[0]).toMatch(
+      /^UPSTREAMS: "a": audience and scope exchange the user's token/,
+    )
+    expect(problems(u({ a: { url: 'http://a', token: 'robot' } }))[0]).toMatch(/token user, client or userOrNone/)
+    expect(problems(u({ a: { url: 'http://a', requireRoles: [] } }))[0]).toMatch(/^UPSTREAMS: names of lower-case/)
+  })
+
   test('ALLOWED_ORIGINS read answers with the user cookie, so they must be https (but for localhost or in development)', () => {
     expect(problems({ ...valid, ALLOWED_ORIGINS: 'http://www.example.com' })).toEqual([
       'ALLOWED_ORIGINS: must be https unless on localhost or with DEV_ALLOW_HTTP=true (got "http://www.example.com")',

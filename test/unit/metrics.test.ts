@@ -1,34 +1,17 @@
-import { randomBytes } from 'node:crypto'
 import express from 'express'
 import { Registry } from 'prom-client'
 import request from 'supertest'
-import { ConfigError, loadConfig } from '../../src/config/load'
+import { loadConfig } from '../../src/config/load'
 import { Failure } from '../../src/domain/failures'
 import { noMetrics, type Metrics } from '../../src/domain/metrics'
 import { routeLabel } from '../../src/server/handler'
 import type { OidcClient } from '../../src/oidc/client'
 import { observedOidcClient } from '../../src/oidc/observed'
 import { createMetrics } from '../../src/ops/metrics'
+import { problemsWith, productionEnv } from '../support/server-env'
 
-const env = {
-  PUBLIC_URL: 'https://app.example.com',
-  KEYCLOAK_URL: 'https://sso.example.com',
-  KEYCLOAK_REALM: 'acme',
-  OIDC_CLIENT_ID: 'acme-web',
-  OIDC_CLIENT_SECRET: 'very-secret-client-secret',
-  SESSION_SECRET: 'x'.repeat(32),
-  TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
-}
-
-const problems = (more: Record<string, string>): string[] => {
-  try {
-    loadConfig({ ...env, ...more })
-    return []
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems
-    throw err
-  }
-}
+const env = productionEnv
+const problems = problemsWith
 
 describe('METRICS_PORT and METRICS_HOST', () => {
   test('off unless METRICS_PORT is set; then on loopback unless METRICS_HOST says otherwise', () => {

@@ -1,9 +1,12 @@
+import { decodeJwt } from 'jose'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { AppConfig, UpstreamConfig } from '../../config/types'
+import { missingClaims, missingRoles } from '../../domain/access'
 import { outcomeOf, secondsSince, type Metrics } from '../../domain/metrics'
 import type { TokenSession } from '../../domain/token-session'
 import { requestContext, type Logger } from '../../log'
+import type { ClientTokens } from '../../sessions/client-tokens'
 import type { TokenService } from '../../sessions/token-service'
 import type { Forwarder, OutgoingCall } from '../../upstream/forward'
 import { clearSessionCookie } from '../browser-cookie'
@@ -11,6 +14,7 @@ import type { Caller, CallerOf } from '../caller'
 import { logProblem } from '../middleware/error-handler'
 import { apiSecurityHeaders } from '../middleware/security-headers'
 import { KeywardError, sendProblem, toProblem } from '../problem'
+import { checkAuthLevel } from '../step-up'
 import { outgoingBody } from './body'
 import type { ApiTarget } from './path'
 
@@ -26,7 +30,11 @@ export interface ApiApp {
 
 export interface ApiProxyDeps {
   upstreams: ReadonlyMap<string, UpstreamConfig>
-  tokens: Pick<TokenService, 'accessToken' | 'forceRefresh' | 'upstreamToken'>
+  tokens: Pick<TokenService, 'accessToken' | 'currentSession' | 'forceRefresh' | 'upstreamToken'>
+  /** The realm's `acr.loa.map`, for upstreams that require a level. */
+  acrLevels: Readonly<Record<string, number>>
+  /** The app's own token, for upstreams with token `client`. */
+  clientTokens: Pick<ClientTokens, 'token'>
   forwarder: Forwarder
   /** The client's address (X-Forwarded-For believed only from TRUST_PROXY's hops). */
   clientIp: (req: IncomingMessage) => string
@@ -116,11 +124,28 @@ export function createApiProxy(deps: ApiProxyDeps) {
     }
   }
 
+  /**
+   * The session after the upstream's gates: its current access token (refreshed when due) must show
+   * the authentication (else 401 `step_up_required`), and grant the roles and hold the claims (else
+   * 403) the upstream requires; the upstream is never called for a refusal.
+   */
+  async function admitted(session: TokenSession, upstream: UpstreamConfig, app: AppConfig): Promise<TokenSession> {
+    if (!upstream.requireRoles && !upstream.requireClaims && !upstream.authLevel) return session
+    const current = await deps.tokens.currentSession(session)
+    const claims = decodeJwt(current.tokens.accessToken)
+    if (upstream.authLevel) checkAuthLevel(claims, upstream.authLevel, app, deps.acrLevels, deps.now())
+    const missing =
+      (upstream.requireRoles && missingRoles(claims, app.clientId, upstream.requireRoles)) ||
+      (upstream.requireClaims && missingClaims(claims, upstream.requireClaims))
+    if (missing) throw new KeywardError('forbidden', missing)
+    return current
+  }
+
   async function forward(
     req: IncomingMessage,
     res: ServerResponse,
     api: ApiApp,
-    me: Caller,
+    me: Caller | undefined,
     { name, pathAndQuery }: ApiTarget,
   ): Promise<void> {
     const upstream = api.app.upstreams.has(name) ? deps.upstreams.get(name) : undefined
@@ -129,6 +154,7 @@ export function createApiProxy(deps: ApiProxyDeps) {
       res.setHeader('Allow', [...upstream.methods].join(', '))
       throw new KeywardError('method_not_allowed', `${req.method} is not forwarded to ${name}.`)
     }
+    let session = me && (await admitted(me.session, upstream, api.app))
     const { body, headers } = outgoingBody(req)
     const { publicUrl } = api.app
     const outgoing = {
@@ -141,25 +167,30 @@ export function createApiProxy(deps: ApiProxyDeps) {
       forwardedFor: { ip: deps.clientIp(req), proto: publicUrl.protocol.slice(0, -1), host: publicUrl.host },
       requestId: requestContext.getStore()?.requestId,
     }
-    // The session's own access token (and when it was obtained), or, for an upstream that wants its
-    // own audience, one exchanged for it.
+    // What the upstream gets (see UpstreamConfig.token), and when it was obtained; `force`: the
+    // upstream refused the one it got. A caller without a session, at a `userOrNone` upstream: nothing.
     const { exchange } = upstream
-    const tokenFor = async (session: TokenSession, force: boolean) =>
-      exchange
-        ? deps.tokens.upstreamToken(session, name, exchange, force)
-        : {
-            accessToken: force ? session.tokens.accessToken : await deps.tokens.accessToken(session),
-            obtainedAt: session.refreshedAt,
-          }
-    let session = me.session
-    let token = await tokenFor(session, false)
+    const tokenFor = async (force: boolean): Promise<{ accessToken?: string; obtainedAt: number }> => {
+      if (upstream.token === 'client') return deps.clientTokens.token(api.app.id, force)
+      if (!session) return { obtainedAt: deps.now() }
+      if (force) session = await deps.tokens.forceRefresh(session)
+      if (exchange) return deps.tokens.upstreamToken(session, name, exchange, force)
+      return {
+        accessToken: force ? session.tokens.accessToken : await deps.tokens.accessToken(session),
+        obtainedAt: session.refreshedAt,
+      }
+    }
+    let token = await tokenFor(false)
     let answer = await send(name, upstream, { ...outgoing, accessToken: token.accessToken })
     try {
-      const retry = RETRYABLE.has(outgoing.method) && !body && deps.now() - token.obtainedAt >= REFRESH_FOR_401_AFTER_MS
+      const retry =
+        token.accessToken &&
+        RETRYABLE.has(outgoing.method) &&
+        !body &&
+        deps.now() - token.obtainedAt >= REFRESH_FOR_401_AFTER_MS
       if (answer.statusCode === 401 && retry) {
         await answer.body.dump()
-        session = await deps.tokens.forceRefresh(session)
-        token = await tokenFor(session, true)
+        token = await tokenFor(true)
         answer = await send(name, upstream, { ...outgoing, accessToken: token.accessToken })
       }
       // setHeader, not Express's res.set: the upstream's headers go out as they came (no charset added
@@ -212,8 +243,17 @@ export function createApiProxy(deps: ApiProxyDeps) {
         })
       }
       if (api.cors(req, res)) return
-      me = await api.caller(req, res, { changing: true })
-      await forward(req, res, api, me!, target())
+      // Which upstream, before who calls: one that takes callers without a session does not need one.
+      // (A path that names none is refused after the caller is known, so names are not probed.)
+      let at: ApiTarget | undefined
+      try {
+        at = target()
+      } catch {
+        at = undefined
+      }
+      const anonymous = at && api.app.upstreams.has(at.name) && deps.upstreams.get(at.name)?.anonymous
+      me = await api.caller(req, res, { changing: true, optional: anonymous })
+      await forward(req, res, api, me, at ?? target())
     } catch (err) {
       fail(req, res, api, me, err)
     }

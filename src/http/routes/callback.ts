@@ -21,6 +21,13 @@ export interface CallbackRouteDeps {
 const single = (v: unknown): string | undefined =>
   typeof v === 'string' && v.length > 0 && v.length <= 4096 ? v : undefined
 
+/** `returnTo` with `error` (Keycloak's code: letters and underscores alone) added to its query. */
+function withError(returnTo: string, error: string, origin: URL): string {
+  const url = new URL(returnTo, origin)
+  url.searchParams.set('error', /^[a-z_]{1,64}$/.test(error) ? error : 'login_failed')
+  return `${url.pathname}${url.search}${url.hash}`
+}
+
 /**
  * GET /auth/callback — consumes the login transaction once and redeems the code. A browser gets a new
  * cookie session pointing at a new token session. A mobile login gets a one-time code at its redirect
@@ -43,6 +50,11 @@ export function callbackRoute(deps: CallbackRouteDeps): RequestHandler[] {
       const callbackUrl = new URL(app.callbackUrl)
       callbackUrl.search = new URL(req.originalUrl, callbackUrl).search
       const cb = { app: app.id, tx, state, callbackUrl, error: error?.slice(0, 64) }
+      if (error && tx.silent && !tx.mobile) {
+        // A silent login Keycloak could not finish without the user (login_required, …): the app hears it.
+        res.redirect(302, withError(tx.returnTo, error, app.publicUrl))
+        return
+      }
       if (tx.mobile) {
         res.redirect(302, (await finishMobileLogin(deps.login, cb)).href)
         return

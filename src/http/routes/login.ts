@@ -6,6 +6,7 @@ import { OPAQUE, randomOpaque } from '../../domain/opaque'
 import { startLogin, type LoginDeps } from '../../sessions/login'
 import { loginBindingName, setLoginBinding } from '../browser-cookie'
 import { appState, pkceChallenge } from '../mobile-proof'
+import { loginParams } from '../login-params'
 import { KeywardError } from '../problem'
 import { safeReturnTo } from '../return-to'
 
@@ -46,7 +47,10 @@ function mobileLogin(req: Request, app: AppConfig): MobileLoginRequest {
  * - browser: `?returnTo=/path[&offline=1]`
  * - mobile: `?client=mobile&redirect_uri=…&code_challenge=…&code_challenge_method=S256[&state=…][&offline=1]`
  * `offline=1` asks for an offline token ("remember me"): the session then lives by Keycloak's Offline
- * Session Idle, and a browser's cookie survives a browser restart.
+ * Session Idle, and a browser's cookie survives a browser restart. `prompt`, `login_hint`,
+ * `kc_idp_hint`, `ui_locales`, `acr_values`, `max_age` and `scope` (scopes added to the app's) go to
+ * Keycloak where the app's configuration allows each (see `loginParams`); `prompt=none` is a silent
+ * login, which comes back to `returnTo` with `?error=login_required` when Keycloak has no session.
  */
 export function loginRoute(deps: LoginRouteDeps): RequestHandler {
   const { app } = deps
@@ -60,6 +64,7 @@ export function loginRoute(deps: LoginRouteDeps): RequestHandler {
     if (offline !== undefined && offline !== '1') {
       throw new KeywardError('invalid_request', 'offline must be 1 (ask for an offline token) or left out.')
     }
+    const asked = loginParams((name) => param(req, name), app.login)
     await deps.admitLogin(req) // a valid request: it will store a transaction
     // One binding value per browser, reused across tabs, so parallel logins do not evict each other.
     const existing = parseCookie(req.headers.cookie ?? '')[loginBindingName(app.cookie)]
@@ -72,6 +77,8 @@ export function loginRoute(deps: LoginRouteDeps): RequestHandler {
       returnTo,
       offline: offline === '1',
       mobile,
+      params: asked.params,
+      extraScopes: asked.scopes,
     })
     setLoginBinding(res, app.cookie, binding, deps.loginTxTtlSeconds)
     res.redirect(302, url.href)
