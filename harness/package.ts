@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { tempDir } from './temp-dir'
 
 const root = join(__dirname, '..')
 
@@ -104,4 +104,4 @@ export const installedVersion = (app: string, name: string): string =>
   (JSON.parse(readFileSync(join(app, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
 
 /** A temporary folder of the test's own, outside the repository. */
-export const scratchDir = (): string => mkdtempSync(join(tmpdir(), 'keyward-package-'))
+export const scratchDir = (): string => tempDir('package')

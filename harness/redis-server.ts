@@ -1,9 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { registerProcessGroup, unregisterProcessGroup } from './processes'
+import { tempDir } from './temp-dir'
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -92,7 +92,7 @@ export class RedisServer {
   ) {}
 
   static async create(extraArgs?: string[], options?: RedisServerOptions): Promise<RedisServer> {
-    return new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'keyward-redis-')), extraArgs, options)
+    return new RedisServer(await freePort(), tempDir('redis'), extraArgs, options)
   }
 
   get url(): string {

@@ -65,7 +65,7 @@ export KEYCLOAK_URL="$keycloak_url" KEYCLOAK_REALM=$realm KEYWARD_CONFIG="$demo_
   DEMO_APP_A_SECRET=demo-app-a-secret DEMO_APP_B_SECRET=demo-app-b-secret DEV_ALLOW_HTTP=true \
   HOST=127.0.0.1 PORT=$port STATIC_DIR=demo/public \
   UPSTREAMS="{\"demo\":\"http://127.0.0.1:$api_port\",\"gold\":{\"url\":\"http://127.0.0.1:$api_port\",\"requireAcr\":\"gold\"}}" \
-  KEYCLOAK_ACR_LEVELS='{"silver":1,"gold":2}' \
+  KEYCLOAK_ACR_LEVELS='{"silver":1,"gold":2}' APPS_INDEX_HOST=localhost:$port \
   LOG_LEVEL=${LOG_LEVEL:-info}
 
 npm run build --silent
@@ -82,6 +82,7 @@ cat <<MSG
   keyward demo
     App A:                 $app_a
     App B:                 $app_b   (App A hands you over without a login)
+    (http://localhost:$port links both)
     a simulated mobile app: $app_a/mobile.html
   log in as alice / alice-password (or bob / bob-password)
   access tokens live 30 s in this realm, so you see keyward refresh them

@@ -20,7 +20,7 @@ import { keysState, realmKeys } from './oidc/realm-keys'
 import { serviceTokenVerifier } from './oidc/service-token'
 import { createHandoffPeer } from './peer/handoff-peer'
 import type { HandoffDeps } from './sessions/handoff'
-import type { KeycloakLogoutDeps } from './sessions/keycloak-logout'
+import { runOfflineRechecks, type KeycloakLogoutDeps } from './sessions/keycloak-logout'
 import type { LoginDeps } from './sessions/login'
 import type { SessionEndDeps } from './sessions/session-end'
 import { createClientTokens, type ClientTokens } from './sessions/client-tokens'
@@ -32,6 +32,7 @@ import { redisKeys } from './store/keys'
 import { createLoginTransactionStore } from './store/login-transactions'
 import { createLogoutTokenLog } from './store/logout-tokens'
 import { createMobileCodeStore } from './store/mobile-codes'
+import { createOfflineRecheckStore } from './store/offline-rechecks'
 import { createRateLimits } from './store/rate-limits'
 import { observeRedisCommands, replicaWaiter } from './store/redis'
 import { createRefreshLocks } from './store/refresh-locks'
@@ -212,11 +213,14 @@ export function createEngine(
     issuer: config.keycloak.issuer,
     tokenSessions,
     oidcFor,
+    serves: (app) => oidcByApp.has(app),
     offlineRecheckMs: [1000, 3000, 10_000],
+    rechecks: createOfflineRecheckStore(redis, keys),
     stopping: stopping.signal,
     metrics,
     log,
   }
+  const rechecking = runOfflineRechecks(keycloakLogout)
   const adminOf = adminTokenVerifier(realm)
   const serviceClientOf = serviceTokenVerifier(realm)
   const apps: AppRoutesDeps[] = served.map((app) => ({
@@ -253,6 +257,7 @@ export function createEngine(
     },
     async dispose() {
       stopping.abort()
+      await rechecking // a check under way finishes; the loop sleeps no longer
       for (const client of oidcByApp.values()) client.stop()
       await tokens.idle() // each is bounded by the Keycloak timeout and the refresh lock's TTL
       await forwarder.close()

@@ -82,6 +82,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
   const config = engineConfig(options, apps, raw, envNaming, problems)
   problems.push(...serverTimingProblems(server, options.refresh.lockTtlMs))
   const metrics = metricsFrom(server, problems)
+  if (server.APPS_INDEX_HOST && apps.some((app) => app.publicUrl.host === server.APPS_INDEX_HOST)) {
+    problems.push(
+      `APPS_INDEX_HOST: must be a host no app has, as each app's host shows that app (got ${JSON.stringify(server.APPS_INDEX_HOST)})`,
+    )
+  }
   if (problems.length) throw new ConfigError(problems)
   return {
     ...config,
@@ -91,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
     workers: server.WORKERS,
     trustProxy: server.TRUST_PROXY === 'false' ? false : Number(server.TRUST_PROXY),
     staticDir: server.STATIC_DIR,
+    appsIndexHost: server.APPS_INDEX_HOST,
     shutdownGraceSeconds: server.SHUTDOWN_GRACE_SECONDS,
     http: {
       headersTimeoutMs: server.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,

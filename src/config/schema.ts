@@ -252,6 +252,10 @@ export const serverEnvSchema = z.object({
     .regex(/^(false|\d+)$/, 'false, or the number of proxy hops in front of keyward, e.g. 1')
     .default('false'),
   STATIC_DIR: z.string().optional(),
+  APPS_INDEX_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, "a host and port that is no app's, e.g. localhost:3000")
+    .optional(),
   SHUTDOWN_GRACE_SECONDS: seconds(20),
   HTTP_HEADERS_TIMEOUT_SECONDS: seconds(10),
   HTTP_REQUEST_TIMEOUT_SECONDS: seconds(120),

@@ -241,6 +241,8 @@ export interface ServerConfig extends Config {
   workers: number
   trustProxy: number | false
   staticDir?: string
+  /** A host that is no app's on which a browser's page gets links to the apps (the demo's localhost:3000). */
+  appsIndexHost?: string
   shutdownGraceSeconds: number
   /** What one process lets its clients hold of it. */
   http: HttpLimits

@@ -24,6 +24,8 @@ export type FailureKind =
   | 'login_refused'
   /** The application's login hook refused this user: no session was kept, Keycloak's was revoked. */
   | 'login_forbidden'
+  /** The application's login hook failed (threw, or kept too much): no session was kept, Keycloak's was revoked. */
+  | 'login_hook_failed'
   /** Keycloak issued a session that Redis would not store: the login must start again. */
   | 'login_not_kept'
   /** A one-time code (mobile login, handoff) that is unknown, expired, used, or shown with the wrong proof. */

@@ -137,6 +137,7 @@ const FAILURES: Record<FailureKind, { code: KeywardErrorCode; retryAfterSeconds?
   login_unknown: { code: 'invalid_state' },
   login_refused: { code: 'login_failed' },
   login_forbidden: { code: 'forbidden' },
+  login_hook_failed: { code: 'internal_error' },
   login_not_kept: { code: 'store_unavailable', retryAfterSeconds: 2 },
   code_invalid: { code: 'invalid_grant' },
   logout_token_refused: { code: 'invalid_request' },

@@ -38,7 +38,8 @@ export function createHandoffPeer(deps: { credentialsOf: (app: string) => Promis
       if (res.statusCode === 200 && typeof body.subject_token === 'string' && typeof body.return_to === 'string') {
         return { subjectToken: body.subject_token, returnTo: body.return_to }
       }
-      const said = `${res.statusCode} ${typeof body.code === 'string' ? body.code : ''}`.trim()
+      const detail = typeof body.detail === 'string' ? `: ${body.detail.slice(0, 600)}` : ''
+      const said = `${res.statusCode} ${typeof body.code === 'string' ? body.code : ''}`.trim() + detail
       if (res.statusCode === 400 || (res.statusCode === 401 && body.code === 'session_expired')) {
         throw new Failure(
           body.code === 'session_expired' ? 'session_ended' : 'code_invalid',

@@ -47,6 +47,7 @@ export function compose(
     trustProxy: config.trustProxy,
     hostOf: host,
     staticDir: config.staticDir,
+    appsIndexHost: config.appsIndexHost,
     isDraining: () => isDraining,
     metrics,
     log,

@@ -13,6 +13,7 @@ import type { ApiApp, ApiProxy } from '../http/proxy/proxy'
 import { requestIdOf } from '../http/request-id'
 import { authRoutes, backchannelRoute, type AppRoutesDeps } from '../http/routes'
 import { requestContext, type Logger } from '../log'
+import { appsIndex } from './apps-index'
 import type { KeycloakLogoutDeps } from '../sessions/keycloak-logout'
 
 export interface HandlerDeps {
@@ -27,6 +28,8 @@ export interface HandlerDeps {
   /** The Host a request asked for, as Express's `req.host` reads it (see `forwardedOf`). */
   hostOf: (req: IncomingMessage) => string
   staticDir?: string
+  /** A host that is no app's, on which a browser's `GET /` gets a page linking the apps (APPS_INDEX_HOST). */
+  appsIndexHost?: string
   isDraining: () => boolean
   metrics: Pick<Metrics, 'request'>
   log: Logger
@@ -45,6 +48,13 @@ function buildApp(deps: HandlerDeps, routers: Map<string, Router>): Express {
   // route is the same on every host; the token's audience names the app.
   const clientIds = deps.apps.map((a) => a.app.clientId)
   app.use(backchannelRoute('/auth/backchannel-logout', clientIds, deps.keycloakLogout))
+  if (deps.appsIndexHost)
+    app.use(
+      appsIndex(
+        deps.appsIndexHost,
+        deps.apps.map((a) => a.app),
+      ),
+    )
   // The Host (its public URL's host) picks the app. Another host is no app's: keyward answers for
   // none, so that nothing reaches an upstream, or a page, under a name the client chose.
   app.use(function appForHost(req, res, next) {

@@ -1,4 +1,5 @@
 import type { Lifetimes, SessionCaps } from '../config/types'
+import { decodeJwt } from 'jose'
 import { Failure, isFailure } from '../domain/failures'
 import type { Metrics } from '../domain/metrics'
 import { HANDLE_PREFIX, randomOpaque, s256, sessionIdOf } from '../domain/opaque'
@@ -175,9 +176,26 @@ export async function redeemForPeer(
   const taken = await deps.handoffCodes.take(request.code, target.id)
   if (!taken.ok) throw invalidCode()
   const subject = await localSubject(deps, taken.handoff, target.id)
+  mustHoldAudience(subject, target)
   deps.metrics.handoff('redeemed_for_peer')
   deps.log.info({ app: subject.sourceApp, target: target.id }, 'handoff code redeemed by another deployment')
   return { subjectToken: subject.token, returnTo: subject.returnTo }
+}
+
+/**
+ * The one access token that leaves keyward goes only to an app its audience holds: the app whose client
+ * exchanges it, which Keycloak would refuse anyway ("Client is not within the token audience"). Said
+ * here, with the fix, before the token travels.
+ */
+function mustHoldAudience(subject: Subject, target: HandoffApp): void {
+  const { aud } = decodeJwt(subject.token)
+  if ((Array.isArray(aud) ? aud : [aud]).includes(target.clientId)) return
+  throw new Failure(
+    'handoff_not_allowed',
+    `The session's access token (client ${subject.clientId}) does not name ${target.clientId} in its audience, so it ` +
+      `is not handed to ${target.id}; to fix: add an Audience mapper for ${target.clientId} to client ${subject.clientId} ` +
+      '("Client scopes" → its dedicated scope → "Add mapper" → Audience; keyward-keycloak setup does this).',
+  )
 }
 
 const invalidCode = () =>

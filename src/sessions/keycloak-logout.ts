@@ -5,6 +5,7 @@ import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import { logoutTokenRefused, type LogoutRequest, type LogoutTokenVerifier } from '../oidc/logout-token'
 import type { LogoutTokenLog } from '../store/logout-tokens'
+import type { OfflineRecheck, OfflineRecheckStore } from '../store/offline-rechecks'
 import type { TokenSessionStore } from '../store/token-sessions'
 
 export interface KeycloakLogoutDeps {
@@ -13,9 +14,13 @@ export interface KeycloakLogoutDeps {
   issuer: URL
   tokenSessions: TokenSessionStore
   oidcFor: (app: string) => OidcClient
+  /** Whether this deployment serves `app` (several may share one Redis, and only one can ask for an app). */
+  serves: (app: string) => boolean
   /** When offline sessions named by a logout token are asked about again (ms after it came). */
   offlineRecheckMs: readonly number[]
-  /** Aborted at shutdown: checks still waiting are dropped (the next refresh finds out instead). */
+  /** Those checks, in Redis: any instance makes them. */
+  rechecks: OfflineRecheckStore
+  /** Aborted at shutdown: this instance stops making checks (others, or it after a restart, make them). */
   stopping: AbortSignal
   metrics: Pick<Metrics, 'sessionEnded' | 'backchannelLogout'>
   log: Logger
@@ -36,27 +41,45 @@ async function named(deps: KeycloakLogoutDeps, request: LogoutRequest): Promise<
  * Keycloak sends the same logout token whether an online or an offline session ended (an online
  * logout keeps the offline session of the same id; an offline logout or revocation ends both), and
  * sends it before it removes an offline session. So an offline session it names is asked about again
- * once Keycloak is done: ended only if Keycloak no longer honours its token (introspection).
+ * once Keycloak is done (`offlineRecheckMs` after the logout): ended only if Keycloak no longer
+ * honours its token (introspection). One check: the next is scheduled while Keycloak still honours it.
  */
-async function recheckOffline(deps: KeycloakLogoutDeps, sessions: TokenSession[]): Promise<void> {
-  let pending = sessions
-  let waited = 0
-  for (const at of deps.offlineRecheckMs) {
-    await sleep(at - waited, undefined, { signal: deps.stopping })
-    waited = at
-    const still: TokenSession[] = []
-    for (const s of pending) {
-      const current = await deps.tokenSessions.get(s.id)
-      if (!current?.tokens.refreshToken) continue
-      if (await deps.oidcFor(current.app).honours(current.tokens.refreshToken)) still.push(current)
-      else {
-        await deps.tokenSessions.delete(current)
-        deps.metrics.sessionEnded(current.app, current.kind, 'backchannel_logout')
-        deps.log.info({ app: current.app, sub: current.sub }, 'back-channel logout ended an offline session')
+async function recheck(deps: KeycloakLogoutDeps, check: OfflineRecheck): Promise<void> {
+  const current = await deps.tokenSessions.get(check.sessionId)
+  if (!current?.tokens.refreshToken) return deps.rechecks.done(check)
+  // Another deployment's app, on a Redis both use: given back, for an instance of that deployment.
+  if (!deps.serves(current.app)) return deps.rechecks.schedule(check, Date.now() + 1000)
+  if (!(await deps.oidcFor(current.app).honours(current.tokens.refreshToken))) {
+    await deps.tokenSessions.delete(current)
+    deps.metrics.sessionEnded(current.app, current.kind, 'backchannel_logout')
+    deps.log.info({ app: current.app, sub: current.sub }, 'back-channel logout ended an offline session')
+    return deps.rechecks.forget(current.id, deps.offlineRecheckMs.length) // this one, and any an earlier logout left
+  }
+  const after = deps.offlineRecheckMs
+  if (check.step + 1 >= after.length) return deps.rechecks.done(check)
+  await deps.rechecks.next(check, Date.now() + after[check.step + 1] - after[check.step])
+}
+
+/**
+ * Makes the offline rechecks that are due, whichever instance scheduled them, until `stopping`: each
+ * is taken with a lease, so that the checks of an instance that dies are taken by another once it
+ * runs out. A check that fails (Keycloak or Redis away) is made again then too.
+ */
+export async function runOfflineRechecks(deps: KeycloakLogoutDeps, pollMs = 250, leaseMs = 15_000): Promise<void> {
+  let unreadable = false // said once when Redis stops answering, not at every poll
+  while (!deps.stopping.aborted) {
+    try {
+      for (const check of await deps.rechecks.claim(Date.now(), leaseMs, 50)) {
+        await recheck(deps, check).catch((err: unknown) =>
+          deps.log.warn({ error: errorFields(err) }, 'an offline session of a back-channel logout not checked yet'),
+        )
       }
+      unreadable = false
+    } catch (err) {
+      if (!unreadable) deps.log.warn({ error: errorFields(err) }, 'offline rechecks cannot be read; trying again')
+      unreadable = true
     }
-    pending = still
-    if (!pending.length) return
+    await sleep(pollMs, undefined, { signal: deps.stopping, ref: false }).catch(() => undefined)
   }
 }
 
@@ -65,7 +88,8 @@ async function recheckOffline(deps: KeycloakLogoutDeps, sessions: TokenSession[]
  * `clientIds`) that a user session ended. The token is checked in full and honoured once. Its online keyward sessions are forgotten at
  * once (Keycloak has ended them, so nothing is revoked there); offline ones end too when the token
  * says Keycloak revoked offline access, else when Keycloak, asked again, no longer honours them.
- * Every instance sees it: the records go from Redis, and the process caches hear of it from Redis.
+ * Every instance sees it: the records go from Redis, and the process caches hear of it from Redis;
+ * the offline rechecks are kept in Redis too, for whichever instance is there when they are due.
  * Throws `logout_token_refused` for a token to refuse (a replay included), and changes nothing then.
  */
 export async function honourLogoutToken(deps: KeycloakLogoutDeps, token: string, clientIds: string[]): Promise<void> {
@@ -77,6 +101,8 @@ export async function honourLogoutToken(deps: KeycloakLogoutDeps, token: string,
   const ended = sessions.filter((s) => s.kind === 'online' || request.revokeOffline)
   for (const s of ended) {
     await deps.tokenSessions.delete(s)
+    // An offline session an earlier logout left to check is ended now: nothing is left to ask.
+    if (s.kind === 'offline') await deps.rechecks.forget(s.id, deps.offlineRecheckMs.length)
     deps.metrics.sessionEnded(s.app, s.kind, 'backchannel_logout')
   }
   const offline = sessions.filter((s) => !ended.includes(s))
@@ -84,13 +110,6 @@ export async function honourLogoutToken(deps: KeycloakLogoutDeps, token: string,
     { client: request.client, sub: request.sub, ended: ended.length, offlineToCheck: offline.length },
     'back-channel logout',
   )
-  if (offline.length) {
-    recheckOffline(deps, offline).catch((err: unknown) => {
-      if (deps.stopping.aborted) return
-      deps.log.warn(
-        { sub: request.sub, error: errorFields(err) },
-        'offline sessions of a back-channel logout not checked',
-      )
-    })
-  }
+  const dueAt = Date.now() + deps.offlineRecheckMs[0]
+  for (const s of offline) await deps.rechecks.schedule({ sessionId: s.id, step: 0 }, dueAt)
 }

@@ -42,7 +42,8 @@ export async function applyLoginHook(
     }
   } catch (err) {
     await revoke()
-    throw err
+    // The application's fault, not the user's: a 500 (and a mobile app's `server_error`), its cause logged.
+    throw new Failure('login_hook_failed', 'The application could not decide on this login.', { cause: err })
   }
   if (decision && 'refuse' in decision) {
     await revoke()

@@ -15,6 +15,8 @@ export function redisKeys(prefix: string) {
     mobileCode: (hash: string) => `${prefix}code:{${hash}}`,
     /** A handoff's one-time code, by its SHA-256 too. */
     handoffCode: (hash: string) => `${prefix}handoff:{${hash}}`,
+    /** The offline sessions a back-channel logout named, to ask Keycloak about again: a sorted set by when. */
+    offlineRechecks: `${prefix}recheck`,
     /** A back-channel logout token already honoured, by the SHA-256 of its `iss` and `jti`. */
     seenLogoutToken: (hash: string) => `${prefix}jti:{${hash}}`,
     subIndex: (sub: string) => `${prefix}idx:sub:${sub}`,

@@ -144,6 +144,66 @@ describe('back-channel logout from Keycloak', () => {
     expect(await sessionKeys()).toEqual([])
   })
 
+  const now = () => Math.floor(Date.now() / 1000)
+  /** A logout token for shop's client, as Keycloak would sign it (with the realm's key), with `claims` its own. */
+  const logoutToken = (claims: Record<string, unknown>, header: Record<string, unknown> = {}, key = realmKey) =>
+    new SignJWT({
+      iss: `${new URL(kw.config.keycloak.issuer).href}`,
+      aud: 'shop',
+      iat: now(),
+      exp: now() + 120,
+      jti: randomBytes(8).toString('hex'),
+      events: { [EVENT]: {} },
+      ...claims,
+    })
+      .setProtectedHeader({ alg: 'RS256', kid: realmKid, typ: 'logout+jwt', ...header })
+      .sign(key)
+
+  test('the offline recheck outlives the process that received the logout: another instance makes it', async () => {
+    const browser = new Browser()
+    await browser.login(kw.url, 'dana', 'dana-password')
+    const handle = await new MobileApp(kw.url, browser).signIn('dana', { offline: true })
+    const sid = await sidOf()
+    const phoneStatus = async () => (await fetch(`${kw.url}/auth/session`, { headers: bearer(handle) })).status
+    // Keycloak's own logout notice goes nowhere this time: the only one is the token sent below, to a
+    // third process, which dies before its first recheck (1 s later) could run.
+    const shop = await admin.client('shop')
+    const attributes = shop.attributes as Record<string, string>
+    const url = attributes['backchannel.logout.url']
+    const setNotice = (to: string) =>
+      admin.call('PUT', `/clients/${shop.id}`, { ...shop, attributes: { ...attributes, 'backchannel.logout.url': to } })
+    await setNotice('http://127.0.0.1:1/nowhere')
+    try {
+      await admin.call('DELETE', `/sessions/${sid}?isOffline=true`) // Keycloak no longer honours the offline token
+      const thirdUrl = `http://127.0.0.1:${await freePort()}`
+      const third = await startKeywardProcess(
+        thirdUrl,
+        testEnv({
+          ...shared,
+          KEYCLOAK_REALM: realm,
+          APP_ID: 'shop',
+          OIDC_CLIENT_ID: 'shop',
+          OIDC_CLIENT_SECRET: 'shop-dev-secret',
+          PUBLIC_URL: thirdUrl,
+        }),
+      )
+      const notice = await fetch(`${thirdUrl}/auth/backchannel-logout`, {
+        method: 'POST',
+        body: new URLSearchParams({ logout_token: await logoutToken({ sid, sub: await admin.userId('dana') }) }),
+      })
+      await third.kill('SIGKILL')
+      expect(notice.status).toBe(200)
+      expect(await phoneStatus()).toBe(200) // not ended yet: an offline session waits for its recheck
+      // This process takes the recheck from Redis when it is due, and ends the offline session.
+      await waitUntil(async () => (await phoneStatus()) === 401, 10_000)
+      expect(kw.logs.join('')).toContain('back-channel logout ended an offline session')
+      expect(await kw.redis.zcard(`${shared.REDIS_PREFIX}recheck`)).toBe(0)
+      expect(await sessionKeys()).toEqual([])
+    } finally {
+      await setNotice(url)
+    }
+  })
+
   describe('logout tokens Keycloak would never send', () => {
     let browser: Browser
     let sid: string
@@ -155,22 +215,9 @@ describe('back-channel logout from Keycloak', () => {
       sub = await admin.userId('dana')
     })
 
-    const now = () => Math.floor(Date.now() / 1000)
-    /** A logout token for shop's client, as Keycloak would sign it, with `claims` changed. */
+    /** A logout token for dana's session, as Keycloak would sign it, with `claims` changed. */
     const token = (claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}, key = realmKey) =>
-      new SignJWT({
-        iss: `${new URL(kw.config.keycloak.issuer).href}`,
-        aud: 'shop',
-        iat: now(),
-        exp: now() + 120,
-        jti: randomBytes(8).toString('hex'),
-        sid,
-        sub,
-        events: { [EVENT]: {} },
-        ...claims,
-      })
-        .setProtectedHeader({ alg: 'RS256', kid: realmKid, typ: 'logout+jwt', ...header })
-        .sign(key)
+      logoutToken({ sid, sub, ...claims }, header, key)
     const post = (body: Record<string, string>, base = kw.url) =>
       fetch(`${base}/auth/backchannel-logout`, { method: 'POST', body: new URLSearchParams(body) })
 

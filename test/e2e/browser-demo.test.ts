@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
 import { launchChromium, observe, screenshot } from '../../harness/chromium'
@@ -9,6 +7,7 @@ import { keycloakUrl, waitUntil } from '../../harness/keyward'
 import { watchKeyward } from '../../harness/leaks'
 import { spawnTracked, type TrackedProcess } from '../../harness/processes'
 import { freePort, RedisServer } from '../../harness/redis-server'
+import { tempDir } from '../../harness/temp-dir'
 
 const admin = new KeycloakAdmin('keyward-demo')
 const ACCESS_TOKEN_LIFESPAN_MS = 30_000 // keycloak/keyward-demo-realm.json
@@ -94,7 +93,7 @@ describe('npm run demo, in Chromium', () => {
     apiPort = await freePort()
     appA = `http://app-a.localhost:${port}`
     appB = `http://app-b.localhost:${port}`
-    const demoDir = mkdtempSync(join(tmpdir(), 'keyward-demo-'))
+    const demoDir = tempDir('demo')
     redis = new RedisServer(redisPort, demoDir) // the demo's own, with its pidfile in demoDir
     demo = spawnTracked('bash', ['scripts/demo.sh'], {
       cwd: join(__dirname, '../..'),
@@ -143,6 +142,17 @@ describe('npm run demo, in Chromium', () => {
     expect(demo.output()).toContain('log in as alice / alice-password')
     // keyward's setup pointed the demo clients' back-channel logout at this port, and the doctor agrees.
     expect(demo.output()).toContain('doctor: no problems')
+  })
+
+  test('http://localhost:PORT, the address people type, links the two apps; its API answers 421 as before', async () => {
+    const visit = await newContext()
+    await visit.page.goto(`http://localhost:${port}/`)
+    expect(await visit.page.locator('a').allInnerTexts()).toEqual(['app-a', 'app-b'])
+    await visit.page.getByRole('link', { name: 'app-a' }).click()
+    await visit.page.waitForURL(`${appA}/`)
+    await visit.page.locator('#anonymous').waitFor()
+    const api = await fetch(`http://localhost:${port}/auth/session`)
+    expect(api.status).toBe(421)
   })
 
   let first: Visit // alice's first browser: from her login to her logout, over four tests

@@ -1,8 +1,8 @@
 import request from 'supertest'
-import type { ServerConfig as Config } from '../../src/config/load'
+import { loadConfig, type ServerConfig as Config } from '../../src/config/load'
 import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
-import { withKeyward } from '../../harness/keyward'
+import { testEnv, withKeyward } from '../../harness/keyward'
 import { storedAccessClaims, storedSession, storedSid } from '../support/refresh-fixture'
 
 const admin = new KeycloakAdmin()
@@ -152,6 +152,33 @@ describe('production cookies, session renewal on login, and several apps', () =>
       expect(out.status).toBe(200)
       expect(out.headers.get('access-control-allow-origin')).toBe(trusted)
     })
+  })
+
+  test('APPS_INDEX_HOST: a browser asking there for / gets links to the apps; anything else there is still 421', async () => {
+    await withKeyward({ APPS_INDEX_HOST: 'index.example' }, async (kw) => {
+      const ask = (path: string, accept: string, host = 'index.example') =>
+        request(kw.composed.handler).get(path).set('Host', host).set('Accept', accept)
+      const page = await ask('/', 'text/html,application/xhtml+xml')
+      expect([page.status, page.type]).toEqual([200, 'text/html'])
+      expect(page.text).toContain(`<a href="${kw.publicUrl}/">web</a>`)
+      expect(page.headers['content-security-policy']).toBeDefined()
+      for (const [path, accept, host] of [
+        ['/', 'application/json', 'index.example'],
+        ['/auth/login', 'text/html', 'index.example'],
+        ['/', 'text/html', 'evil.example'],
+      ]) {
+        const refused = await ask(path, accept, host)
+        expect([path, host, refused.status, refused.body.code]).toEqual([path, host, 421, 'misdirected_request'])
+      }
+      const posted = await request(kw.composed.handler)
+        .post('/')
+        .set('Host', 'index.example')
+        .set('Accept', 'text/html')
+      expect(posted.status).toBe(421)
+    })
+    expect(() =>
+      loadConfig(testEnv({ PUBLIC_URL: 'http://127.0.0.1:3000', APPS_INDEX_HOST: '127.0.0.1:3000' })),
+    ).toThrow(/APPS_INDEX_HOST: must be a host no app has/)
   })
 
   test('several apps: the Host picks the app and its Keycloak client, each with its own session', async () => {

@@ -174,6 +174,16 @@ describe('handoff between deployments with separate Redis', () => {
     const posing = await redeem({ code: otherCode, app: 'other' }, sibling) // keyward-sibling's token, other's id
     expect([posing.status, ((await posing.json()) as { code: string }).code]).toEqual([403, 'handoff_not_allowed'])
     expect((await a.keys()).filter((k) => k.includes(':handoff:'))).toHaveLength(1) // still there for `other`
+    // `other`'s own token, but keyward-web's tokens do not name keyward-short in their audience (no
+    // Audience mapper for it): the token is not handed over, and the refusal says what to fix.
+    const other = `Bearer ${await serviceToken('keyward-short', 'keyward-short-dev-secret')}`
+    const unaddressed = await redeem({ code: otherCode, app: 'other' }, other)
+    const refusal = (await unaddressed.json()) as Record<string, string>
+    expect([unaddressed.status, refusal.code]).toEqual([403, 'handoff_not_allowed'])
+    expect(refusal.detail).toMatch(
+      /does not name keyward-short in its audience.*add an Audience mapper for keyward-short to client keyward-web/,
+    )
+    expect(JSON.stringify(refusal)).not.toMatch(/eyJ/)
 
     // At B: an unknown code from A, or a code from an app B does not know, creates nothing.
     const before = await b.keys()

@@ -1,11 +1,9 @@
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { startKeyward } from '../../harness/keyward'
 import { RedisServer, testCertificates, type TlsFiles } from '../../harness/redis-server'
 import { RedisClusterTopology, RedisSentinelTopology } from '../../harness/redis-topology'
+import { tempDir } from '../../harness/temp-dir'
 import { Upstream } from '../../harness/upstream'
 import { api, storedSession } from '../support/refresh-fixture'
 
@@ -16,7 +14,7 @@ describe('Redis over TLS', () => {
   let tls: TlsFiles
   let echo: Upstream
   beforeAll(async () => {
-    tls = testCertificates(mkdtempSync(join(tmpdir(), 'keyward-tls-')))
+    tls = testCertificates(tempDir('tls'))
     echo = await Upstream.start('keyward')
   })
   afterAll(() => echo.close())

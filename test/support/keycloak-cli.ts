@@ -1,14 +1,14 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ServerConfig as Config } from '../../src/config/load'
 import { Browser } from '../../harness/browser'
+import { tempDir } from '../../harness/temp-dir'
 import type { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { keycloakUrl, TEST_KEYS } from '../../harness/keyward'
 
-const dir = mkdtempSync(join(tmpdir(), 'keyward-setup-'))
+let dir: string | undefined // made on first use, inside the test run's folder
 
 /** Runs `keyward-keycloak <command>` as a user would, with keyward's environment and a KEYWARD_CONFIG file. */
 export function keywardKeycloak(
@@ -42,6 +42,7 @@ export function keywardKeycloak(
 export function configFile(
   apps: { id: string; publicUrl: string; clientId: string; targets?: string[]; tokenExchange?: string }[],
 ): Record<string, string> {
+  dir ??= tempDir('setup')
   const path = join(dir, `${randomBytes(4).toString('hex')}.json`)
   const env: Record<string, string> = { KEYWARD_CONFIG: path }
   const file = apps.map((a) => {

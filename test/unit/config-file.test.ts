@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError, loadConfig } from '../../src/config/load'
+import { tempDir } from '../../harness/temp-dir'
 
-const dir = mkdtempSync(join(tmpdir(), 'keyward-config-'))
+const dir = tempDir('config')
 let files = 0
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 /** The common variables, and KEYWARD_CONFIG naming a file with `content`. */
 function envWith(content: unknown, extra: Record<string, string> = {}): Record<string, string> {
