@@ -39,6 +39,21 @@ describe('back-channel logout from Keycloak', () => {
   let realmKey: CryptoKey
   let realmKid: string
 
+  /** Another keyward process serving shop alone, on the same Redis with the same secrets. */
+  const shopProcess = (url: string) =>
+    startKeywardProcess(
+      url,
+      testEnv({
+        ...shared,
+        KEYCLOAK_REALM: realm,
+        APP_ID: 'shop',
+        OIDC_CLIENT_ID: 'shop',
+        OIDC_CLIENT_SECRET: 'shop-dev-secret',
+        PUBLIC_URL: url,
+        LOG_LEVEL: 'info',
+      }),
+    )
+
   beforeAll(async () => {
     await admin.create({ revokeRefreshToken: true, refreshTokenMaxReuse: 0 })
     ;({ key: realmKey, kid: realmKid } = await importSigningKey(admin))
@@ -56,18 +71,7 @@ describe('back-channel logout from Keycloak', () => {
     // The second process serves shop alone, on the same Redis with the same secrets: the browser's
     // cookie for 127.0.0.1 opens the same session there.
     secondUrl = `http://127.0.0.1:${await freePort()}`
-    second = await startKeywardProcess(
-      secondUrl,
-      testEnv({
-        ...shared,
-        KEYCLOAK_REALM: realm,
-        APP_ID: 'shop',
-        OIDC_CLIENT_ID: 'shop',
-        OIDC_CLIENT_SECRET: 'shop-dev-secret',
-        PUBLIC_URL: secondUrl,
-        LOG_LEVEL: 'info',
-      }),
-    )
+    second = await shopProcess(secondUrl)
   })
   afterAll(async () => {
     await second?.kill()
@@ -176,17 +180,7 @@ describe('back-channel logout from Keycloak', () => {
     try {
       await admin.call('DELETE', `/sessions/${sid}?isOffline=true`) // Keycloak no longer honours the offline token
       const thirdUrl = `http://127.0.0.1:${await freePort()}`
-      const third = await startKeywardProcess(
-        thirdUrl,
-        testEnv({
-          ...shared,
-          KEYCLOAK_REALM: realm,
-          APP_ID: 'shop',
-          OIDC_CLIENT_ID: 'shop',
-          OIDC_CLIENT_SECRET: 'shop-dev-secret',
-          PUBLIC_URL: thirdUrl,
-        }),
-      )
+      const third = await shopProcess(thirdUrl)
       const notice = await fetch(`${thirdUrl}/auth/backchannel-logout`, {
         method: 'POST',
         body: new URLSearchParams({ logout_token: await logoutToken({ sid, sub: await admin.userId('dana') }) }),
