@@ -66,7 +66,9 @@ async function recheck(deps: KeycloakLogoutDeps, check: OfflineRecheck): Promise
  * runs out. A check that fails (Keycloak or Redis away) is made again then too.
  */
 export async function runOfflineRechecks(deps: KeycloakLogoutDeps, pollMs = 250, leaseMs = 15_000): Promise<void> {
-  let unreadable = false // said once when Redis stops answering, not at every poll
+  // Said once when Redis stops answering, not at every poll; nothing before the first read (Redis is
+  // still connecting at start-up, and the connection itself reports its trouble).
+  let unreadable = true
   while (!deps.stopping.aborted) {
     try {
       for (const check of await deps.rechecks.claim(Date.now(), leaseMs, 50)) {
