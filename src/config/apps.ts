@@ -1,8 +1,8 @@
 import { redirectTarget } from './redirect-target'
 import { isLocalHttp } from './checks'
 import type { Naming } from './names'
-import type { OneAppOptions } from './schema'
-import type { AppConfig, LoginParamRules, LoginPrompt } from './types'
+import { loginRules, type OneAppOptions } from './schema'
+import type { AppConfig, LoginParamRules } from './types'
 
 /** One app's settings as read, before the rules below turn them into an `AppConfig`. */
 export interface AppSpec {
@@ -29,25 +29,10 @@ export interface AppSpec {
 }
 
 /** The login rules as the options say them (lists), before they become `LoginParamRules` (sets). */
-export interface LoginOptions {
-  prompts: LoginPrompt[]
-  loginHint: boolean
-  idpHints: string[]
-  uiLocales: string[]
-  acrValues: string[]
-  maxAge: boolean
-  scopes: string[]
-}
+type LoginOptions = OneAppOptions['login']
 
-const NO_LOGIN_PARAMS: LoginOptions = {
-  prompts: [],
-  loginHint: false,
-  idpHints: [],
-  uiLocales: [],
-  acrValues: [],
-  maxAge: false,
-  scopes: [],
-}
+/** An app whose settings do not say: the schema's defaults, nothing allowed. */
+const NO_LOGIN_PARAMS: LoginOptions = loginRules.parse({})
 
 const loginParamRules = (o: LoginOptions): LoginParamRules => ({
   prompts: new Set(o.prompts),

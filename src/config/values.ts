@@ -97,6 +97,18 @@ const upstreamUrl = z
 const UPSTREAMS_EXAMPLE =
   '{"orders":"https://orders.internal/api","billing":{"url":"https://billing.internal","timeoutSeconds":5}}'
 
+const NOT_JSON = Symbol('not JSON')
+
+/** An option that holds JSON: the environment's text parsed (`NOT_JSON` if it is none), or the middleware's value as it is. */
+function fromJsonText(v: unknown): unknown {
+  if (typeof v !== 'string') return v
+  try {
+    return JSON.parse(v)
+  } catch {
+    return NOT_JSON
+  }
+}
+
 const roles = z.array(z.string().min(1).max(255)).min(1)
 const claimValue = z.union([z.string(), z.number(), z.boolean()])
 const claimRule = z.union([
@@ -166,14 +178,10 @@ function upstreamProblems(name: string, u: UpstreamEntry): string[] {
 
 /** `{"orders": "https://orders.internal/api", "billing": {"url": "…", "timeoutSeconds": 5}}`, as JSON text or an object. */
 export const upstreams = z.unknown().transform((v, ctx) => {
-  let parsed = v
-  if (typeof v === 'string') {
-    try {
-      parsed = JSON.parse(v)
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `a JSON object of upstream name → base URL, e.g. ${UPSTREAMS_EXAMPLE}` })
-      return z.NEVER
-    }
+  const parsed = fromJsonText(v)
+  if (parsed === NOT_JSON) {
+    ctx.addIssue({ code: 'custom', message: `a JSON object of upstream name → base URL, e.g. ${UPSTREAMS_EXAMPLE}` })
+    return z.NEVER
   }
   const result = z.record(z.string().regex(upstreamName), upstreamEntry).safeParse(parsed)
   if (!result.success) {
@@ -193,15 +201,9 @@ const ACR_LEVELS_EXAMPLE = '{"silver":1,"gold":2}'
 /** The realm's `acr.loa.map`: acr name → level (a whole number), as JSON text or an object. */
 export const acrLevels = z.unknown().transform((v, ctx) => {
   const message = `a JSON object of acr name → level, as the realm's acr.loa.map says it, e.g. ${ACR_LEVELS_EXAMPLE}`
-  let parsed = v
-  if (typeof v === 'string') {
-    try {
-      parsed = JSON.parse(v)
-    } catch {
-      parsed = undefined
-    }
-  }
-  const result = z.record(z.string().regex(/^[\w.:-]{1,64}$/), z.number().int().min(0).max(100)).safeParse(parsed)
+  const result = z
+    .record(z.string().regex(/^[\w.:-]{1,64}$/), z.number().int().min(0).max(100))
+    .safeParse(fromJsonText(v))
   if (!result.success) {
     ctx.addIssue({ code: 'custom', message })
     return z.NEVER

@@ -106,11 +106,7 @@ export class KeywardError extends Error {
   constructor(
     code: KeywardErrorCode,
     detail: string,
-    options?: {
-      cause?: unknown
-      retryAfterSeconds?: number
-      stepUp?: { loginUrl: string; acrValues?: string; maxAge?: number }
-    },
+    options?: { cause?: unknown; retryAfterSeconds?: number; stepUp?: KeywardError['stepUp'] },
   ) {
     super(detail, { cause: options?.cause })
     this.name = 'KeywardError'

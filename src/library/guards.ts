@@ -31,6 +31,18 @@ export function createGuards(deps: {
 }) {
   const { app, contextOf, acrLevels } = deps
 
+  /**
+   * A guard's login must be one the app's `login` option allows: what it does not is said when the
+   * guard is made (a `TypeError` naming the guard), not at a user's request.
+   */
+  function loginAllowed(guard: string, login: Omit<LoginOptions, 'returnTo'>): void {
+    try {
+      loginUrl(app, login)
+    } catch (err) {
+      throw new TypeError(`${guard}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
   /** A browser asking for a page, which a login can bring back to it. */
   const navigation = (req: Request) => req.method === 'GET' && req.accepts(['json', 'html']) === 'html'
 
@@ -85,11 +97,7 @@ export function createGuards(deps: {
             "requireSession: prompt 'none' would loop; log in silently with kw.login(res, { prompt: 'none' }) where the page handles ?error=login_required",
           )
         }
-        try {
-          loginUrl(app, login) // what the app's `login` option does not allow is said now, not at a user's request
-        } catch (err) {
-          throw new TypeError(`requireSession: ${(err as Error).message}`, { cause: err })
-        }
+        loginAllowed('requireSession', login)
       }
       return function keywardSession(req, res, next) {
         if (admitted(req, res, next, csrf, login)) next()
@@ -115,11 +123,7 @@ export function createGuards(deps: {
           `requireAuthLevel: acr ${JSON.stringify(rule.acr)} is neither a level nor named in keycloak.acrLevels`,
         )
       }
-      try {
-        loginUrl(app, login) // the step-up's login must be one the app's `login` option allows
-      } catch (err) {
-        throw new TypeError(`requireAuthLevel: ${(err as Error).message}`, { cause: err })
-      }
+      loginAllowed('requireAuthLevel', login) // the step-up's login
       return function keywardAuthLevel(req, res, next) {
         const context = admitted(req, res, next, true)
         if (!context) return
