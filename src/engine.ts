@@ -101,6 +101,7 @@ export function createEngine(
           open,
           keyOf: keys.tokenSession,
           read: (connection, id) => tokenSessions.read(connection, id),
+          direct: redis,
           maxAgeMs: config.redis.sessionCacheMs,
           maxEntries: 10_000,
           log,

@@ -1,7 +1,7 @@
 import type { Redis, RedisOptions } from 'ioredis'
 import type { TokenSession } from '../domain/token-session'
 import { errorFields, type Logger } from '../log'
-import { closeRedis } from './topology'
+import { closeRedis, type RedisClient } from './topology'
 
 export interface SessionCacheOptions {
   /**
@@ -12,7 +12,12 @@ export interface SessionCacheOptions {
   /** The Redis key of a token session, by its id (`RedisKeys.tokenSession`). */
   keyOf: (id: string) => string
   /** Reads and opens a token session with the connection given (the store's decoding). */
-  read: (redis: Redis, id: string) => Promise<TokenSession | undefined>
+  read: (redis: RedisClient, id: string) => Promise<TokenSession | undefined>
+  /**
+   * The store's own connection, read through while the cache's reader is not connected yet (or
+   * again): the reader queues nothing while offline, so a read on it would fail at once.
+   */
+  direct: RedisClient
   /** How long an entry may be used at most, invalidation or not. */
   maxAgeMs: number
   maxEntries: number
@@ -121,7 +126,8 @@ export function createSessionCache(options: SessionCacheOptions) {
       if (!tracking) {
         // Both connections up but tracking off (a start that raced the other connection's): try
         // again, at most once a second. Until then, every read goes to Redis, as it must.
-        if (reader.status === 'ready' && listenerId && now() - lastTry > 1000) void startTracking()
+        if (reader.status !== 'ready') return options.read(options.direct, id)
+        if (listenerId && now() - lastTry > 1000) void startTracking()
         return options.read(reader, id)
       }
       const mark = Symbol(key)

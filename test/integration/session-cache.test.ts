@@ -28,8 +28,7 @@ describe('the session cache (CLIENT TRACKING)', () => {
     await server.stop()
   })
 
-  async function cache(maxAgeMs = 60_000, maxEntries = 100): Promise<SessionCache> {
-    const logged: string[] = []
+  function open(maxAgeMs = 60_000, maxEntries = 100, logged: string[] = []): SessionCache {
     const c = createSessionCache({
       open: (extra) => new Redis(server.url, { ...connectionOptions(), ...extra }),
       keyOf: (id) => `t:{${id}}`,
@@ -39,11 +38,18 @@ describe('the session cache (CLIENT TRACKING)', () => {
         await holdRead
         return h.v ? ({ id, version: Number(h.v), expiresAt: Date.now() + 60_000 } as TokenSession) : undefined
       },
+      direct: redis,
       maxAgeMs,
       maxEntries,
       log: createLogger('debug', new Writable({ write: (line, _enc, done) => done(void logged.push(String(line))) })),
     })
     caches.push(c)
+    return c
+  }
+
+  async function cache(maxAgeMs = 60_000, maxEntries = 100): Promise<SessionCache> {
+    const logged: string[] = []
+    const c = open(maxAgeMs, maxEntries, logged)
     // Tracking is on once a cached read is served without reading.
     await redis.hset('t:{probe}', 'v', 1)
     await waitUntil(
@@ -67,6 +73,12 @@ describe('the session cache (CLIENT TRACKING)', () => {
     await run()
     return reads - before
   }
+
+  test("while its own connection is still connecting, a read goes through the store's connection", async () => {
+    await redis.hset('t:{g}', 'v', 1)
+    const c = open() // its reader queues nothing while offline, and is not connected yet
+    expect((await c.get('g'))!.version).toBe(1)
+  })
 
   test('a session read once is served from memory until someone writes it; then it is read again', async () => {
     const c = await cache()
