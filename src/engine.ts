@@ -23,6 +23,7 @@ import type { HandoffDeps } from './sessions/handoff'
 import { runOfflineRechecks, type KeycloakLogoutDeps } from './sessions/keycloak-logout'
 import type { LoginDeps } from './sessions/login'
 import type { SessionEndDeps } from './sessions/session-end'
+import { createSharedIdle } from './sessions/shared-idle'
 import { createClientTokens, type ClientTokens } from './sessions/client-tokens'
 import { createTokenService, type TokenService } from './sessions/token-service'
 import { createClientTokenStore } from './store/client-tokens'
@@ -112,6 +113,7 @@ export function createEngine(
     now,
     onChange: (id) => cache?.forget(id),
     replicated: replicaWaiter(redis, config.redis.replicas, log),
+    granted: createSharedIdle({ tokenSessions: () => tokenSessions, log }),
   })
   // Callers are found through the cache; the refresh engine and the use cases always read Redis.
   const callerSessions = {

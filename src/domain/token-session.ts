@@ -98,6 +98,13 @@ export interface TokenSession {
   accessExpiresAt: number
   /** When Keycloak stops honouring the refresh token; absent when it set no limit. */
   refreshExpiresAt?: number
+  /** When the refresh token ends by Keycloak's `refresh_expires_in`, the SSO Session Idle aside. */
+  refreshLimitAt?: number
+  /**
+   * When Keycloak's user session ends unless some client of it is used (SSO_SESSION_IDLE_SECONDS after
+   * the last grant of this session or, `idleExtension`, of a sibling); online sessions, when that is set.
+   */
+  idleEndsAt?: number
   /** When the record must be gone from Redis: `refreshExpiresAt`, else Offline Session Idle or the online fallback. */
   expiresAt: number
   createdAt: number
@@ -147,27 +154,36 @@ export const openedBy = (session: NewSession, id: string, client: TokenSession['
   client,
 })
 
-/** When Keycloak stops honouring the refresh token: as it says, but never past an online session's idle limit. */
-function refreshExpiry(
-  kind: TokenSession['kind'],
-  grant: TokenGrant,
-  from: number,
-  lifetimes: Lifetimes,
-): number | undefined {
-  const said = grant.refreshExpiresIn ? from + grant.refreshExpiresIn * 1000 : undefined
-  if (kind !== 'online' || !lifetimes.onlineIdleSeconds) return said
-  return Math.min(said ?? Infinity, from + lifetimes.onlineIdleSeconds * 1000)
-}
-
-/** The access token's, the refresh token's and the record's expiry after `grant`, received at `now`. */
+/**
+ * The access token's, the refresh token's and the record's expiry after `grant`, received at `now`.
+ * The refresh token lives as Keycloak says, but an online one never past the SSO Session Idle when
+ * that is set (`idleEndsAt`).
+ */
 function expiries(kind: TokenSession['kind'], grant: TokenGrant, now: number, lifetimes: Lifetimes) {
   const from = grant.requestedAt ?? now
-  const refreshExpiresAt = refreshExpiry(kind, grant, from, lifetimes)
+  const refreshLimitAt = grant.refreshExpiresIn ? from + grant.refreshExpiresIn * 1000 : undefined
+  const idleEndsAt =
+    kind === 'online' && lifetimes.onlineIdleSeconds ? from + lifetimes.onlineIdleSeconds * 1000 : undefined
+  const refreshExpiresAt = idleEndsAt === undefined ? refreshLimitAt : Math.min(refreshLimitAt ?? Infinity, idleEndsAt)
   return {
     accessExpiresAt: from + grant.expiresIn * 1000,
     refreshExpiresAt,
+    refreshLimitAt,
+    idleEndsAt,
     expiresAt: recordExpiry(kind, refreshExpiresAt, now, lifetimes),
   }
+}
+
+/**
+ * How far another client's activity in the same Keycloak session moves an online session's end, if
+ * at all: Keycloak's SSO Session Idle counts from the last grant of any client of the user session,
+ * so a session unused here lives on while a sibling app is used, up to its own refresh token's limit.
+ * `idleEndsAt` is the active session's (`TokenSession.idleEndsAt`).
+ */
+export function idleExtension(session: TokenSession, idleEndsAt: number): number | undefined {
+  if (session.kind !== 'online' || session.idleEndsAt === undefined) return undefined
+  const until = Math.min(session.refreshLimitAt ?? Infinity, idleEndsAt)
+  return until > session.expiresAt ? until : undefined
 }
 
 /**

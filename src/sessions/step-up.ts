@@ -29,6 +29,8 @@ export async function raiseInPlace(
       claims: made.claims,
       accessExpiresAt: made.accessExpiresAt,
       refreshExpiresAt: made.refreshExpiresAt,
+      refreshLimitAt: made.refreshLimitAt,
+      idleEndsAt: made.idleEndsAt,
       expiresAt: made.expiresAt,
       refreshedAt: made.refreshedAt,
       version: current.version + 1,

@@ -18,7 +18,16 @@ return 1`)
 const REPLACE = luaScript(`
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'm', ARGV[3], 't', ARGV[4])
+redis.call('HDEL', KEYS[1], 'i')
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+return 1`)
+
+// Moves the idle end of a record that still exists, never back (a sibling's activity: `extendIdle`).
+const EXTEND_IDLE = luaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'i') or '0') >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'i', ARGV[1])
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIREAT', KEYS[1], ARGV[1]) end
 return 1`)
 
 // Sets one field of a record that still exists: a session ended meanwhile stays ended.
@@ -37,8 +46,9 @@ const upstreamAad = (id: string, name: string) => `${id}|${UPSTREAM}${name}`
 
 /**
  * Token sessions in Redis: one hash per session (`v` version, `m` metadata, `t` the sealed tokens as
- * bytes, `c` when the browser's remember-me cookie expires) that expires when Keycloak stops honouring
- * its refresh token, plus indexes by `sub` and `sid`. Tokens are written only here.
+ * bytes, `c` when the browser's remember-me cookie expires, `i` its idle end as a sibling's activity
+ * moved it since its own last write) that expires when Keycloak stops honouring its refresh token,
+ * plus indexes by `sub` and `sid`. Tokens are written only here.
  */
 export function createTokenSessionStore(
   redis: RedisClient,
@@ -49,12 +59,15 @@ export function createTokenSessionStore(
     onChange?: (id: string) => void
     /** After a session is created, refreshed or deleted: until replicas have it (`replicaWaiter`). */
     replicated?: (key: string) => Promise<void>
+    /** After a session is created or replaced with a new grant: never throws (`createSharedIdle`). */
+    granted?: (session: TokenSession) => Promise<void>
   } = {},
 ) {
   const key = keys.tokenSession
   const now = options.now ?? Date.now
   const changed = options.onChange ?? (() => undefined)
   const replicated = options.replicated ?? (() => Promise.resolve())
+  const granted = options.granted ?? (() => Promise.resolve())
 
   function indexKeys(s: Pick<TokenSession, 'sub' | 'sid'>): string[] {
     return s.sid ? [keys.subIndex(s.sub), keys.sidIndex(s.sid)] : [keys.subIndex(s.sub)]
@@ -98,6 +111,7 @@ export function createTokenSessionStore(
     }
     const session: TokenSession = { id, ...(JSON.parse(h.m.toString()) as Meta), version: Number(h.v), tokens }
     if (h.c) session.cookieExpiresAt = Number(h.c)
+    if (h.i) moveIdleEnd(session, Number(h.i))
     for (const [field, sealed] of Object.entries(h)) {
       if (!field.startsWith(UPSTREAM)) continue
       const name = field.slice(UPSTREAM.length)
@@ -113,6 +127,14 @@ export function createTokenSessionStore(
   }
 
   const get = (id: string) => read(redis, id)
+
+  /** A session's end, moved to a sibling's idle end `at` (never past its own refresh limit). */
+  function moveIdleEnd(session: TokenSession, at: number): void {
+    const until = Math.min(at, session.refreshLimitAt ?? Infinity)
+    if (until <= session.expiresAt) return
+    session.idleEndsAt = Math.max(session.idleEndsAt ?? 0, at)
+    session.refreshExpiresAt = session.expiresAt = until
+  }
 
   /**
    * The live sessions an index lists, at most `LISTED` (the session caps keep an index far smaller);
@@ -142,6 +164,7 @@ export function createTokenSessionStore(
       // Indexes are separate keys (other slots in Redis Cluster), so they are written after the record;
       // readers treat a member whose record is gone as absent.
       await extendNeighbours(session)
+      await granted(session)
     },
 
     /** Compare-and-set of a refreshed session on its version; false when the record moved on. */
@@ -152,11 +175,23 @@ export function createTokenSessionStore(
       if (written !== 1) return false
       await replicated(key(next.id))
       await extendNeighbours(next)
+      await granted(next)
       return true
     },
 
     get,
     read,
+
+    /**
+     * Moves the end of a session still there to `until` (`idleExtension`): a sibling app's grant
+     * kept Keycloak's user session alive. Its token session's version stays, so no refresh under way
+     * is turned away; its own next write starts from what Keycloak says then.
+     */
+    async extendIdle(session: TokenSession, until: number): Promise<void> {
+      if ((await guarded(EXTEND_IDLE(redis, [key(session.id)], [until]))) !== 1) return
+      changed(session.id)
+      await extendNeighbours({ ...session, expiresAt: until })
+    },
 
     /** Keeps an upstream's own token with a session that still exists (a refresh leaves it in place). */
     async keepUpstreamToken(id: string, name: string, token: UpstreamToken): Promise<void> {

@@ -2,8 +2,15 @@ import { randomBytes } from 'node:crypto'
 import { Browser } from '../../harness/browser'
 import { KeycloakAdmin } from '../../harness/keycloak-admin'
 import { startKeyward, type RunningKeyward } from '../../harness/keyward'
-import { addUser, configFile, keywardKeycloak as cli } from '../support/keycloak-cli'
-import { storedSession } from '../support/refresh-fixture'
+import { Upstream } from '../../harness/upstream'
+import {
+  addUser,
+  configFile,
+  keywardKeycloak as cli,
+  shopAndDrivers,
+  shopAndDriversFile,
+} from '../support/keycloak-cli'
+import { api, storedSession } from '../support/refresh-fixture'
 
 /**
  * A client whose Client Session Idle is above the realm's SSO Session Idle (reached by lowering the
@@ -74,5 +81,90 @@ describe("an online session's lifetime when Client Session Idle passes SSO Sessi
       ...configFile([{ id: 'web', publicUrl: told.kw.url, clientId: 'shop' }]),
     })
     expect(capped.out).not.toContain("is above the realm's SSO Session Idle")
+  })
+})
+
+/**
+ * Keycloak counts the SSO Session Idle from the last grant of any client of the user session: an app
+ * left unused while another app of the same session is used stays logged in, and keyward's record of
+ * it follows Keycloak's clock rather than ending at its own last refresh.
+ */
+describe('the SSO Session Idle, shared by the apps of one Keycloak session', () => {
+  const realm = `shared-idle-${randomBytes(4).toString('hex')}`
+  const admin = new KeycloakAdmin(realm)
+  const IDLE = 20
+  let kw: RunningKeyward
+  let upstream: Upstream
+
+  beforeAll(async () => {
+    await admin.create({ ssoSessionIdleTimeout: 172_800, ssoSessionMaxLifespan: 36_000, accessTokenLifespan: 6 })
+    upstream = await Upstream.start(realm)
+    kw = await startKeyward(
+      {
+        KEYCLOAK_REALM: realm,
+        SSO_SESSION_IDLE_SECONDS: String(IDLE),
+        UPSTREAMS: JSON.stringify({ echo: upstream.url }),
+      },
+      { adjust: shopAndDrivers() },
+    )
+    expect((await cli('setup', shopAndDriversFile(kw.url, realm))).out).toContain('doctor: no problems')
+    for (const clientId of ['shop', 'drivers']) {
+      const client = await admin.client(clientId)
+      await admin.call('PUT', `/clients/${client.id}`, {
+        ...client,
+        attributes: { ...(client.attributes as Record<string, string>), 'client.session.idle.timeout': '86400' },
+      })
+    }
+    await admin.call('PUT', '', { realm, ssoSessionIdleTimeout: IDLE })
+    await addUser(admin, 'ida')
+  })
+  afterAll(async () => {
+    await kw?.close()
+    await upstream?.close()
+    await admin.drop()
+  })
+
+  test("one app used past the idle: the other's session lives on, ending when Keycloak's does, and still refreshes", async () => {
+    const shop = kw.url
+    const drivers = kw.url.replace('127.0.0.1', 'localhost')
+    const browser = new Browser()
+    await browser.login(shop, 'ida', 'ida-password')
+    await browser.login(drivers, 'ida', 'ida-password') // single sign-on: the same Keycloak session
+    const shopEnds = async () => {
+      const res = await browser.request(`${shop}/auth/session`)
+      expect(res.status).toBe(200)
+      return Date.parse((JSON.parse(res.text) as { sessionExpiresAt: string }).sessionExpiresAt)
+    }
+    const endedAtFirst = await shopEnds()
+    expect(endedAtFirst - Date.now()).toBeLessThanOrEqual(IDLE * 1000)
+
+    // Only drivers is used, its access token refreshed every few seconds, until past shop's own idle.
+    const quietUntil = endedAtFirst + 8_000
+    while (Date.now() < quietUntil) {
+      expect((await browser.request(`${drivers}/api/echo/me`, { headers: api })).status).toBe(200)
+      await new Promise((r) => setTimeout(r, 2_000))
+    }
+    const [keycloak] = await admin.call<{ lastAccess: number; clients: Record<string, string> }[]>(
+      'GET',
+      `/users/${await admin.userId('ida')}/sessions`,
+    )
+    expect(Object.values(keycloak.clients).sort()).toEqual(['drivers', 'shop'])
+    const ends = await shopEnds()
+    expect(ends).toBeGreaterThan(Date.now())
+    // Keycloak's last access is in whole seconds; keyward counts from when it sent the refresh.
+    expect(Math.abs(ends - (keycloak.lastAccess + IDLE * 1000))).toBeLessThan(2_000)
+
+    // Used again, shop refreshes with its own refresh token, and Keycloak honours it.
+    const shopVersion = async () => {
+      for (const key of (await kw.keys()).filter((k) => k.includes(':tok:'))) {
+        const h = await kw.redis.hgetall(key)
+        if ((JSON.parse(h.m) as { app: string }).app === 'shop') return Number(h.v)
+      }
+      throw new Error('no session of shop')
+    }
+    const before = await shopVersion()
+    expect((await browser.request(`${shop}/api/echo/me`, { headers: api })).status).toBe(200)
+    expect(await shopVersion()).toBe(before + 1)
+    expect(await shopEnds()).toBeGreaterThan(ends)
   })
 })

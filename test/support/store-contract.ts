@@ -135,6 +135,28 @@ export function storeContract(open: () => Promise<{ redis: RedisClient; close():
       expect(await keys()).toEqual([])
     })
 
+    test("a sibling's activity moves a session's end forward, never back nor past its refresh limit, and keeps its version", async () => {
+      const now = Date.now()
+      const quiet = { ...session('s6', 60_000), refreshLimitAt: now + 600_000, idleEndsAt: now + 60_000 }
+      await store.create(quiet)
+      await store.extendIdle(quiet, now + 300_000)
+      await store.extendIdle(quiet, now + 120_000) // an older grant, come late: nothing moves back
+      const moved = (await store.get('s6'))!
+      expect(moved).toMatchObject({ version: 1, expiresAt: now + 300_000, refreshExpiresAt: now + 300_000 })
+      for (const key of [`${prefix}tok:{s6}`, `${prefix}idx:sid:kc-sid`, `${prefix}idx:sub:user-1`]) {
+        expect(await redis.pttl(key)).toBeGreaterThan(290_000)
+      }
+      // The record's own limit holds whatever the sibling says, and its own next write starts over.
+      await redis.hset(`${prefix}tok:{s6}`, 'i', now + 900_000)
+      expect((await store.get('s6'))!.expiresAt).toBe(now + 600_000)
+      expect(await store.replace({ ...quiet, version: 2, expiresAt: now + 90_000 }, 1)).toBe(true)
+      expect((await store.get('s6'))!.expiresAt).toBe(now + 90_000)
+      expect(await redis.pttl(`${prefix}tok:{s6}`)).toBeLessThanOrEqual(90_000)
+      await store.delete(quiet)
+      await store.extendIdle(quiet, now + 300_000) // ended meanwhile: stays ended
+      expect(await redis.exists(`${prefix}tok:{s6}`)).toBe(0)
+    })
+
     test('a session already past its expiry is not stored', async () => {
       await store.create(session('gone', -1000))
       expect(await keys()).toEqual([])

@@ -1,4 +1,4 @@
-import { newSession, profileClaims } from '../../src/domain/token-session'
+import { idleExtension, newSession, openedBy, profileClaims } from '../../src/domain/token-session'
 
 const now = Date.UTC(2026, 10, 22, 12, 0, 0)
 const lifetimes = { onlineFallbackSeconds: 1800, offlineIdleSeconds: 2_592_000 }
@@ -49,6 +49,20 @@ describe('newSession', () => {
     expect(newSession(grant, { ...base, kind: 'offline', lifetimes: idle })).toMatchObject({
       refreshExpiresAt: now + 36_000_000,
     })
+  })
+
+  test("a sibling's later grant moves an idle-capped online session's end, never past its own refresh limit, never back", () => {
+    const idle = { ...lifetimes, onlineIdleSeconds: 1800 }
+    const grant = { accessToken: 'a', expiresIn: 300, refreshExpiresIn: 36_000, claims: { sub: 'u1', sid: 'k1' } }
+    const quiet = openedBy(newSession(grant, { ...base, lifetimes: idle }), 'id1', 'web')
+    expect(quiet).toMatchObject({ idleEndsAt: now + 1_800_000, refreshLimitAt: now + 36_000_000 })
+    expect(idleExtension(quiet, now + 600_000 + 1_800_000)).toBe(now + 2_400_000)
+    expect(idleExtension(quiet, now + 40_000_000)).toBe(now + 36_000_000)
+    expect(idleExtension(quiet, now + 1_000)).toBeUndefined()
+    // Not capped, so nothing to move: no idle configured, or an offline session (its own idle).
+    expect(idleExtension(openedBy(newSession(grant, base), 'id2', 'web'), now + 2_400_000)).toBeUndefined()
+    const offline = openedBy(newSession(grant, { ...base, kind: 'offline', lifetimes: idle }), 'id3', 'web')
+    expect(idleExtension(offline, now + 2_400_000)).toBeUndefined()
   })
 
   test('without a refresh limit from Keycloak the record lives for the configured fallback', () => {
