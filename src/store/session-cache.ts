@@ -59,6 +59,7 @@ export function createSessionCache(options: SessionCacheOptions) {
 
   function stop(why: string): void {
     if (tracking) options.log.warn({ why }, 'session cache off until Redis tracking is back')
+    else options.log.debug({ why }, 'session cache: a connection closed before tracking was on')
     tracking = false
     forgetAll()
   }
@@ -68,12 +69,16 @@ export function createSessionCache(options: SessionCacheOptions) {
   /** Turns tracking on for the reader, redirected to the listener (again after either reconnects). */
   async function startTracking(): Promise<void> {
     lastTry = now()
-    if (reader.status !== 'ready' || !listenerId) return
+    if (reader.status !== 'ready' || !listenerId) {
+      options.log.debug({ reader: reader.status, listening: Boolean(listenerId) }, 'session cache: tracking waits')
+      return
+    }
     try {
       await reader.client('TRACKING', 'OFF')
       await reader.client('TRACKING', 'ON', 'REDIRECT', listenerId)
       forgetAll()
       tracking = true
+      options.log.debug('session cache: tracking on')
     } catch (err) {
       options.log.warn({ error: errorFields(err) }, 'Redis tracking could not be turned on; sessions are not cached')
     }

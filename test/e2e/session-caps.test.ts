@@ -61,11 +61,7 @@ describe('session caps, and ending many sessions at once', () => {
   })
 
   test('revoking all of 30 sessions in one Keycloak session reads each record about once, and asks Keycloak once', async () => {
-    kw = await startKeyward({
-      REDIS_URL: redis.url,
-      MAX_SESSIONS_PER_USER: '0',
-      MAX_SESSIONS_PER_KEYCLOAK_SESSION: '0',
-    })
+    await start({ MAX_SESSIONS_PER_USER: '0', MAX_SESSIONS_PER_KEYCLOAK_SESSION: '0' })
     const browser = new Browser()
     const cookies = await loop(browser, 30)
     expect(await stored()).toBe(30)
