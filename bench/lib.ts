@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sign } from 'cookie-signature'
 import { Redis } from 'ioredis'
@@ -212,10 +212,13 @@ export const machine = () =>
 
 /**
  * Runs a benchmark, then exits: 0, or 1 with the error. What it registers with `atExit` (the servers
- * it started) is stopped first, also when the run is interrupted (SIGINT, SIGTERM).
+ * it started) is stopped first, also when the run is interrupted (SIGINT, SIGTERM); then the run's
+ * folder, where `tempDir` puts every file of this run, is removed.
  */
 export function main(run: (atExit: AtExit) => Promise<void>): void {
-  const stops: (() => Promise<unknown>)[] = []
+  const runDir = mkdtempSync(join(tmpdir(), 'keyward-bench-'))
+  process.env.KEYWARD_TEST_RUN_DIR = runDir
+  const stops: (() => Promise<unknown>)[] = [async () => rmSync(runDir, { recursive: true, force: true })]
   // One cleanup however the run ends: an interrupt and the run's own failure (its servers stopped
   // under it) must not race, or the second exits while the first is still stopping things.
   let cleaning: Promise<void> | undefined

@@ -4,9 +4,9 @@
  * (keyward's own code, each dependency, Node's internals, GC) and by function.
  *   PROFILE_SECONDS (10), PROFILE_CONNECTIONS (32; 1 profiles a lone client), PROFILE_TOP (25)
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { tempDir } from '../harness/temp-dir'
 import { testEnv } from '../harness/keyward'
 import { baseStack, cpuMs, keyward, login, machine, main, wrk } from './lib'
 
@@ -58,7 +58,7 @@ export function summarize(profile: Profile): { byOwner: [string, number][]; byFu
 
 main(async (atExit) => {
   const { upstream } = await baseStack(atExit)
-  const dir = mkdtempSync(join(tmpdir(), 'keyward-profile-'))
+  const dir = tempDir('profile')
   const env = testEnv({
     UPSTREAMS: JSON.stringify({ up: upstream.url }),
     LOG_LEVEL: 'warn',

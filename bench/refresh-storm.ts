@@ -6,10 +6,11 @@
  * Redis writes each refresh cost.
  *   BENCH_SESSIONS (1000), BENCH_SECONDS (20)
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { KeycloakAdmin } from '../harness/keycloak-admin'
+import { tempDir } from '../harness/temp-dir'
 import { testEnv } from '../harness/keyward'
 import { baseStack, commandStats, keyward, login, machine, main, wrk } from './lib'
 import { scanKeys } from '../harness/redis-topology'
@@ -42,7 +43,7 @@ main(async (atExit) => {
     cookies.push(...(await Promise.all(Array.from({ length: Math.min(10, SESSIONS - i) }, () => login(kw.url)))))
   }
   console.log(`${SESSIONS} logins in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  const file = join(mkdtempSync(join(tmpdir(), 'keyward-storm-')), 'cookies.txt')
+  const file = join(tempDir('storm'), 'cookies.txt')
   writeFileSync(file, cookies.join('\n'))
 
   // Every session's access token "expires" now: the stored expiry is moved to this second, which is

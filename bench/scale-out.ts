@@ -5,10 +5,10 @@
  * commands each request cost. Run with `npm run bench`.
  *   BENCH_SECONDS (5), BENCH_ROUNDS (5)
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Cluster, Redis } from 'ioredis'
+import { tempDir } from '../harness/temp-dir'
 import { testEnv, testSealer } from '../harness/keyward'
 import { RedisClusterTopology, scanKeys } from '../harness/redis-topology'
 import type { TokenSession } from '../src/domain/token-session'
@@ -34,17 +34,23 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const ACTIVE = 1000
 
-/** Commands the servers have run since their counters were last reset (every primary of a Cluster). */
-async function commandsRun(servers: Redis[]): Promise<number> {
+/**
+ * Commands the servers have run since their counters were last reset (every primary of a Cluster),
+ * and the CPU time Redis reports spending on them (µs), the probes' own commands left out.
+ */
+async function commandsRun(servers: Redis[]): Promise<{ calls: number; usec: number }> {
   let calls = 0
+  let usec = 0
   for (const server of servers) {
     const info = await server.info('commandstats')
     for (const m of info.matchAll(
-      /^cmdstat_(?!info|config|ping|cluster|replconf|client|hello|command)[^:]+:calls=(\d+)/gm,
-    ))
+      /^cmdstat_(?!info|config|ping|cluster|replconf|client|hello|command)[^:]+:calls=(\d+),usec=(\d+)/gm,
+    )) {
       calls += Number(m[1])
+      usec += Number(m[2])
+    }
   }
-  return calls
+  return { calls, usec }
 }
 
 main(async (atExit) => {
@@ -84,7 +90,7 @@ main(async (atExit) => {
   const [key] = await scanKeys(single.client, `${env.REDIS_PREFIX}tok:*`)
   const real: TokenSession = (await stores[0].get(key.slice(key.indexOf('{') + 1, -1)))!
   const cookies = await copySessions(real, ACTIVE, stores, env.SESSION_SECRET.split(',')[0])
-  const cookieFile = join(mkdtempSync(join(tmpdir(), 'keyward-bench-')), 'cookies.txt')
+  const cookieFile = join(tempDir('bench'), 'cookies.txt')
   writeFileSync(cookieFile, cookies.join('\n'))
 
   const run = (url: string) => {
@@ -99,26 +105,35 @@ main(async (atExit) => {
     return r
   }
   for (const t of targets) run(t.url) // warm-up
-  const results = new Map(
-    targets.map((t) => [t, [] as { rps: number; p50: number; p99: number; perRequest: number }[]]),
-  )
+  type Round = { rps: number; p50: number; p99: number; perRequest: number; redisUsec: number }
+  const results = new Map(targets.map((t) => [t, [] as Round[]]))
   for (const t of rotations(targets, ROUNDS)) {
     const before = await commandsRun(t.servers())
     const r = run(t.url)
-    const commands = (await commandsRun(t.servers())) - before
-    results.get(t)!.push({ rps: r.rps, p50: r.p50, p99: r.p99, perRequest: commands / r.requests })
+    const after = await commandsRun(t.servers())
+    results.get(t)!.push({
+      rps: r.rps,
+      p50: r.p50,
+      p99: r.p99,
+      perRequest: (after.calls - before.calls) / r.requests,
+      redisUsec: (after.usec - before.usec) / r.requests,
+    })
   }
 
   console.log(`\n${machine()}\n`)
   console.log(
     `Fresh-token proxied GETs spread over ${ACTIVE} sessions, wrk -t2 -c32, ${SECONDS} s per run, ${ROUNDS} interleaved rounds (medians):\n`,
   )
-  console.log('| Redis | keyward processes | req/s | p50 ms | p99 ms | Redis commands per request |')
-  console.log('|---|---|---|---|---|---|')
+  // What one Redis core could serve of these requests, from Redis's own CPU time per request: the
+  // capacity a session cache would add, and a Cluster adds by its primaries.
+  console.log(
+    '| Redis | keyward processes | req/s | p50 ms | p99 ms | Redis commands per request | Redis CPU µs per request | requests/s one Redis core serves |',
+  )
+  console.log('|---|---|---|---|---|---|---|---|')
   for (const t of targets) {
-    const m = (f: 'rps' | 'p50' | 'p99' | 'perRequest') => median(results.get(t)!.map((r) => r[f]))
+    const m = (f: keyof Round) => median(results.get(t)!.map((r) => r[f]))
     console.log(
-      `| ${t.name} | ${t.workers} | ${Math.round(m('rps'))} | ${(m('p50') / 1000).toFixed(2)} | ${(m('p99') / 1000).toFixed(2)} | ${m('perRequest').toFixed(3)} |`,
+      `| ${t.name} | ${t.workers} | ${Math.round(m('rps'))} | ${(m('p50') / 1000).toFixed(2)} | ${(m('p99') / 1000).toFixed(2)} | ${m('perRequest').toFixed(3)} | ${m('redisUsec').toFixed(2)} | ${Math.round(1e6 / m('redisUsec'))} |`,
     )
   }
 })

@@ -6,10 +6,10 @@
  * after requests from 10,000 different sessions. Run with `npm run bench`.
  *   BENCH_SECONDS (5), BENCH_ROUNDS (7), BENCH_LOGINS (10), BENCH_STORED (100000)
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Redis } from 'ioredis'
+import { tempDir } from '../harness/temp-dir'
 import { testEnv, testSealer } from '../harness/keyward'
 import { redisKeys } from '../src/store/keys'
 import { createTokenSessionStore } from '../src/store/token-sessions'
@@ -87,7 +87,7 @@ main(async (atExit) => {
   // In both: the 10,000 sessions of the memory run (the first 1,000 are the active ones); then the rest.
   const cookies = await copySessions(real, TEN_THOUSAND, stores, secret)
   await copySessions(real, STORED - TEN_THOUSAND, [stores[1]], secret, TEN_THOUSAND)
-  const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-'))
+  const dir = tempDir('bench')
   const cookieFile = (n: number) => {
     const file = join(dir, `cookies-${n}.txt`)
     writeFileSync(file, cookies.slice(0, n).join('\n'))
