@@ -68,7 +68,9 @@ export async function createRealm(users: string[], backchannelBase: string): Pro
     displayName: 'keyward soak',
     accessTokenLifespan: ACCESS_TOKEN_SECONDS,
     revokeRefreshToken: true,
-    refreshTokenMaxReuse: 0,
+    // docs/operations.md's advice with rotation on: 1 lets a session survive a refresh whose rotated
+    // token was lost (a process killed, Keycloak stopping, a fail-over); SOAK_MAX_REUSE=0 shows the loss.
+    refreshTokenMaxReuse: Number(process.env.SOAK_MAX_REUSE ?? 1),
     eventsEnabled: true,
     clients: [client(CLIENTS.web), client(CLIENTS.sibling)],
     users: users.map((username, i) => ({

@@ -11,8 +11,8 @@
  *     success; inside, only successes, documented 503s, refused connections and failed logins;
  *   - no session lost: every session not ended on purpose answers an API call at the end, keyward holds
  *     exactly those, and Keycloak's sessions of the realm are exactly theirs;
- *   - one refresh per access-token expiry: never two refreshes of a session within one token's life
- *     (Keycloak's REFRESH_TOKEN events), no refresh token refused (REFRESH_TOKEN_ERROR), and every
+ *   - one refresh per access-token expiry: outside fault windows never two refreshes of a session
+ *     within one token's life (Keycloak's REFRESH_TOKEN events), no refresh token refused (REFRESH_TOKEN_ERROR), and every
  *     call succeeded outside fault windows (so no expiry went without its refresh). Keycloak's refreshes
  *     against the expiries each session's successful calls crossed is reported, not judged: a
  *     background refresh that fails while Keycloak stops or starts shifts it by one.
@@ -22,7 +22,7 @@
  *   session's API calls), SOAK_CHURN_PER_MINUTE (30: logins, handoffs, logouts, revocations and
  *   back-channel logouts together), SOAK_LOGIN_CONCURRENCY (8), SOAK_SETTLE_SECONDS (30),
  *   SOAK_SLOW_MS (2000) and SOAK_SLOW_SECONDS (30) for the slow upstream, SOAK_KEYCLOAK_PORT (8280) and
- *   SOAK_KEYCLOAK_MANAGEMENT_PORT (9280).
+ *   SOAK_KEYCLOAK_MANAGEMENT_PORT (9280), SOAK_MAX_REUSE (1: the realm's Refresh Token Max Reuse).
  */
 import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -72,13 +72,26 @@ async function sampleProcess(node: KeywardNode, minute: number): Promise<Sample 
   }
 }
 
-/** Every page of an admin listing. */
+const PAGE = 500
+
+/**
+ * Every page of an admin listing, each asked up to five times: after a long run Keycloak lists tens of
+ * thousands of events, and a 30-minute run once ended on a page whose connection it closed.
+ */
 async function allPages<T>(stack: Stack, path: string): Promise<T[]> {
   const out: T[] = []
-  for (let first = 0; ; first += 1000) {
-    const page = await stack.admin.call<T[]>('GET', `${path}${path.includes('?') ? '&' : '?'}first=${first}&max=1000`)
+  for (let first = 0; ; first += PAGE) {
+    const url = `${path}${path.includes('?') ? '&' : '?'}first=${first}&max=${PAGE}`
+    let page: T[] | undefined
+    for (let attempt = 1; !page; attempt++) {
+      page = await stack.admin.call<T[]>('GET', url).catch(async (err: unknown) => {
+        if (attempt === 5) throw err
+        await new Promise((r) => setTimeout(r, 2000 * attempt))
+        return undefined
+      })
+    }
     out.push(...page)
-    if (page.length < 1000) return out
+    if (page.length < PAGE) return out
   }
 }
 
@@ -201,6 +214,7 @@ main(async (atExit) => {
   const runMinutes = minute()
 
   const lost = await lostSessions(load)
+  console.log(`${lost.length} of ${load.live().length} live sessions lost`) // before the slow reads that follow
   const accounts = await sessionAccounts(stack, redis, load)
   const refresh = refreshesPerExpiry(
     load.sessions,
@@ -260,7 +274,9 @@ main(async (atExit) => {
     ...Object.entries(accounts.keycloak)
       .filter(([, c]) => c.onlyKeyward || c.onlyKeycloak)
       .map(([name, c]) => `${name}: ${c.onlyKeyward} sessions only in keyward, ${c.onlyKeycloak} only at Keycloak`),
-    ...(refresh.doubles.length
+    // Inside a fault window a refresh whose rotated token was lost is made again with the old token
+    // (Max Reuse 1): reported below, not a failure. Outside one, nothing excuses it.
+    ...(refresh.doubles.some((t) => !windows.some((w) => t >= w.start && t <= w.end + SETTLE_MS))
       ? [`refreshes within one token's life: ${JSON.stringify(whenAndWhere(refresh.doubles))}`]
       : []),
     ...(refresh.errors.length
