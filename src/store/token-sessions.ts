@@ -1,4 +1,4 @@
-import type { TokenSession, TokenSet, UpstreamToken } from '../domain/token-session'
+import { idleExtension, type TokenSession, type TokenSet, type UpstreamToken } from '../domain/token-session'
 import type { RedisKeys } from './keys'
 import { guarded, luaScript } from './redis'
 import type { RedisClient } from './topology'
@@ -130,8 +130,8 @@ export function createTokenSessionStore(
 
   /** A session's end, moved to a sibling's idle end `at` (never past its own refresh limit). */
   function moveIdleEnd(session: TokenSession, at: number): void {
-    const until = Math.min(at, session.refreshLimitAt ?? Infinity)
-    if (until <= session.expiresAt) return
+    const until = idleExtension(session, at)
+    if (until === undefined) return
     session.idleEndsAt = Math.max(session.idleEndsAt ?? 0, at)
     session.refreshExpiresAt = session.expiresAt = until
   }
