@@ -32,6 +32,11 @@ function keycloakScript(command: 'start' | 'stop'): Promise<{ stdout: string }> 
       ...process.env,
       KEYCLOAK_PORT: process.env.SOAK_KEYCLOAK_PORT ?? '8280',
       KEYCLOAK_MANAGEMENT_PORT: process.env.SOAK_KEYCLOAK_MANAGEMENT_PORT ?? '9280',
+      // kc.sh gives a development Keycloak outside a container 512 MB of heap: thousands of sessions,
+      // persistent, and their stored events outgrew it (OutOfMemoryError at minute 31 of a run).
+      JAVA_OPTS_KC_HEAP: process.env.SOAK_KEYCLOAK_HEAP ?? '-Xms1g -Xmx4g',
+      // The restart fault is a restart, not a crash: Keycloak may take its time writing its sessions.
+      KEYCLOAK_STOP_SECONDS: '300',
     },
   })
 }

@@ -22,7 +22,8 @@
  *   session's API calls), SOAK_CHURN_PER_MINUTE (30: logins, handoffs, logouts, revocations and
  *   back-channel logouts together), SOAK_LOGIN_CONCURRENCY (8), SOAK_SETTLE_SECONDS (30),
  *   SOAK_SLOW_MS (2000) and SOAK_SLOW_SECONDS (30) for the slow upstream, SOAK_KEYCLOAK_PORT (8280) and
- *   SOAK_KEYCLOAK_MANAGEMENT_PORT (9280), SOAK_MAX_REUSE (1: the realm's Refresh Token Max Reuse).
+ *   SOAK_KEYCLOAK_MANAGEMENT_PORT (9280), SOAK_MAX_REUSE (1: the realm's Refresh Token Max Reuse),
+ *   SOAK_KEYCLOAK_HEAP (-Xms1g -Xmx4g: JAVA_OPTS_KC_HEAP of the soak's Keycloak).
  */
 import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -95,6 +95,9 @@ export async function startKeyward(
   const composed = compose(config, { log: createLogger(config.logLevel, sink) })
   watchKeyward(port, () => logs.join(''))
   server.on('request', composed.handler)
+  // The forward-auth listener, on the port FORWARD_AUTH_PORT names (a test picks a free one).
+  const checks = composed.forwardAuth && createServer(composed.forwardAuth)
+  if (checks) await new Promise<void>((resolve) => checks.listen(config.forwardAuth!.port, '127.0.0.1', resolve))
   if (waitUntilReady) await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 20_000)
   const redis = assertionClient(config.redis.topology)
   return {
@@ -109,8 +112,10 @@ export async function startKeyward(
       return scanKeys(redis, `${config.redis.prefix}*`)
     },
     async close() {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      for (const s of checks ? [server, checks] : [server]) {
+        s.closeAllConnections()
+        await new Promise<void>((resolve) => s.close(() => resolve()))
+      }
       await composed.dispose()
       disconnectRedis(redis)
     },

@@ -9,6 +9,7 @@
 #
 # KEYCLOAK_PORT/KEYCLOAK_MANAGEMENT_PORT run another instance beside the usual one (its own install and
 # database); KEYCLOAK_FEATURES turns on features, e.g. token-exchange,admin-fine-grained-authz:v1.
+# KEYCLOAK_STOP_SECONDS (30): how long `stop` lets Keycloak shut down gracefully before it kills it.
 #
 # With KEYCLOAK_URL set, fetch/start/stop do nothing but wait for that external server's realm.
 set -euo pipefail
@@ -85,7 +86,8 @@ stop() {
   pid=$(cat "$pidfile")
   # kc.sh was started in its own session, so its process group holds the JVM too.
   kill -TERM -- "-$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  # A graceful stop writes the sessions Keycloak holds; KEYCLOAK_STOP_SECONDS (30) before it is killed.
+  for _ in $(seq 1 $((${KEYCLOAK_STOP_SECONDS:-30} * 2))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   kill -KILL -- "-$pid" 2>/dev/null || true
   rm -f "$pidfile"
   say "stopped (pid $pid)"

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci
 bash scripts/ensure-redis.sh --tests
 bash scripts/ensure-chromium.sh
+bash scripts/ensure-proxies.sh
 echo "node $(node --version)"
 npx tsc --noEmit
 

@@ -42,6 +42,22 @@ function metricsFrom(s: ServerEnv, problems: string[]): ServerConfig['metrics'] 
   return { host: s.METRICS_HOST, port: s.METRICS_PORT }
 }
 
+/** The forward-auth listener, which hands out identities (and tokens) to the proxy alone, never the app's. */
+function forwardAuthFrom(s: ServerEnv, problems: string[]): ServerConfig['forwardAuth'] {
+  if (s.FORWARD_AUTH_PORT === undefined) return undefined
+  if (s.FORWARD_AUTH_PORT === s.PORT || s.FORWARD_AUTH_PORT === s.METRICS_PORT) {
+    problems.push(
+      `FORWARD_AUTH_PORT: must differ from PORT and METRICS_PORT, so only the reverse proxy reaches it (got ${s.FORWARD_AUTH_PORT})`,
+    )
+  }
+  return {
+    host: s.FORWARD_AUTH_HOST,
+    port: s.FORWARD_AUTH_PORT,
+    headers: s.FORWARD_AUTH_HEADERS,
+    accessToken: s.FORWARD_AUTH_ACCESS_TOKEN,
+  }
+}
+
 const rulesOf = (o: SharedOptions): AppRules => ({
   devAllowHttp: o.devAllowHttp,
   upstreams: Object.keys(o.upstreams),
@@ -82,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
   const config = engineConfig(options, apps, raw, envNaming, problems)
   problems.push(...serverTimingProblems(server, options.refresh.lockTtlMs))
   const metrics = metricsFrom(server, problems)
+  const forwardAuth = forwardAuthFrom(server, problems)
   if (server.APPS_INDEX_HOST && apps.some((app) => app.publicUrl.host === server.APPS_INDEX_HOST)) {
     problems.push(
       `APPS_INDEX_HOST: must be a host no app has, as each app's host shows that app (got ${JSON.stringify(server.APPS_INDEX_HOST)})`,
@@ -105,5 +122,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
       maxConnections: server.HTTP_MAX_CONNECTIONS,
     },
     metrics,
+    forwardAuth,
   }
 }

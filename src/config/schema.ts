@@ -9,6 +9,7 @@ import {
   cap,
   count,
   encryptionKeys,
+  identityHeaders,
   listOf,
   millis,
   origin,
@@ -237,6 +238,26 @@ export const sharedSchema = z.object({ ...sharedFields, keycloak: z.object(keycl
 export type OneAppOptions = z.infer<typeof oneAppSchema>
 export type SharedOptions = z.infer<typeof sharedSchema>
 
+/** Named as oauth2-proxy names them (`--set-xauthrequest`), which nginx and Traefik examples already use. */
+const DEFAULT_IDENTITY_HEADERS = {
+  'X-Auth-Request-User': 'sub',
+  'X-Auth-Request-Preferred-Username': 'preferred_username',
+  'X-Auth-Request-Name': 'name',
+  'X-Auth-Request-Email': 'email',
+  'X-Auth-Request-Roles': 'roles',
+}
+
+/** The port of a listener of its own, which is off unless set. */
+const listenerPort = (serves: string, example: number, unset: string) => {
+  const message = `a TCP port, e.g. ${example}`
+  return z.coerce
+    .number({ error: `a TCP port for ${serves}, e.g. ${example}; unset: ${unset}` })
+    .int(message)
+    .min(1, message)
+    .max(65535, message)
+    .optional()
+}
+
 /** What only a server of its own has: these are environment variables alone. */
 export const serverEnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
@@ -263,13 +284,13 @@ export const serverEnvSchema = z.object({
   HTTP_MAX_CONNECTIONS: count('connections', 10000)(10000),
   KEYWARD_CONFIG: z.string().optional(),
   // Off unless set: a listener nobody asked for is one more port to firewall.
-  METRICS_PORT: z.coerce
-    .number({ error: 'a TCP port for GET /metrics, e.g. 9464; unset: no metrics' })
-    .int('a TCP port, e.g. 9464')
-    .min(1, 'a TCP port, e.g. 9464')
-    .max(65535, 'a TCP port, e.g. 9464')
-    .optional(),
+  METRICS_PORT: listenerPort('GET /metrics', 9464, 'no metrics'),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  // Off unless set: it can hand out access tokens, so only the reverse proxy may reach it.
+  FORWARD_AUTH_PORT: listenerPort('GET /auth/check', 3001, 'no forward-auth'),
+  FORWARD_AUTH_HOST: z.string().min(1).default('127.0.0.1'),
+  FORWARD_AUTH_HEADERS: identityHeaders.default(DEFAULT_IDENTITY_HEADERS),
+  FORWARD_AUTH_ACCESS_TOKEN: bool.default(false),
 })
 
 export type ServerEnv = z.infer<typeof serverEnvSchema>

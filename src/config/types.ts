@@ -248,4 +248,16 @@ export interface ServerConfig extends Config {
   http: HttpLimits
   /** Where GET /metrics is served (METRICS_HOST, METRICS_PORT), apart from the app; unset: no metrics. */
   metrics?: { host: string; port: number }
+  /** The forward-auth check for nginx, Caddy or Traefik (FORWARD_AUTH_*), on a listener of its own; unset: off. */
+  forwardAuth?: ForwardAuthConfig
+}
+
+/** What `GET /auth/check` answers a reverse proxy with, and where it listens. */
+export interface ForwardAuthConfig {
+  host: string
+  port: number
+  /** Header name → what it carries: a claim of the access token, or `roles` (as `requireRoles` names them). */
+  headers: Readonly<Record<string, string>>
+  /** Whether a 2xx carries `Authorization: Bearer <access token>` for the proxy to pass on. */
+  accessToken: boolean
 }

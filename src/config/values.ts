@@ -234,3 +234,37 @@ export const redisNodes = (example: string) =>
     }
     return nodes as { host: string; port: number }[]
   })
+
+const IDENTITY_HEADERS_EXAMPLE = '{"X-Auth-Request-User":"sub","X-Auth-Request-Roles":"roles"}'
+// Headers the proxy sets itself, or that would change what the request is: never identity headers.
+const NOT_IDENTITY = new Set([
+  'authorization',
+  'cookie',
+  'host',
+  'content-length',
+  'content-type',
+  'connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'set-cookie',
+  'forwarded',
+])
+
+/** Forward-auth's identity headers: header name → claim (or `roles`), as JSON text or an object. */
+export const identityHeaders = z.unknown().transform((v, ctx) => {
+  const result = z
+    .record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string().regex(/^[\w.:-]{1,64}$/))
+    .safeParse(fromJsonText(v))
+  const reserved = result.success ? Object.keys(result.data).filter((h) => NOT_IDENTITY.has(h.toLowerCase())) : []
+  if (!result.success || reserved.length) {
+    const why = reserved.length ? `${reserved.join(', ')} cannot carry an identity; ` : ''
+    ctx.addIssue({
+      code: 'custom',
+      message: `${why}a JSON object of header name → access-token claim (or roles), e.g. ${IDENTITY_HEADERS_EXAMPLE}`,
+    })
+    return z.NEVER
+  }
+  return result.data
+})

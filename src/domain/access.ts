@@ -25,6 +25,11 @@ function rolesOf(claims: Claims, clientId: string): Set<string> {
   return roles
 }
 
+/** The roles an access token of `clientId`'s grants, each once: the app's own by their name alone. */
+export function grantedRoles(claims: Claims, clientId: string): string[] {
+  return [...rolesOf(claims, clientId)].filter((role) => !role.startsWith(`${clientId}:`))
+}
+
 /** Whether an access token of `clientId`'s grants any of `roles` (named as `rolesOf` names them). */
 export function holdsAnyRole(claims: Claims, clientId: string, roles: readonly string[]): boolean {
   const held = rolesOf(claims, clientId)

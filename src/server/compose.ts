@@ -2,9 +2,11 @@ import type { RequestListener } from 'node:http'
 import type { ServerConfig } from '../config/types'
 import type { Metrics } from '../domain/metrics'
 import { createEngine } from '../engine'
+import { createForwardAuth } from '../http/forward-auth'
 import { forwardedOf } from '../http/proxy/forwarded'
+import { requestIdOf } from '../http/request-id'
 import { createApiProxy } from '../http/proxy/proxy'
-import type { Logger } from '../log'
+import { requestContext, type Logger } from '../log'
 import { createHandler } from './handler'
 import { healthRoutes } from './health'
 import type { Stoppable } from './shutdown'
@@ -12,6 +14,8 @@ import type { Stoppable } from './shutdown'
 export interface Composed extends Stoppable {
   /** keyward's request handler, for `http.createServer` (tests listen on port 0). */
   handler: RequestListener
+  /** The forward-auth check's handler, for a listener of its own (FORWARD_AUTH_PORT); absent when off. */
+  forwardAuth?: RequestListener
   log: Logger
 }
 
@@ -52,8 +56,26 @@ export function compose(
     metrics,
     log,
   })
+  const forwardAuth =
+    config.forwardAuth &&
+    createForwardAuth({
+      apps: new Map(engine.apps.map((a) => [a.app.publicUrl.host, a])),
+      hostOf: host,
+      tokens: engine.tokens,
+      settings: config.forwardAuth,
+      isDraining: () => isDraining,
+      metrics,
+      log,
+    })
   return {
     handler,
+    forwardAuth:
+      forwardAuth &&
+      ((req, res) => {
+        const requestId = requestIdOf(req, true) // only the proxy reaches this listener
+        res.setHeader('X-Request-Id', requestId)
+        requestContext.run({ requestId }, forwardAuth, req, res)
+      }),
     log,
     startDraining: () => {
       isDraining = true

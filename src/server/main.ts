@@ -37,7 +37,17 @@ function main(): void {
     }
     composed.log.info({ ...listening, workers: config.workers }, 'keyward listening')
   })
-  exitGracefully(server, composed, config.shutdownGraceSeconds)
+  const servers = [server]
+  if (composed.forwardAuth && config.forwardAuth) {
+    // Every worker listens: node:cluster shares the port, as it does the app's.
+    const at = config.forwardAuth
+    const checks = createKeywardServer(composed.forwardAuth, config.http)
+    checks.listen(at.port, at.host, () =>
+      composed.log.info({ listen: `${at.host}:${at.port}` }, 'forward-auth listening'),
+    )
+    servers.push(checks)
+  }
+  exitGracefully(servers, composed, config.shutdownGraceSeconds)
 }
 
 main()

@@ -11,10 +11,11 @@ export interface Stoppable {
 }
 
 /**
- * SIGTERM/SIGINT: refuse new requests, let open ones finish, close Redis, exit. A timer that does not
- * keep the process alive forces the exit if draining takes longer than the grace period.
+ * SIGTERM/SIGINT: refuse new requests, let open ones finish on every listener, close Redis, exit. A
+ * timer that does not keep the process alive forces the exit if draining takes longer than the grace
+ * period.
  */
-export function exitGracefully(server: Server, composed: Stoppable, graceSeconds: number): void {
+export function exitGracefully(servers: Server[], composed: Stoppable, graceSeconds: number): void {
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return
@@ -25,10 +26,12 @@ export function exitGracefully(server: Server, composed: Stoppable, graceSeconds
       composed.log.error('shutdown grace period over; exiting')
       process.exit(1)
     }, graceSeconds * 1000).unref()
-    server.close(() => {
-      void composed.dispose().finally(() => process.exit(0))
+    const closed = servers.map((server) => {
+      const done = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      return done
     })
-    server.closeIdleConnections()
+    void Promise.all(closed).then(() => composed.dispose().finally(() => process.exit(0)))
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))

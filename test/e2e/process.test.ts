@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net'
+import { request } from 'undici'
 import { Browser } from '../../harness/browser'
 import { spawnKeyward } from '../../harness/keyward-process'
 import { testEnv, waitUntil, withKeyward } from '../../harness/keyward'
@@ -27,6 +28,40 @@ describe('keyward as a process', () => {
       child.kill('SIGTERM')
       expect(await exited).toBe(0)
       expect(output()).toContain('"msg":"shutting down"')
+    } finally {
+      await kill()
+    }
+  })
+
+  test("forward-auth: every worker answers the check on its own port, never on the app's; SIGTERM closes both and exits 0", async () => {
+    const [port, checkPort] = [await freePort(), await freePort()]
+    const url = `http://127.0.0.1:${port}`
+    const { child, exited, output, kill } = spawnKeyward(
+      testEnv({
+        PUBLIC_URL: url,
+        PORT: String(port),
+        WORKERS: '2',
+        FORWARD_AUTH_PORT: String(checkPort),
+        LOG_LEVEL: 'info',
+      }),
+    )
+    try {
+      await waitUntil(async () => (await fetch(`${url}/readyz`)).ok, 20_000)
+      await waitUntil(async () => (output().match(/"msg":"forward-auth listening"/g) ?? []).length === 2, 10_000)
+      const checked = await fetch(`http://127.0.0.1:${checkPort}/auth/check`, {
+        headers: { 'x-forwarded-uri': '/reports?year=2026' },
+      })
+      // fetch sends the check port's host, which is no app's: 421. The login address needs the app's Host.
+      expect(checked.status).toBe(421)
+      const asked = await request(`http://127.0.0.1:${checkPort}/auth/check`, {
+        headers: { host: `127.0.0.1:${port}`, 'x-forwarded-uri': '/reports?year=2026' },
+      })
+      expect(asked.statusCode).toBe(401)
+      expect(asked.headers['x-keyward-login']).toBe(`${url}/auth/login?returnTo=%2Freports%3Fyear%3D2026`)
+      await asked.body.dump()
+      expect((await fetch(`${url}/auth/check`)).status).toBe(404)
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
     } finally {
       await kill()
     }
