@@ -73,6 +73,17 @@ async function sampleProcess(node: KeywardNode, minute: number): Promise<Sample 
   }
 }
 
+/** A node's failed calls to Keycloak by operation and kind, since it (last) started, from its /metrics. */
+async function keycloakErrors(node: KeywardNode): Promise<Record<string, number>> {
+  const metrics = await (await fetch(`http://127.0.0.1:${node.metricsPort}/metrics`)).text()
+  const out: Record<string, number> = {}
+  for (const m of metrics.matchAll(/^keyward_keycloak_errors_total\{([^}]*)\} (\S+)/gm)) {
+    const labels = Object.fromEntries([...m[1].matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]))
+    out[`${labels.operation} ${labels.kind}`] = Number(m[2])
+  }
+  return out
+}
+
 const PAGE = 500
 
 /**
@@ -213,6 +224,10 @@ main(async (atExit) => {
   clearInterval(sampler)
   await sample()
   const runMinutes = minute()
+  // What keyward saw of Keycloak (timeouts and cuts are keycloak_unavailable), before the final checks.
+  const keycloakFailures = Object.fromEntries(
+    await Promise.all(stack.nodes.map(async (n) => [n.name, await keycloakErrors(n).catch(() => ({}))] as const)),
+  )
 
   const lost = await lostSessions(load)
   console.log(`${lost.length} of ${load.live().length} live sessions lost`) // before the slow reads that follow
@@ -313,6 +328,7 @@ main(async (atExit) => {
     faults,
     statuses,
     refresh,
+    keycloakFailures,
     slopes,
     redisBytesPerSessionPerHour: redisSlope,
     samples,
@@ -335,6 +351,7 @@ main(async (atExit) => {
   console.log(
     `refreshes at Keycloak ${refresh.refreshed} for ${refresh.expected} expiries crossed (${refresh.ratio.toFixed(3)} per expiry; sessions exact ${refresh.sessionsExact}/${load.sessions.length}, differences ${JSON.stringify(refresh.differenceHistogram)}), ${refresh.doubles.length} within one token's life, ${refresh.errors.length} refused`,
   )
+  console.log(`keyward's failed calls to Keycloak (since each process started): ${JSON.stringify(keycloakFailures)}`)
   console.log(
     `slopes per hour after warm-up: ${JSON.stringify(slopes)}; Redis bytes per session per hour: ${redisSlope?.toFixed(1)}`,
   )

@@ -151,6 +151,7 @@ export function createEngine(
     locks,
     oidcFor,
     refresh: config.refresh,
+    keycloakTimeoutMs: config.keycloak.timeoutSeconds * 1000,
     lifetimes: config.session.lifetimes,
     metrics,
     log,

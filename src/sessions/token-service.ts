@@ -8,6 +8,7 @@ import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { RefreshLocks } from '../store/refresh-locks'
 import type { TokenSessionStore } from '../store/token-sessions'
+import { refreshSlots } from './refresh-slots'
 import { retryWhileStoreUnavailable } from './retry'
 import { singleFlight } from './single-flight'
 
@@ -17,6 +18,8 @@ interface Need {
   minValidityMs: number
 }
 const NO_NEED: Need = { force: false, minValidityMs: 0 }
+/** Refreshes one process sends Keycloak at once (see `refreshSlots`): hundreds a second at their usual speed. */
+const REFRESHES_IN_FLIGHT = 16
 
 export interface TokenServiceDeps {
   tokenSessions: TokenSessionStore
@@ -24,6 +27,8 @@ export interface TokenServiceDeps {
   /** The OIDC client of the app a session belongs to: each session refreshes as its own client. */
   oidcFor: (app: string) => OidcClient
   refresh: RefreshSettings
+  /** How long a call to Keycloak may take: a refresh must have its answer before its lock runs out. */
+  keycloakTimeoutMs: number
   lifetimes: Lifetimes
   metrics: Pick<Metrics, 'refresh' | 'lockWait' | 'sessionEnded'>
   log: Logger
@@ -39,6 +44,7 @@ export interface TokenServiceDeps {
 export function createTokenService(deps: TokenServiceDeps) {
   const flights = singleFlight<TokenSession>()
   const exchanges = singleFlight<UpstreamToken>()
+  const slots = refreshSlots(REFRESHES_IN_FLIGHT, deps.now)
 
   /**
    * Keycloak has rotated the refresh token, so the old one is spent: unless the new one is stored, the
@@ -87,8 +93,13 @@ export function createTokenService(deps: TokenServiceDeps) {
   async function rotate(current: TokenSession, lockedUntil: number): Promise<TokenSession> {
     let grant
     try {
-      if (!current.tokens.refreshToken) throw sessionEnded()
-      grant = await deps.oidcFor(current.app).refresh(current.tokens.refreshToken)
+      const { refreshToken } = current.tokens
+      if (!refreshToken) throw sessionEnded()
+      // A slot is waited for only while the call's whole timeout still fits before the lock runs out.
+      grant = await slots.run(
+        () => deps.oidcFor(current.app).refresh(refreshToken),
+        lockedUntil - deps.keycloakTimeoutMs,
+      )
     } catch (err) {
       if (!isFailure(err, 'session_ended')) throw err
       await deps.tokenSessions.delete(current)

@@ -34,10 +34,13 @@ function world(now: () => number) {
     expiresIn: 300,
     refreshExpiresIn: 1800,
   })
+  let inFlight = 0
+  let mostInFlight = 0
   const oidc = {
     refresh: async () => {
       refreshes++
-      await new Promise((r) => setTimeout(r, 20))
+      mostInFlight = Math.max(mostInFlight, ++inFlight)
+      await new Promise((r) => setTimeout(r, 20)).finally(() => inFlight--)
       return answer()
     },
   } as unknown as OidcClient
@@ -54,6 +57,7 @@ function world(now: () => number) {
       locks: lockFake,
       oidcFor: () => oidc,
       refresh: { skewSeconds: 30, skewFraction: 0.25, lockTtlMs: 1000, waitMs: 200, pollMs: 5 },
+      keycloakTimeoutMs: 500,
       lifetimes: { onlineFallbackSeconds: 1800, offlineIdleSeconds: 2_592_000 },
       metrics,
       log: createLogger('silent'),
@@ -83,6 +87,7 @@ function world(now: () => number) {
     session,
     reported,
     refreshes: () => refreshes,
+    mostInFlight: () => mostInFlight,
     answerWith: (f: typeof answer) => (answer = f),
     storeDownFor: (calls: number) => (storeDownFor = calls),
   }
@@ -99,6 +104,17 @@ describe('token service', () => {
     expect(w.locks.size).toBe(0)
     // One refresh; the other instance's callers (one flight) waited for it once.
     expect(w.reported.sort()).toEqual(['lock wait refreshed_elsewhere', 'refresh ok'])
+  })
+
+  test('after an outage, every session expired: at most 16 refreshes at Keycloak at once, each session refreshed once', async () => {
+    const w = world(Date.now)
+    const ids = Array.from({ length: 40 }, (_, i) => `s${i + 1}`)
+    for (const id of ids) w.records.set(id, { ...structuredClone(w.session), id })
+    const service = w.service()
+    const tokens = await Promise.all(ids.map((id) => service.accessToken({ ...w.session, id })))
+    expect(tokens).toHaveLength(40)
+    expect(w.refreshes()).toBe(40)
+    expect(w.mostInFlight()).toBe(16)
   })
 
   test('a fresh token is served without refreshing; a stale one is served while a refresh runs behind', async () => {
