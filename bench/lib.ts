@@ -187,6 +187,15 @@ export function rssMiB(pids: number[]): number {
   return kib / 1024
 }
 
+/** The machine's busy and total CPU time so far (all cores, in USER_HZ ticks), from /proc/stat. */
+export function machineTicks(): { busy: number; total: number } {
+  const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  const n = values.slice(0, 8).map(Number)
+  const total = n.reduce((a, b) => a + b, 0)
+  return { busy: total - n[3] - n[4], total } // idle and iowait are not busy
+}
+
 /** Calls per Redis command since the last CONFIG RESETSTAT. */
 export async function commandStats(redis: Redis): Promise<Record<string, number>> {
   const info = await redis.info('commandstats')

@@ -21,13 +21,14 @@ const success = (status: string) => /^[23]\d\d$|^ok$/.test(status)
 /**
  * Answers by status, inside a fault window (its start until `settleMs` after its end; an answer
  * counts as inside if any part of it was) and outside; and those that break the rules: outside,
- * anything but success; inside, anything but what `allowedInFault` lets through. Answers that raced
- * their session's end on purpose are only counted.
+ * anything but success; inside, anything but what `allowedInFault` lets through, also by the run's
+ * minute (from `start`) they came in. Answers that raced their session's end on purpose are only counted.
  */
-export function statusesByWindow(answers: Answer[], windows: Window[], settleMs: number) {
+export function statusesByWindow(answers: Answer[], windows: Window[], settleMs: number, start: number) {
   const inside: Tally = {}
   const outside: Tally = {}
   const broken: Tally = {}
+  const brokenByMinute: Tally = {}
   let raced = 0
   for (const a of answers) {
     if (a.raced) {
@@ -37,9 +38,12 @@ export function statusesByWindow(answers: Answer[], windows: Window[], settleMs:
     const label = `${a.what}: ${a.status}`
     const during = windows.some((w) => a.at <= w.end + settleMs && a.at + a.ms >= w.start)
     add(during ? inside : outside, label)
-    if (!(during ? allowedInFault : success)(a.status)) add(broken, `${during ? 'inside' : 'outside'} ${label}`)
+    if (!(during ? allowedInFault : success)(a.status)) {
+      add(broken, `${during ? 'inside' : 'outside'} ${label}`)
+      add(brokenByMinute, String(Math.floor((a.at - start) / 60_000)))
+    }
   }
-  return { inside, outside, broken, raced }
+  return { inside, outside, broken, brokenByMinute, raced }
 }
 
 /**
@@ -66,6 +70,7 @@ export interface RefreshEvent {
   sessionId: string
   clientId: string
   error?: string
+  details?: { reason?: string }
 }
 
 /**
@@ -115,7 +120,11 @@ export function refreshesPerExpiry(
     doubles: doubles.sort((a, b) => a - b),
     errors: errors
       .filter((e) => ours.has(key(e.sessionId, e.clientId)))
-      .map((e) => ({ time: e.time, error: e.error ?? '?' })),
+      .map((e) => ({
+        time: e.time,
+        sid: e.sessionId,
+        error: [e.error ?? '?', e.details?.reason].filter(Boolean).join(': '),
+      })),
   }
 }
 
@@ -160,6 +169,8 @@ export interface Sample {
   rssMiB: number
   heapMiB: number
   fds: number
+  /** Share of one core since the previous sample (none for the first, or after a restart). */
+  cpuPercent?: number
 }
 
 /** The plot: one panel per series over the run's minutes, fault windows shaded in each. */
@@ -168,6 +179,7 @@ export async function plot(
   redis: { minute: number; bytesPerSession: number }[],
   latency: ReturnType<typeof latencyBuckets>,
   faults: { name: string; from: number; to: number }[],
+  machineBusy: { minute: number; busyPercent: number }[],
 ): Promise<string> {
   const vega = await import('vega')
   const vl = await import('vega-lite')
@@ -198,6 +210,11 @@ export async function plot(
     { minute: b.minute, ms: b.p50, percentile: 'p50' },
     { minute: b.minute, ms: b.p99, percentile: 'p99' },
   ])
+  const cpu = [
+    ...samples.filter((s) => s.cpuPercent !== undefined).map((s) => ({ minute: s.minute, percent: s.cpuPercent, of: s.process })),
+    // The machine's share of all its cores, on the same scale as one process's share of one core.
+    ...machineBusy.map((m) => ({ minute: m.minute, percent: m.busyPercent, of: 'machine (all cores)' })),
+  ]
   const spec = vl.compile({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'keyward soak (shaded: fault windows)',
@@ -205,6 +222,7 @@ export async function plot(
       panel('resident memory, MiB (a process and its workers)', samples, 'rssMiB', 'process'),
       panel('V8 heap used, MiB (workers, from /metrics)', samples, 'heapMiB', 'process'),
       panel('open file descriptors', samples, 'fds', 'process'),
+      panel('CPU, % (a keyward process: of one core; the machine: of all its cores)', cpu, 'percent', 'of'),
       panel('Redis used_memory per live session, bytes', redis, 'bytesPerSession'),
       panel(
         'API call latency, ms (successful calls, per bucket from its start; log scale)',

@@ -22,7 +22,8 @@ const root = join(__dirname, '..')
 const execFileAsync = promisify(execFile)
 
 export const REALM = 'keyward-soak'
-export const ACCESS_TOKEN_SECONDS = 30
+/** The realm's access-token lifespan (SOAK_ACCESS_TOKEN_SECONDS): with the sessions, what sets Keycloak's refresh rate. */
+export const ACCESS_TOKEN_SECONDS = Number(process.env.SOAK_ACCESS_TOKEN_SECONDS ?? 30)
 export const CLIENTS = { web: 'keyward-web', sibling: 'keyward-sibling' } as const
 
 /** scripts/keycloak.sh for the soak's own instance, beside the usual one on 8180. */
@@ -50,7 +51,7 @@ export async function startKeycloak(): Promise<string> {
 export const stopKeycloak = () => keycloakScript('stop')
 
 /**
- * The soak's realm, made afresh from the demo realm's two clients: 30-second access tokens, refresh
+ * The soak's realm, made afresh from the demo realm's two clients: short access tokens, refresh
  * tokens rotated and good once, events recorded (REFRESH_TOKEN is how refreshes are counted), and
  * back-channel logout sent to the first keyward process, which is never killed.
  */
@@ -60,7 +61,7 @@ export async function createRealm(users: string[], backchannelBase: string): Pro
   } & Record<string, unknown>
   const client = (clientId: string) => {
     const found = demo.clients.find((c) => c.clientId === clientId)!
-    const { 'access.token.lifespan': _own, ...attributes } = found.attributes // the realm's 30 s, for both
+    const { 'access.token.lifespan': _own, ...attributes } = found.attributes // the realm's lifespan, for both
     return {
       ...found,
       attributes: { ...attributes, 'backchannel.logout.url': `${backchannelBase}/auth/backchannel-logout` },

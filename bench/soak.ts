@@ -1,6 +1,6 @@
 /**
  * A soak: two keyward processes (WORKERS=2 each) on Redis behind Sentinel (a primary, a replica, three
- * Sentinels), a Keycloak of its own with 30-second access tokens and refresh tokens rotated, and
+ * Sentinels), a Keycloak of its own with short access tokens and refresh tokens rotated, and
  * thousands of sessions (web, mobile, offline, handed over) kept busy for SOAK_MINUTES, with logins,
  * logouts, revocations, handoffs and back-channel logouts mixed in, while faults strike on a schedule:
  * a Sentinel fail-over, a SIGKILLed Redis primary (back as a replica), a Keycloak restart, a SIGKILLed
@@ -16,21 +16,24 @@
  *     call succeeded outside fault windows (so no expiry went without its refresh). Keycloak's refreshes
  *     against the expiries each session's successful calls crossed is reported, not judged: a
  *     background refresh that fails while Keycloak stops or starts shifts it by one.
- * Reported, not judged: memory, heap and descriptors of each keyward process each minute (slope per
- * hour after warm-up), Redis memory per session, latency p50/p99 per ten minutes (per minute below 20).
+ * Reported, not judged: memory, heap, CPU and descriptors of each keyward process each minute (slope per
+ * hour after warm-up), the machine's CPU (a soak must not be measuring a saturated machine), Redis
+ * memory per session, latency p50/p99 per ten minutes (per minute below 20), keyward's refreshes by
+ * outcome, and the answers that broke a rule by minute.
  *   SOAK_MINUTES (30), SOAK_SESSIONS (2000), SOAK_USERS (50), SOAK_THINK_SECONDS (20: mean time between a
  *   session's API calls), SOAK_CHURN_PER_MINUTE (30: logins, handoffs, logouts, revocations and
  *   back-channel logouts together), SOAK_LOGIN_CONCURRENCY (8), SOAK_SETTLE_SECONDS (30),
  *   SOAK_SLOW_MS (2000) and SOAK_SLOW_SECONDS (30) for the slow upstream, SOAK_KEYCLOAK_PORT (8280) and
  *   SOAK_KEYCLOAK_MANAGEMENT_PORT (9280), SOAK_MAX_REUSE (1: the realm's Refresh Token Max Reuse),
- *   SOAK_KEYCLOAK_HEAP (-Xms1g -Xmx4g: JAVA_OPTS_KC_HEAP of the soak's Keycloak).
+ *   SOAK_KEYCLOAK_HEAP (-Xms1g -Xmx4g: JAVA_OPTS_KC_HEAP of the soak's Keycloak), SOAK_ACCESS_TOKEN_SECONDS
+ *   (30: the realm's access-token lifespan; sessions ÷ lifespan is about Keycloak's refreshes a second).
  */
 import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Redis } from 'ioredis'
 import { killLeftovers } from '../harness/processes'
 import { scanKeys } from '../harness/redis-topology'
-import { machine, main, rssMiB } from './lib'
+import { cpuMs, machine, machineTicks, main, rssMiB } from './lib'
 import { Load, type Session } from './soak-load'
 import {
   latencyBuckets,
@@ -60,26 +63,57 @@ const CHURN_MIX = { login: 0.4, handoff: 0.15, logout: 0.2, revoke: 0.1, 'back-c
 
 const sleepUntil = (at: number) => new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())))
 
-/** Memory, heap (its workers' sum, from its /metrics) and open descriptors of one keyward process tree. */
+/** CPU time of each process tree at its last sample, to turn into a share of a core per minute. */
+const lastCpu = new Map<string, { pids: string; ms: number; at: number }>()
+
+/** The share of one core `pids` used since the last call for `name` (none after a restart). */
+function cpuPercent(name: string, pids: number[]): number | undefined {
+  const now = { pids: pids.join(), ms: cpuMs(pids), at: performance.now() }
+  const last = lastCpu.get(name)
+  lastCpu.set(name, now)
+  return last?.pids === now.pids ? (100 * (now.ms - last.ms)) / (now.at - last.at) : undefined
+}
+
+/** Memory, heap (its workers' sum, from its /metrics), CPU and open descriptors of one keyward process tree. */
 async function sampleProcess(node: KeywardNode, minute: number): Promise<Sample | undefined> {
   try {
     const pids = node.pids()
     const metrics = await (await fetch(`http://127.0.0.1:${node.metricsPort}/metrics`)).text()
     const heap = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)![1])
     const fds = pids.reduce((n, pid) => n + readdirSync(`/proc/${pid}/fd`).length, 0)
-    return { minute, process: node.name, rssMiB: rssMiB(pids), heapMiB: heap / 2 ** 20, fds }
+    const cpu = cpuPercent(node.name, pids)
+    return { minute, process: node.name, rssMiB: rssMiB(pids), heapMiB: heap / 2 ** 20, fds, cpuPercent: cpu }
   } catch {
     return undefined // down (a fault) or restarting: no sample this minute
   }
 }
 
-/** A node's failed calls to Keycloak by operation and kind, since it (last) started, from its /metrics. */
-async function keycloakErrors(node: KeywardNode): Promise<Record<string, number>> {
+/** The machine's busy share of all its cores since the last call. */
+let lastTicks = machineTicks()
+function machineBusyPercent(): number {
+  const now = machineTicks()
+  const busy = (100 * (now.busy - lastTicks.busy)) / (now.total - lastTicks.total)
+  lastTicks = now
+  return busy
+}
+
+/**
+ * What a node counted since it (last) started, from its /metrics: failed calls to Keycloak by operation
+ * and kind, refreshes by outcome (`no_slot`: no turn at Keycloak in time) and lock waits by outcome.
+ */
+async function refreshCounters(node: KeywardNode): Promise<Record<string, number>> {
   const metrics = await (await fetch(`http://127.0.0.1:${node.metricsPort}/metrics`)).text()
   const out: Record<string, number> = {}
-  for (const m of metrics.matchAll(/^keyward_keycloak_errors_total\{([^}]*)\} (\S+)/gm)) {
-    const labels = Object.fromEntries([...m[1].matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]))
-    out[`${labels.operation} ${labels.kind}`] = Number(m[2])
+  const series = {
+    'keycloak error': /^keyward_keycloak_errors_total\{([^}]*)\} (\S+)/gm,
+    refresh: /^keyward_refresh_duration_seconds_count\{([^}]*)\} (\S+)/gm,
+    'lock wait': /^keyward_refresh_lock_wait_seconds_count\{([^}]*)\} (\S+)/gm,
+  }
+  for (const [what, pattern] of Object.entries(series)) {
+    for (const m of metrics.matchAll(pattern)) {
+      const labels = [...m[1].matchAll(/\w+="([^"]*)"/g)].map((l) => l[1])
+      out[`${what} ${labels.join(' ')}`] = Number(m[2])
+    }
   }
   return out
 }
@@ -194,8 +228,10 @@ main(async (atExit) => {
   load.start(Object.fromEntries(Object.entries(CHURN_MIX).map(([what, share]) => [what, CHURN * share])), () => faultOn)
   const samples: Sample[] = []
   const redisSamples: { minute: number; bytesPerSession: number }[] = []
+  const machineSamples: { minute: number; busyPercent: number }[] = []
   const sample = async () => {
     const at = minute()
+    machineSamples.push({ minute: at, busyPercent: machineBusyPercent() })
     for (const node of stack.nodes) {
       const s = await sampleProcess(node, at)
       if (s) samples.push(s)
@@ -225,8 +261,8 @@ main(async (atExit) => {
   await sample()
   const runMinutes = minute()
   // What keyward saw of Keycloak (timeouts and cuts are keycloak_unavailable), before the final checks.
-  const keycloakFailures = Object.fromEntries(
-    await Promise.all(stack.nodes.map(async (n) => [n.name, await keycloakErrors(n).catch(() => ({}))] as const)),
+  const keywardCounters = Object.fromEntries(
+    await Promise.all(stack.nodes.map(async (n) => [n.name, await refreshCounters(n).catch(() => ({}))] as const)),
   )
 
   const lost = await lostSessions(load)
@@ -239,7 +275,7 @@ main(async (atExit) => {
     LIFETIME_MS,
     windows,
   )
-  const statuses = statusesByWindow(load.answers, windows, SETTLE_MS)
+  const statuses = statusesByWindow(load.answers, windows, SETTLE_MS, start)
   const latency = latencyBuckets(load.answers, start, (runMinutes >= 20 ? 10 : 1) * 60_000)
   const restartedAt = (name: string) =>
     Math.max(0, ...windows.filter((w) => w.name.startsWith(name)).map((w) => (w.end - start) / 60_000))
@@ -275,11 +311,15 @@ main(async (atExit) => {
     return tally
   }
   // When each lost session was first told it was over, and in which fault's window.
-  const lostReport = lost.map(({ kind, firstFailure: first }) => ({
+  // and what Keycloak said when it refused the session's refresh tokens.
+  const lostReport = lost.map(({ kind, sid, firstFailure: first }) => ({
     kind,
     minute: first && (first.at - start) / 60_000,
     status: first?.status,
     fault: windows.find((w) => first && first.at >= w.start && first.at <= w.end + SETTLE_MS)?.name,
+    keycloakRefused: refresh.errors
+      .filter((e) => e.sid === sid)
+      .map((e) => `minute ${((e.time - start) / 60_000).toFixed(2)}: ${e.error}`),
   }))
   const failures = [
     ...Object.entries(statuses.broken).map(([what, n]) => `${n} × ${what}`),
@@ -296,7 +336,11 @@ main(async (atExit) => {
       ? [`refreshes within one token's life: ${JSON.stringify(whenAndWhere(refresh.doubles))}`]
       : []),
     ...(refresh.errors.length
-      ? [`refresh tokens refused: ${JSON.stringify(whenAndWhere(refresh.errors.map((e) => e.time)))}`]
+      ? [
+          `refresh tokens refused: ${JSON.stringify(whenAndWhere(refresh.errors.map((e) => e.time)))}, for ${JSON.stringify(
+            refresh.errors.reduce<Record<string, number>>((t, e) => ((t[e.error] = (t[e.error] ?? 0) + 1), t), {}),
+          )}`,
+        ]
       : []),
   ]
 
@@ -305,6 +349,7 @@ main(async (atExit) => {
     from: (w.start - start) / 60_000,
     to: (w.end + SETTLE_MS - start) / 60_000,
   }))
+  const brokenByMinute = statuses.brokenByMinute
   const results = {
     machine: machine(),
     settings: { MINUTES, SESSIONS, USERS, THINK_MS, CHURN, LOGIN_CONCURRENCY, SETTLE_MS, ACCESS_TOKEN_SECONDS },
@@ -328,16 +373,17 @@ main(async (atExit) => {
     faults,
     statuses,
     refresh,
-    keycloakFailures,
+    keywardCounters,
     slopes,
     redisBytesPerSessionPerHour: redisSlope,
     samples,
+    machineSamples,
     redisSamples,
     latency,
     failures,
   }
   writeFileSync(join(__dirname, 'soak.json'), `${JSON.stringify(results, null, 2)}\n`)
-  writeFileSync(join(__dirname, 'soak.svg'), await plot(samples, redisSamples, latency, faults))
+  writeFileSync(join(__dirname, 'soak.svg'), await plot(samples, redisSamples, latency, faults, machineSamples))
 
   console.log(
     `\n${machine()}; ${runMinutes.toFixed(1)} minutes, ${load.sessions.length} sessions (${JSON.stringify(results.sessions.byKind)})`,
@@ -351,7 +397,11 @@ main(async (atExit) => {
   console.log(
     `refreshes at Keycloak ${refresh.refreshed} for ${refresh.expected} expiries crossed (${refresh.ratio.toFixed(3)} per expiry; sessions exact ${refresh.sessionsExact}/${load.sessions.length}, differences ${JSON.stringify(refresh.differenceHistogram)}), ${refresh.doubles.length} within one token's life, ${refresh.errors.length} refused`,
   )
-  console.log(`keyward's failed calls to Keycloak (since each process started): ${JSON.stringify(keycloakFailures)}`)
+  console.log(`keyward's refreshes and failed Keycloak calls (since each process started): ${JSON.stringify(keywardCounters)}`)
+  console.log(`answers that broke the rules, by minute: ${JSON.stringify(brokenByMinute)}`)
+  console.log(
+    `machine busy per minute, % of all cores: ${machineSamples.map((m) => m.busyPercent.toFixed(0)).join(' ')}`,
+  )
   console.log(
     `slopes per hour after warm-up: ${JSON.stringify(slopes)}; Redis bytes per session per hour: ${redisSlope?.toFixed(1)}`,
   )

@@ -11,8 +11,11 @@ export interface Metrics {
   request(route: string, status: string, seconds: number): void
   /** An upstream's answer (to its headers), by status class (`2xx`…), or its failure's kind. */
   upstream(name: string, outcome: string, seconds: number): void
-  /** A refresh at Keycloak, its rotated tokens stored or not. */
-  refresh(outcome: Outcome, seconds: number): void
+  /**
+   * A refresh at Keycloak, its rotated tokens stored or not; `no_slot`, one that waited in vain for a
+   * turn (the process had its most refreshes at Keycloak at once) and sent nothing.
+   */
+  refresh(outcome: Outcome | 'no_slot', seconds: number): void
   /** A refresh that found another instance holding the session's lock, and waited. */
   lockWait(outcome: LockWaitOutcome, seconds: number): void
   keycloakError(operation: KeycloakOperation, kind: FailedOutcome): void

@@ -1,5 +1,12 @@
 import { Failure } from '../domain/failures'
 
+/** A refresh that got no turn before its deadline: 503 `keycloak_unavailable`, counted apart (`no_slot`). */
+export class NoRefreshSlot extends Failure {
+  constructor() {
+    super('keycloak_unavailable', 'Keycloak is slow to answer refreshes; try again shortly.')
+  }
+}
+
 /**
  * At most `limit` refreshes of this process at Keycloak at once; the others wait for a slot, in turn,
  * until their deadline, then fail having sent nothing. Why: after an outage every session's access
@@ -40,7 +47,7 @@ export function refreshSlots(limit: number, now: () => number = Date.now) {
     async run<T>(call: () => Promise<T>, until: number): Promise<T> {
       if (inUse < limit) inUse++
       else if (!(await slot(until))) {
-        throw new Failure('keycloak_unavailable', 'Keycloak is slow to answer refreshes; try again shortly.')
+        throw new NoRefreshSlot()
       }
       try {
         return await call()

@@ -8,7 +8,7 @@ import { errorFields, type Logger } from '../log'
 import type { OidcClient } from '../oidc/client'
 import type { RefreshLocks } from '../store/refresh-locks'
 import type { TokenSessionStore } from '../store/token-sessions'
-import { refreshSlots } from './refresh-slots'
+import { NoRefreshSlot, refreshSlots } from './refresh-slots'
 import { retryWhileStoreUnavailable } from './retry'
 import { singleFlight } from './single-flight'
 
@@ -84,7 +84,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       deps.metrics.refresh('ok', secondsSince(started, deps.now))
       return refreshed
     } catch (err) {
-      deps.metrics.refresh(outcomeOf(err), secondsSince(started, deps.now))
+      deps.metrics.refresh(err instanceof NoRefreshSlot ? 'no_slot' : outcomeOf(err), secondsSince(started, deps.now))
       throw err
     }
   }

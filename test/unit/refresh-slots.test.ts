@@ -1,5 +1,5 @@
 import { Failure } from '../../src/domain/failures'
-import { refreshSlots } from '../../src/sessions/refresh-slots'
+import { NoRefreshSlot, refreshSlots } from '../../src/sessions/refresh-slots'
 
 /** A call that runs until `finish()` is called, and says when it started. */
 function pending(started: string[], name: string) {
@@ -56,6 +56,7 @@ describe('refreshSlots', () => {
     const third = slots.run(c.call, Date.now() + 10_000)
     const err = await refused.catch((e: unknown) => e)
     expect(err).toBeInstanceOf(Failure)
+    expect(err).toBeInstanceOf(NoRefreshSlot) // counted apart: the refresh outcome `no_slot`
     expect(err).toMatchObject({ kind: 'keycloak_unavailable' })
     expect(slots.load()).toEqual({ inFlight: 1, waiting: 1 })
     a.finish()

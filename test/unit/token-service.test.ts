@@ -117,6 +117,26 @@ describe('token service', () => {
     expect(w.mostInFlight()).toBe(16)
   })
 
+  test('a refresh that gets no turn while its lock allows: 503 keycloak_unavailable, nothing sent, counted as no_slot', async () => {
+    const w = world(Date.now)
+    const slow = w.session
+    w.answerWith(async () => {
+      await new Promise((r) => setTimeout(r, 700)) // longer than the 500 ms a waiter may wait (lock 1 s − timeout 0.5 s)
+      return { accessToken: 'slow', refreshToken: 'slow', expiresIn: 300, refreshExpiresIn: 1800 }
+    })
+    const ids = Array.from({ length: 17 }, (_, i) => `s${i + 1}`)
+    for (const id of ids) w.records.set(id, { ...structuredClone(slow), id })
+    const service = w.service()
+    const settled = await Promise.allSettled(ids.map((id) => service.accessToken({ ...slow, id })))
+    expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(16)
+    expect(settled.filter((s) => s.status === 'rejected')).toEqual([
+      { status: 'rejected', reason: expect.objectContaining({ kind: 'keycloak_unavailable' }) },
+    ])
+    expect(w.refreshes()).toBe(16)
+    expect(w.reported.filter((r) => r === 'refresh no_slot')).toHaveLength(1)
+    expect(w.records.get('s17')).toEqual({ ...slow, id: 's17' })
+  })
+
   test('a fresh token is served without refreshing; a stale one is served while a refresh runs behind', async () => {
     const w = world(Date.now)
     const fresh = { ...w.session, accessExpiresAt: Date.now() + 200_000 }
