@@ -287,11 +287,11 @@ export class Load {
   }
 
   /**
-   * Starts the load: every live session calls the API after a random wait (mean `thinkMs`), and the
-   * churn runs at `perMinute` events a minute each; `paused()` holds back what a fault would make
-   * unjudgeable (a back-channel logout that Keycloak cannot deliver is never sent again).
+   * Every live session calls the API after a random wait (mean `thinkMs`), from its login on: started
+   * before the sessions are made, so that their tokens expire, and are refreshed, spread over time as
+   * they would be, not all at the run's start.
    */
-  start(perMinute: Record<string, number>, paused: () => boolean): void {
+  startCalls(): void {
     this.timers.add(
       setInterval(() => {
         const now = Date.now()
@@ -302,6 +302,13 @@ export class Load {
         }
       }, 100),
     )
+  }
+
+  /**
+   * The churn, at `perMinute` events a minute each; `paused()` holds back what a fault would make
+   * unjudgeable (a back-channel logout that Keycloak cannot deliver is never sent again).
+   */
+  startChurn(perMinute: Record<string, number>, paused: () => boolean): void {
     for (const [what, rate] of Object.entries(perMinute)) {
       if (rate <= 0) continue
       const next = () => {

@@ -211,7 +211,9 @@ export async function plot(
     { minute: b.minute, ms: b.p99, percentile: 'p99' },
   ])
   const cpu = [
-    ...samples.filter((s) => s.cpuPercent !== undefined).map((s) => ({ minute: s.minute, percent: s.cpuPercent, of: s.process })),
+    ...samples
+      .filter((s) => s.cpuPercent !== undefined)
+      .map((s) => ({ minute: s.minute, percent: s.cpuPercent, of: s.process })),
     // The machine's share of all its cores, on the same scale as one process's share of one core.
     ...machineBusy.map((m) => ({ minute: m.minute, percent: m.busyPercent, of: 'machine (all cores)' })),
   ]

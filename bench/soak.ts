@@ -7,6 +7,8 @@
  * keyward process (restarted) and a slow upstream. Run by hand, after `npm run build`:
  * `npm run bench:soak` (or `node --import tsx bench/soak.ts`). Writes bench/soak.json and
  * bench/soak.svg, prints a summary, and exits 1 if something that must hold did not:
+ * Each session calls the API from its login on, so the setup's answers (at negative minutes) are judged
+ * too, and tokens expire spread over time rather than all at the run's start.
  *   - outside fault windows (a fault's start until SOAK_SETTLE_SECONDS after its end) every answer is a
  *     success; inside, only successes, documented 503s, refused connections and failed logins;
  *   - no session lost: every session not ended on purpose answers an API call at the end, keyward holds
@@ -20,7 +22,7 @@
  * hour after warm-up), the machine's CPU (a soak must not be measuring a saturated machine), Redis
  * memory per session, latency p50/p99 per ten minutes (per minute below 20), keyward's refreshes by
  * outcome, and the answers that broke a rule by minute.
- *   SOAK_MINUTES (30), SOAK_SESSIONS (2000), SOAK_USERS (50), SOAK_THINK_SECONDS (20: mean time between a
+ *   SOAK_MINUTES (30), SOAK_SESSIONS (2000), SOAK_USERS (400), SOAK_THINK_SECONDS (20: mean time between a
  *   session's API calls), SOAK_CHURN_PER_MINUTE (30: logins, handoffs, logouts, revocations and
  *   back-channel logouts together), SOAK_LOGIN_CONCURRENCY (8), SOAK_SETTLE_SECONDS (30),
  *   SOAK_SLOW_MS (2000) and SOAK_SLOW_SECONDS (30) for the slow upstream, SOAK_KEYCLOAK_PORT (8280) and
@@ -50,7 +52,8 @@ import { ACCESS_TOKEN_SECONDS, CLIENTS, FAULTS, startStack, type KeywardNode, ty
 const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
 const MINUTES = setting('SOAK_MINUTES', 30)
 const SESSIONS = setting('SOAK_SESSIONS', 2000)
-const USERS = setting('SOAK_USERS', 50)
+// Five sessions a user: keyward ends a user's oldest session past MAX_SESSIONS_PER_USER (50).
+const USERS = setting('SOAK_USERS', 400)
 const THINK_MS = setting('SOAK_THINK_SECONDS', 20) * 1000
 const CHURN = setting('SOAK_CHURN_PER_MINUTE', 30)
 const LOGIN_CONCURRENCY = setting('SOAK_LOGIN_CONCURRENCY', 8)
@@ -99,7 +102,8 @@ function machineBusyPercent(): number {
 
 /**
  * What a node counted since it (last) started, from its /metrics: failed calls to Keycloak by operation
- * and kind, refreshes by outcome (`no_slot`: no turn at Keycloak in time) and lock waits by outcome.
+ * and kind, refreshes by outcome (`no_slot`: no turn at Keycloak in time), lock waits by outcome, and
+ * sessions ended by app, kind and reason (a session cap's end would be a session lost to the load).
  */
 async function refreshCounters(node: KeywardNode): Promise<Record<string, number>> {
   const metrics = await (await fetch(`http://127.0.0.1:${node.metricsPort}/metrics`)).text()
@@ -108,6 +112,7 @@ async function refreshCounters(node: KeywardNode): Promise<Record<string, number
     'keycloak error': /^keyward_keycloak_errors_total\{([^}]*)\} (\S+)/gm,
     refresh: /^keyward_refresh_duration_seconds_count\{([^}]*)\} (\S+)/gm,
     'lock wait': /^keyward_refresh_lock_wait_seconds_count\{([^}]*)\} (\S+)/gm,
+    ended: /^keyward_sessions_ended_total\{([^}]*)\} (\S+)/gm,
   }
   for (const [what, pattern] of Object.entries(series)) {
     for (const m of metrics.matchAll(pattern)) {
@@ -217,6 +222,7 @@ main(async (atExit) => {
   const load = new Load(stack, redis, users, THINK_MS)
 
   const setupStart = Date.now()
+  load.startCalls() // each session from its login on; the setup's answers are judged too
   await load.populate(SESSIONS, LOGIN_CONCURRENCY)
   const setupSeconds = (Date.now() - setupStart) / 1000
   console.log(`${load.sessions.length} sessions logged in in ${setupSeconds.toFixed(0)} s`)
@@ -225,7 +231,10 @@ main(async (atExit) => {
   const minute = () => (Date.now() - start) / 60_000
   const windows: Window[] = []
   let faultOn = false
-  load.start(Object.fromEntries(Object.entries(CHURN_MIX).map(([what, share]) => [what, CHURN * share])), () => faultOn)
+  load.startChurn(
+    Object.fromEntries(Object.entries(CHURN_MIX).map(([what, share]) => [what, CHURN * share])),
+    () => faultOn,
+  )
   const samples: Sample[] = []
   const redisSamples: { minute: number; bytesPerSession: number }[] = []
   const machineSamples: { minute: number; busyPercent: number }[] = []
@@ -397,7 +406,9 @@ main(async (atExit) => {
   console.log(
     `refreshes at Keycloak ${refresh.refreshed} for ${refresh.expected} expiries crossed (${refresh.ratio.toFixed(3)} per expiry; sessions exact ${refresh.sessionsExact}/${load.sessions.length}, differences ${JSON.stringify(refresh.differenceHistogram)}), ${refresh.doubles.length} within one token's life, ${refresh.errors.length} refused`,
   )
-  console.log(`keyward's refreshes and failed Keycloak calls (since each process started): ${JSON.stringify(keywardCounters)}`)
+  console.log(
+    `keyward's refreshes and failed Keycloak calls (since each process started): ${JSON.stringify(keywardCounters)}`,
+  )
   console.log(`answers that broke the rules, by minute: ${JSON.stringify(brokenByMinute)}`)
   console.log(
     `machine busy per minute, % of all cores: ${machineSamples.map((m) => m.busyPercent.toFixed(0)).join(' ')}`,

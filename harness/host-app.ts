@@ -97,6 +97,7 @@ export function hostRoutes(app: Express, kw: Keyward, upstream?: string, role = 
 export interface HostApp {
   url: string
   app: Express
+  server: Server
   kw: Keyward
   logs: string[]
   close(): Promise<void>
@@ -140,12 +141,13 @@ export async function startHostApp(
   return {
     url,
     app,
+    server,
     kw,
     logs,
     async close() {
       server.closeAllConnections()
+      await kw.close() // its WebSockets too, which the server would otherwise wait for
       await new Promise<void>((resolve) => server.close(() => resolve()))
-      await kw.close()
     },
   }
 }

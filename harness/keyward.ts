@@ -95,6 +95,7 @@ export async function startKeyward(
   const composed = compose(config, { log: createLogger(config.logLevel, sink) })
   watchKeyward(port, () => logs.join(''))
   server.on('request', composed.handler)
+  server.on('upgrade', composed.upgrade)
   // The forward-auth listener, on the port FORWARD_AUTH_PORT names (a test picks a free one).
   const checks = composed.forwardAuth && createServer(composed.forwardAuth)
   if (checks) await new Promise<void>((resolve) => checks.listen(config.forwardAuth!.port, '127.0.0.1', resolve))
@@ -112,6 +113,7 @@ export async function startKeyward(
       return scanKeys(redis, `${config.redis.prefix}*`)
     },
     async close() {
+      composed.startDraining() // closes its WebSockets, which closeAllConnections does not see
       for (const s of checks ? [server, checks] : [server]) {
         s.closeAllConnections()
         await new Promise<void>((resolve) => s.close(() => resolve()))

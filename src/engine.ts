@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis'
 import type { AppConfig, Config, RedisTopology } from './config/types'
 import type { LoginHook } from './domain/login'
 import { noMetrics, type Metrics } from './domain/metrics'
+import { sessionWatch, type SessionWatch } from './sessions/session-watch'
 import { callerOf } from './http/caller'
 import type { AppRoutesDeps } from './http/routes'
 import { perClientLimit } from './http/rate-limit'
@@ -69,6 +70,8 @@ export interface Engine {
   clientTokens: ClientTokens
   keycloakLogout: KeycloakLogoutDeps
   forwarder: Forwarder
+  /** Tells when sessions end, wherever they end: what closes their WebSockets. */
+  watch: SessionWatch
   readiness: Readiness
   /** Lets the refreshes under way finish, then closes what the engine opened (never a client it was given). */
   dispose(): Promise<void>
@@ -244,6 +247,8 @@ export function createEngine(
     admitLogin,
   }))
   const forwarder = createForwarder()
+  // Twice a second: a WebSocket is closed within a second of its session's end.
+  const watch = sessionWatch({ existing: (ids) => tokenSessions.existing(ids), intervalMs: 500, log })
 
   return {
     config,
@@ -254,6 +259,7 @@ export function createEngine(
     clientTokens,
     keycloakLogout,
     forwarder,
+    watch,
     readiness: {
       redis: () => redisState(redis, topologyOf(redis)),
       keycloak: () => [...oidcByApp.values()].every((client) => client.isReady()),
@@ -261,6 +267,7 @@ export function createEngine(
     },
     async dispose() {
       stopping.abort()
+      watch.stop()
       await rechecking // a check under way finishes; the loop sleeps no longer
       for (const client of oidcByApp.values()) client.stop()
       await tokens.idle() // each is bounded by the Keycloak timeout and the refresh lock's TTL

@@ -76,6 +76,14 @@ function lockProblems(o: SharedOptions, naming: Naming): string[] {
 /** What an API call may use unless its upstream says otherwise: never TRACE, which echoes the token. */
 const DEFAULT_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
+/** An upstream's WebSocket settings, with the defaults for what it leaves out. */
+const webSocketPolicy = (w: Exclude<NonNullable<SharedOptions['upstreams'][string]['websocket']>, boolean>) => ({
+  onTokenExpiry: w.onTokenExpiry ?? 'keep',
+  idleTimeoutMs: (w.idleTimeoutSeconds ?? 600) * 1000,
+  maxMessageBytes: w.maxMessageBytes ?? 1_048_576,
+  maxPerSession: w.maxPerSession ?? 8,
+})
+
 const upstreamsFrom = (o: SharedOptions): ReadonlyMap<string, UpstreamConfig> =>
   new Map(
     Object.entries(o.upstreams).map(([name, u]): [string, UpstreamConfig] => {
@@ -96,6 +104,7 @@ const upstreamsFrom = (o: SharedOptions): ReadonlyMap<string, UpstreamConfig> =>
             u.requireAcr || u.maxAuthAgeSeconds !== undefined
               ? { acr: u.requireAcr, maxAgeSeconds: u.maxAuthAgeSeconds }
               : undefined,
+          websocket: u.websocket ? webSocketPolicy(u.websocket === true ? {} : u.websocket) : undefined,
         },
       ]
     }),

@@ -120,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
       requestTimeoutMs: server.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
       maxHeaderBytes: server.HTTP_MAX_HEADER_BYTES,
       maxConnections: server.HTTP_MAX_CONNECTIONS,
+      maxWebSockets: server.WEBSOCKET_MAX_CONNECTIONS,
     },
     metrics,
     forwardAuth,

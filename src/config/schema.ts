@@ -282,6 +282,7 @@ export const serverEnvSchema = z.object({
   HTTP_REQUEST_TIMEOUT_SECONDS: seconds(120),
   HTTP_MAX_HEADER_BYTES: count('bytes', 16384)(16384),
   HTTP_MAX_CONNECTIONS: count('connections', 10000)(10000),
+  WEBSOCKET_MAX_CONNECTIONS: count('WebSockets', 5000)(5000),
   KEYWARD_CONFIG: z.string().optional(),
   // Off unless set: a listener nobody asked for is one more port to firewall.
   METRICS_PORT: listenerPort('GET /metrics', 9464, 'no metrics'),

@@ -46,6 +46,8 @@ export interface HttpLimits {
   maxHeaderBytes: number
   /** Open connections at once; more are closed as they come. */
   maxConnections: number
+  /** WebSockets open at once through the proxy; more are refused with 503. */
+  maxWebSockets: number
 }
 
 export interface RedisNode {
@@ -179,6 +181,23 @@ export interface UpstreamConfig {
   requireClaims?: Readonly<Record<string, ClaimRule>>
   /** The authentication the user's access token must show, else 401 `step_up_required`. */
   authLevel?: AuthLevelRule
+  /** WebSockets to it through the proxy, with their limits; none when absent. */
+  websocket?: WebSocketPolicy
+}
+
+/** How keyward carries one upstream's WebSockets. */
+export interface WebSocketPolicy {
+  /**
+   * When the access token a socket opened with expires: `keep` it open (the upstream's choice), or
+   * `close` it (4002) so that the client opens a new one, with a fresh token.
+   */
+  onTokenExpiry: 'keep' | 'close'
+  /** Closed (4003) after this long without a message either way. */
+  idleTimeoutMs: number
+  /** A bigger message, either way, closes the socket (1009). */
+  maxMessageBytes: number
+  /** Open at once per session, on one keyward process; more are refused with 429. */
+  maxPerSession: number
 }
 
 export interface KeycloakConfig {

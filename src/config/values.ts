@@ -148,6 +148,18 @@ const upstreamObject = z
       .regex(/^[\w.:-]{1,64}$/)
       .optional(),
     maxAuthAgeSeconds: z.number().int().min(0).max(31_536_000).optional(),
+    // WebSockets through the proxy (`Upgrade` on a GET): off unless set.
+    websocket: z
+      .union([
+        z.boolean(),
+        z.strictObject({
+          onTokenExpiry: z.enum(['keep', 'close']).optional(),
+          idleTimeoutSeconds: z.number().int().min(1).max(86_400).optional(),
+          maxMessageBytes: z.number().int().min(125).max(104_857_600).optional(),
+          maxPerSession: z.number().int().min(1).max(1000).optional(),
+        }),
+      ])
+      .optional(),
   })
   .strict()
 type UpstreamEntry = z.infer<typeof upstreamObject>
@@ -170,6 +182,9 @@ function upstreamProblems(name: string, u: UpstreamEntry): string[] {
       `${at}: requireRoles, requireClaims, requireAcr and maxAuthAgeSeconds need a user, so not with callers without a session`,
     )
   }
+  if (u.websocket && u.methods && !u.methods.includes('GET')) {
+    problems.push(`${at}: a WebSocket opens with a GET, so websocket needs GET among methods`)
+  }
   if (token !== 'user' && (u.audience || u.scope)) {
     problems.push(`${at}: audience and scope exchange the user's token, so only with token "user"`)
   }
@@ -187,7 +202,7 @@ export const upstreams = z.unknown().transform((v, ctx) => {
   if (!result.success) {
     ctx.addIssue({
       code: 'custom',
-      message: `names of lower-case letters, digits and dashes, each an http(s) URL without query or an object {url, timeoutSeconds, audience, scope, methods, token, anonymous, requireRoles, requireClaims, requireAcr, maxAuthAgeSeconds} (methods in capitals, never TRACE or CONNECT; token user, client or userOrNone), e.g. ${UPSTREAMS_EXAMPLE}`,
+      message: `names of lower-case letters, digits and dashes, each an http(s) URL without query or an object {url, timeoutSeconds, audience, scope, methods, token, anonymous, requireRoles, requireClaims, requireAcr, maxAuthAgeSeconds, websocket} (methods in capitals, never TRACE or CONNECT; token user, client or userOrNone; websocket true or {onTokenExpiry keep or close, idleTimeoutSeconds, maxMessageBytes, maxPerSession}), e.g. ${UPSTREAMS_EXAMPLE}`,
     })
     return z.NEVER
   }

@@ -25,6 +25,10 @@ export interface Metrics {
   sessionEnded(app: string, kind: SessionKind, reason: SessionEndReason): void
   handoff(step: 'started' | 'completed' | 'redeemed_for_peer'): void
   backchannelLogout(outcome: 'honoured' | 'refused' | 'failed'): void
+  /** A WebSocket through the proxy to upstream `name` opened. */
+  websocketOpened(name: string): void
+  /** A WebSocket through the proxy closed, and why. */
+  websocketClosed(name: string, reason: WebSocketCloseReason): void
   /** For store/redis.ts: one command's round trip, by command name. */
   redisCommand(command: string, seconds: number): void
   /** For store/redis.ts: a connection or command error, by a kind of its own naming. */
@@ -52,6 +56,14 @@ export type KeycloakOperation =
 export type SessionEndReason =
   'logout' | 'revoked' | 'admin' | 'session_cap' | 'replaced' | 'keycloak_ended' | 'backchannel_logout'
 
+/**
+ * Why a WebSocket through the proxy closed: either side closed it (or went away), its session ended,
+ * its access token expired (an upstream with `onTokenExpiry: "close"`), no message for the idle
+ * timeout, a message over the size limit, keyward shutting down.
+ */
+export type WebSocketCloseReason =
+  'client' | 'upstream' | 'session_ended' | 'token_expired' | 'idle' | 'too_big' | 'shutting_down'
+
 /** Metrics off (no METRICS_PORT), and for tests: every report goes nowhere. */
 export const noMetrics: Metrics = {
   request: () => undefined,
@@ -64,6 +76,8 @@ export const noMetrics: Metrics = {
   sessionEnded: () => undefined,
   handoff: () => undefined,
   backchannelLogout: () => undefined,
+  websocketOpened: () => undefined,
+  websocketClosed: () => undefined,
   redisCommand: () => undefined,
   redisError: () => undefined,
 }

@@ -3,7 +3,7 @@ import type { AppConfig } from '../config/types'
 import type { TokenSession } from '../domain/token-session'
 import { clearSessionCookie, extendSessionCookie } from './browser-cookie'
 import { credentialReader } from './credentials'
-import { checkCsrf } from './middleware/csrf'
+import { checkCsrf, checkWebSocketOrigin } from './middleware/csrf'
 import { KeywardError } from './problem'
 
 const DAY_MS = 24 * 3600 * 1000
@@ -28,6 +28,8 @@ export interface CallerDeps {
 export interface CallerCheck {
   /** A state-changing request: a cookie caller must pass the CSRF check. */
   changing: boolean
+  /** A WebSocket handshake: a cookie caller's Origin must be allowed (see `checkWebSocketOrigin`). */
+  websocket?: boolean
   /** No session is an answer (undefined), not a 401. */
   optional?: boolean
   /**
@@ -84,7 +86,8 @@ export function callerOf(deps: CallerDeps) {
       }
       return { session, via: 'bearer' }
     }
-    if (check.changing) checkCsrf(req, app.allowedOrigins)
+    if (check.websocket) checkWebSocketOrigin(req, app.allowedOrigins)
+    else if (check.changing) checkCsrf(req, app.allowedOrigins)
     const session = credential && (await deps.sessions.get(credential.sessionId))
     // Another app's session (several apps may share one Redis) opens nothing here, and changes nothing.
     if (session && session.app === app.id && session.client === 'web') {

@@ -41,6 +41,20 @@ export interface UpstreamOptions {
   requireRoles?: string[] | { anyOf: string[] } | { allOf: string[] }
   /** Claims the user's access token must hold (as {@link ClaimsRule} says them, without a function). */
   requireClaims?: Exclude<ClaimsRule, (claims: Record<string, unknown>) => boolean>
+  /**
+   * WebSockets to it through {@link Keyward.proxyWebSockets}: `true`, or with its settings:
+   * `onTokenExpiry` (`keep`, the default, or `close` the socket with 4002 when the access token it
+   * opened with expires), `idleTimeoutSeconds` (600), `maxMessageBytes` (1048576), `maxPerSession`
+   * (8 open per session in this process).
+   */
+  websocket?:
+    | boolean
+    | {
+        onTokenExpiry?: 'keep' | 'close'
+        idleTimeoutSeconds?: number
+        maxMessageBytes?: number
+        maxPerSession?: number
+      }
 }
 
 /**

@@ -3,6 +3,7 @@
  * modules import only what an application already has (Express's types, pino's), so the package's
  * declarations never bring in keyward's internals.
  */
+import type { Server } from 'node:http'
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express'
 
 /**
@@ -249,6 +250,21 @@ export interface Keyward extends RequestHandler {
    */
   proxy(upstream: string): RequestHandler
   /**
+   * WebSockets through the API proxy. Express never sees a WebSocket's handshake (an HTTP upgrade), so
+   * keyward listens for them on the application's HTTP server: a handshake whose path is at or below
+   * one of `mounts`' paths goes to that upstream, which needs `websocket` in its options, with the
+   * checks and close codes of keyward's server (a session; with the cookie, an allowed `Origin`; the
+   * access token, fresh, to the upstream; closed when the session ends anywhere). Other upgrades are
+   * left to the server's other `upgrade` listeners. Returns what stops listening.
+   *
+   * @example
+   * ```ts
+   * const server = app.listen(3000)
+   * kw.proxyWebSockets(server, { '/api/live': 'live' })
+   * ```
+   */
+  proxyWebSockets(server: Server, mounts: Record<string, string>): () => void
+  /**
    * Answers a {@link KeywardError} that reached Express (from `req.keyward.accessToken()`, say) as
    * keyward's problem+json; any other error goes on to the next error handler.
    */
@@ -257,7 +273,8 @@ export interface Keyward extends RequestHandler {
   ready(options?: { timeoutMs?: number }): Promise<void>
   /**
    * Lets the refreshes under way finish, then closes what keyward opened: its Redis connections (not a
-   * client it was given), its Keycloak and upstream connections. Requests after it get 503.
+   * client it was given), its Keycloak and upstream connections, its WebSockets (1001). Requests after
+   * it get 503.
    */
   close(): Promise<void>
 }

@@ -1,3 +1,5 @@
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express'
 import { createEngine } from '../engine'
@@ -7,6 +9,7 @@ import { errorHandler, notFound } from '../http/middleware/error-handler'
 import { KeywardError, toProblem } from '../http/problem'
 import { checkedPath } from '../http/proxy/path'
 import { createApiProxy, type ApiApp } from '../http/proxy/proxy'
+import { createWebSocketProxy } from '../http/proxy/websocket'
 import { authRoutes, backchannelRoute } from '../http/routes'
 import { childLogger } from '../log'
 import { Failure } from '../domain/failures'
@@ -16,6 +19,9 @@ import { loginUrl } from './login'
 import { configFromOptions } from './options'
 import type { Keyward, LoginOptions } from './api'
 import type { KeywardOptions } from './api-options'
+
+/** WebSockets open at once through one keyward of the middleware (the server's WEBSOCKET_MAX_CONNECTIONS). */
+const WEBSOCKETS_PER_PROCESS = 5000
 
 /**
  * keyward as Express middleware, for one application and its Keycloak client:
@@ -73,18 +79,29 @@ export function keyward(options: KeywardOptions): Keyward {
 
   const guards = createGuards({ app, contextOf: (req) => contexts.get(req), acrLevels: config.keycloak.acrLevels })
   const api: ApiApp = { app, cookies: new Set([app.cookie.name, loginBindingName(app.cookie)]), caller, cors }
-  const apiProxy = createApiProxy({
+  const proxyDeps = {
     upstreams: config.upstreams,
     tokens: engine.tokens,
     clientTokens: engine.clientTokens,
     acrLevels: config.keycloak.acrLevels,
     forwarder: engine.forwarder,
-    clientIp: (req) => (req as Request).ip ?? req.socket.remoteAddress ?? '',
+    // Express's req.ip (its `trust proxy`); an upgrade never reaches Express: its socket's address.
+    clientIp: (req: IncomingMessage) => (req as Request).ip ?? req.socket.remoteAddress ?? '',
     isDraining: () => closed,
     metrics: engine.metrics,
     log,
     now: Date.now,
-  })
+  }
+  const apiProxy = createApiProxy(proxyDeps)
+  const webSockets = createWebSocketProxy({ ...proxyDeps, watch: engine.watch, maxConnections: WEBSOCKETS_PER_PROCESS })
+  /** An upstream named in `kw.proxy…`: one of the app's, or a TypeError for the developer. */
+  const ownUpstream = (method: string, upstream: string) => {
+    if (!app.upstreams.has(upstream)) {
+      throw new TypeError(
+        `kw.${method}: no upstream ${JSON.stringify(upstream)} (upstreams: ${[...app.upstreams].join(', ')})`,
+      )
+    }
+  }
 
   return Object.assign(
     (req: Request, res: Parameters<RequestHandler>[1], next: Parameters<RequestHandler>[2]) => router(req, res, next),
@@ -94,14 +111,40 @@ export function keyward(options: KeywardOptions): Keyward {
         res.redirect(302, loginUrl(app, options))
       },
       proxy(upstream: string): RequestHandler {
-        if (!app.upstreams.has(upstream)) {
-          throw new TypeError(
-            `kw.proxy: no upstream ${JSON.stringify(upstream)} (upstreams: ${[...app.upstreams].join(', ')})`,
-          )
-        }
+        ownUpstream('proxy', upstream)
         return function keywardProxy(req, res) {
           void apiProxy(req, res, api, () => ({ name: upstream, pathAndQuery: checkedPath(req.url) }))
         }
+      },
+      proxyWebSockets(server: Server, mounts: Record<string, string>): () => void {
+        const routes = Object.entries(mounts).map(([path, upstream]) => {
+          ownUpstream('proxyWebSockets', upstream)
+          if (!config.upstreams.get(upstream)!.websocket) {
+            throw new TypeError(`kw.proxyWebSockets: upstream ${JSON.stringify(upstream)} has no "websocket" option`)
+          }
+          if (!/^\/\S*[^/]$/.test(path))
+            throw new TypeError(`kw.proxyWebSockets: ${JSON.stringify(path)} is no path, e.g. "/api/live"`)
+          return { path, upstream }
+        })
+        const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+          const url = req.url ?? ''
+          const route = routes.find(
+            ({ path }) => url === path || url.startsWith(`${path}/`) || url.startsWith(`${path}?`),
+          )
+          if (!route) {
+            // Another listener's; with none, Node would have closed it: refuse it rather than leave it hanging.
+            if (server.listenerCount('upgrade') === 1) {
+              webSockets.refuse(req, socket, new KeywardError('not_found', 'No WebSockets are served here.'))
+            }
+            return
+          }
+          webSockets.upgrade(req, socket, head, api, () => ({
+            name: route.upstream,
+            pathAndQuery: checkedPath(url.slice(route.path.length)),
+          }))
+        }
+        server.on('upgrade', listener)
+        return () => void server.off('upgrade', listener)
       },
       errorHandler(): ErrorRequestHandler {
         return function keywardErrors(err, req, res, next) {
@@ -124,6 +167,7 @@ export function keyward(options: KeywardOptions): Keyward {
       },
       async close(): Promise<void> {
         closed = true
+        webSockets.closeAll()
         await engine.dispose()
       },
     },

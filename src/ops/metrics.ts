@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, type Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { Metrics } from '../domain/metrics'
 
 // Lock waits last up to REFRESH_WAIT_MS (5 s by default); Redis commands take well under a millisecond.
@@ -63,6 +63,16 @@ export function createMetrics(registry: Registry): Metrics {
   const backchannel = counter('keyward_backchannel_logouts_total', "Keycloak's back-channel logouts, by outcome.", [
     'outcome',
   ])
+  const websocketsOpen = new Gauge({
+    name: 'keyward_websockets_open',
+    help: 'WebSockets open through the proxy now, by upstream.',
+    labelNames: ['upstream'],
+    registers,
+  })
+  const websocketCloses = counter('keyward_websocket_closes_total', 'WebSockets closed, by upstream and reason.', [
+    'upstream',
+    'reason',
+  ])
   const redisSeconds = histogram(
     'keyward_redis_command_duration_seconds',
     'Redis round trips, by command.',
@@ -85,6 +95,11 @@ export function createMetrics(registry: Registry): Metrics {
     sessionEnded: (app, kind, reason) => ended.inc({ app, kind, reason }),
     handoff: (step) => handoffs.inc({ step }),
     backchannelLogout: (outcome) => backchannel.inc({ outcome }),
+    websocketOpened: (upstream) => websocketsOpen.inc({ upstream }),
+    websocketClosed(upstream, reason) {
+      websocketsOpen.dec({ upstream })
+      websocketCloses.inc({ upstream, reason })
+    },
     redisCommand: (command, seconds) => redisSeconds.observe({ command }, seconds),
     redisError: (kind) => redisErrors.inc({ kind }),
   }

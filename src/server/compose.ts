@@ -6,14 +6,17 @@ import { createForwardAuth } from '../http/forward-auth'
 import { forwardedOf } from '../http/proxy/forwarded'
 import { requestIdOf } from '../http/request-id'
 import { createApiProxy } from '../http/proxy/proxy'
+import { createWebSocketProxy } from '../http/proxy/websocket'
 import { requestContext, type Logger } from '../log'
-import { createHandler } from './handler'
+import { createHandler, type UpgradeListener } from './handler'
 import { healthRoutes } from './health'
 import type { Stoppable } from './shutdown'
 
 export interface Composed extends Stoppable {
   /** keyward's request handler, for `http.createServer` (tests listen on port 0). */
   handler: RequestListener
+  /** keyward's `upgrade` listener (WebSockets through the API proxy), for the same server. */
+  upgrade: UpgradeListener
   /** The forward-auth check's handler, for a listener of its own (FORWARD_AUTH_PORT); absent when off. */
   forwardAuth?: RequestListener
   log: Logger
@@ -32,20 +35,23 @@ export function compose(
   const { log, metrics } = engine
   const { host, clientIp } = forwardedOf(config.trustProxy)
   let isDraining = false
-  const handler = createHandler({
+  const access = {
+    upstreams: config.upstreams,
+    tokens: engine.tokens,
+    clientTokens: engine.clientTokens,
+    acrLevels: config.keycloak.acrLevels,
+    forwarder: engine.forwarder,
+    clientIp,
+    isDraining: () => isDraining,
+    metrics,
+    log,
+    now: options.now ?? Date.now,
+  }
+  const webSockets = createWebSocketProxy({ ...access, watch: engine.watch, maxConnections: config.http.maxWebSockets })
+  const { request: handler, upgrade } = createHandler({
     apps: engine.apps,
-    apiProxy: createApiProxy({
-      upstreams: config.upstreams,
-      tokens: engine.tokens,
-      clientTokens: engine.clientTokens,
-      acrLevels: config.keycloak.acrLevels,
-      forwarder: engine.forwarder,
-      clientIp,
-      isDraining: () => isDraining,
-      metrics,
-      log,
-      now: options.now ?? Date.now,
-    }),
+    apiProxy: createApiProxy(access),
+    webSockets,
     keycloakLogout: engine.keycloakLogout,
     opsRoutes: healthRoutes(engine.readiness),
     trustProxy: config.trustProxy,
@@ -69,6 +75,7 @@ export function compose(
     })
   return {
     handler,
+    upgrade,
     forwardAuth:
       forwardAuth &&
       ((req, res) => {
@@ -79,6 +86,7 @@ export function compose(
     log,
     startDraining: () => {
       isDraining = true
+      webSockets.closeAll() // else the server waits for them: a closed socket's client reconnects elsewhere
     },
     dispose: () => engine.dispose(),
   }

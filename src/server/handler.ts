@@ -1,4 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import express, { type Express, type Router } from 'express'
 import { secondsSince, type Metrics } from '../domain/metrics'
 import { loginBindingName } from '../http/browser-cookie'
@@ -10,6 +11,7 @@ import { securityHeaders } from '../http/middleware/security-headers'
 import { KeywardError } from '../http/problem'
 import { apiTarget } from '../http/proxy/path'
 import type { ApiApp, ApiProxy } from '../http/proxy/proxy'
+import type { WebSocketProxy } from '../http/proxy/websocket'
 import { requestIdOf } from '../http/request-id'
 import { authRoutes, backchannelRoute, type AppRoutesDeps } from '../http/routes'
 import { requestContext, type Logger } from '../log'
@@ -20,6 +22,8 @@ export interface HandlerDeps {
   apps: AppRoutesDeps[]
   /** The API proxy: the hot path, served before Express. */
   apiProxy: ApiProxy
+  /** WebSockets through the API proxy. */
+  webSockets: WebSocketProxy
   /** Routes of their own (health, readiness), served before the apps'. */
   opsRoutes: Router
   /** Back-channel logout: Keycloak tells every app's URL, whatever host it reaches keyward by. */
@@ -81,12 +85,16 @@ export function routeLabel(req: IncomingMessage): string {
   return typeof path === 'string' ? path : 'other'
 }
 
+/** A Node server's `upgrade` listener. */
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
+
 /**
- * The standalone server's request handler: `/api/…` goes straight to the API proxy (no Express
+ * The standalone server's listeners. Requests: `/api/…` goes straight to the API proxy (no Express
  * routing, no page middleware: the hot path pays only for what it needs), everything else to the
- * Express app, where the Host picks the app whose routes answer.
+ * Express app, where the Host picks the app whose routes answer. Upgrades: a WebSocket under an app's
+ * `/api/…` goes to the WebSocket proxy; any other is refused.
  */
-export function createHandler(deps: HandlerDeps): RequestListener {
+export function createHandler(deps: HandlerDeps): { request: RequestListener; upgrade: UpgradeListener } {
   const apis = new Map<string, ApiApp>()
   const routers = new Map<string, Router>()
   for (const app of deps.apps) {
@@ -117,9 +125,24 @@ export function createHandler(deps: HandlerDeps): RequestListener {
     measure(req, res, routeLabel)
     express_(req, res)
   }
-  return function keyward(req: IncomingMessage, res: ServerResponse) {
-    const requestId = requestIdOf(req, fromProxy)
-    res.setHeader('X-Request-Id', requestId)
-    requestContext.run({ requestId }, serve, req, res)
+  function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const api = req.url?.startsWith('/api/') ? apis.get(deps.hostOf(req)) : undefined
+    if (api) deps.webSockets.upgrade(req, socket, head, api, () => apiTarget(req.url!))
+    else
+      deps.webSockets.refuse(
+        req,
+        socket,
+        new KeywardError('not_found', "WebSockets are served under an app's /api/<upstream>/ only."),
+      )
+  }
+  return {
+    request: function keyward(req: IncomingMessage, res: ServerResponse) {
+      const requestId = requestIdOf(req, fromProxy)
+      res.setHeader('X-Request-Id', requestId)
+      requestContext.run({ requestId }, serve, req, res)
+    },
+    upgrade: function keywardUpgrade(req, socket, head) {
+      requestContext.run({ requestId: requestIdOf(req, fromProxy) }, serveUpgrade, req, socket, head)
+    },
   }
 }

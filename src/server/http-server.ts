@@ -1,8 +1,9 @@
 import { createServer, type RequestListener, type Server } from 'node:http'
 import type { HttpLimits } from '../config/types'
+import type { UpgradeListener } from './handler'
 
-/** keyward's HTTP server: Node's, with its limits set from the configuration. */
-export function createKeywardServer(handler: RequestListener, limits: HttpLimits): Server {
+/** keyward's HTTP server: Node's, with its limits set from the configuration (and WebSockets, with `upgrade`). */
+export function createKeywardServer(handler: RequestListener, limits: HttpLimits, upgrade?: UpgradeListener): Server {
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -14,5 +15,6 @@ export function createKeywardServer(handler: RequestListener, limits: HttpLimits
     handler,
   )
   server.maxConnections = limits.maxConnections
+  if (upgrade) server.on('upgrade', upgrade)
   return server
 }

@@ -29,7 +29,7 @@ function main(): void {
   const log = createLogger(config.logLevel)
   // With METRICS_PORT: this process's metrics, served on their own port here, or by the primary.
   const composed = compose(config, { log, metrics: config.metrics && exposeMetrics(config.metrics, log) })
-  const server = createKeywardServer(composed.handler, config.http)
+  const server = createKeywardServer(composed.handler, config.http, composed.upgrade)
   server.listen(config.port, config.host, () => {
     const listening = {
       url: config.apps.find((app) => !app.remote)?.publicUrl.origin,

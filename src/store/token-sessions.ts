@@ -219,6 +219,12 @@ export function createTokenSessionStore(
       )
     },
 
+    /** Which of the sessions `ids` still exist (one EXISTS each, sent together). */
+    async existing(ids: readonly string[]): Promise<Set<string>> {
+      const found = await guarded(Promise.all(ids.map((id) => redis.exists(key(id)))))
+      return new Set(ids.filter((_id, i) => found[i] === 1))
+    },
+
     /** Every live session of a Keycloak subject (user). */
     listBySub: (sub: string): Promise<TokenSession[]> => listIndexed(keys.subIndex(sub)),
 

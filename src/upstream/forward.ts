@@ -103,24 +103,34 @@ export interface OutgoingCall {
   requestId?: string
 }
 
+/** The headers a call sends: the caller's that may pass, and what keyward sets itself. */
+export function outgoingHeaders(
+  call: Pick<OutgoingCall, 'headers' | 'cookie' | 'accessToken' | 'forwardedFor' | 'requestId'>,
+): Record<string, string | string[]> {
+  const headers = passable(call.headers, DROP_REQUEST)
+  if (call.accessToken) headers.authorization = `Bearer ${call.accessToken}`
+  if (call.cookie) headers.cookie = call.cookie
+  headers['x-forwarded-for'] = call.forwardedFor.ip
+  headers['x-forwarded-proto'] = call.forwardedFor.proto
+  headers['x-forwarded-host'] = call.forwardedFor.host
+  if (call.requestId) headers['x-request-id'] = call.requestId
+  return headers
+}
+
+/** The upstream's URL for a path and query below its base URL. */
+export const upstreamUrl = (upstream: UpstreamConfig, pathAndQuery: string): string =>
+  `${upstream.url.href.replace(/\/$/, '')}${pathAndQuery}`
+
 /** Streams calls to the configured upstreams over a keep-alive pool; nowhere else is reachable. */
 export function createForwarder() {
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
 
   return {
     async send(upstream: UpstreamConfig, call: OutgoingCall): Promise<Dispatcher.ResponseData> {
-      const headers = passable(call.headers, DROP_REQUEST)
-      if (call.accessToken) headers.authorization = `Bearer ${call.accessToken}`
-      if (call.cookie) headers.cookie = call.cookie
-      headers['x-forwarded-for'] = call.forwardedFor.ip
-      headers['x-forwarded-proto'] = call.forwardedFor.proto
-      headers['x-forwarded-host'] = call.forwardedFor.host
-      if (call.requestId) headers['x-request-id'] = call.requestId
-      const base = upstream.url.href.replace(/\/$/, '')
       try {
-        return await request(`${base}${call.pathAndQuery}`, {
+        return await request(upstreamUrl(upstream, call.pathAndQuery), {
           method: call.method,
-          headers,
+          headers: outgoingHeaders(call),
           body: call.body as Dispatcher.DispatchOptions['body'],
           dispatcher: agent,
           headersTimeout: upstream.timeoutMs,

@@ -189,6 +189,43 @@ describe('loadConfig', () => {
     expect(problems(u({ a: { url: 'http://a', requireRoles: [] } }))[0]).toMatch(/^UPSTREAMS: names of lower-case/)
   })
 
+  test('UPSTREAMS: WebSockets are off unless an upstream says so; its limits have defaults; WEBSOCKET_MAX_CONNECTIONS', () => {
+    const u = (entries: Record<string, unknown>) => ({ ...valid, UPSTREAMS: JSON.stringify(entries) })
+    const config = loadConfig({
+      ...u({
+        orders: 'http://orders',
+        live: { url: 'http://live', websocket: true },
+        feed: {
+          url: 'http://feed',
+          websocket: { onTokenExpiry: 'close', idleTimeoutSeconds: 30, maxMessageBytes: 4096, maxPerSession: 2 },
+        },
+      }),
+      WEBSOCKET_MAX_CONNECTIONS: '100',
+    })
+    expect(config.upstreams.get('orders')?.websocket).toBeUndefined()
+    expect(config.upstreams.get('live')?.websocket).toEqual({
+      onTokenExpiry: 'keep',
+      idleTimeoutMs: 600_000,
+      maxMessageBytes: 1_048_576,
+      maxPerSession: 8,
+    })
+    expect(config.upstreams.get('feed')?.websocket).toEqual({
+      onTokenExpiry: 'close',
+      idleTimeoutMs: 30_000,
+      maxMessageBytes: 4096,
+      maxPerSession: 2,
+    })
+    expect(config.http.maxWebSockets).toBe(100)
+    expect(loadConfig(valid).http.maxWebSockets).toBe(5000)
+    expect(problems(u({ a: { url: 'http://a', websocket: true, methods: ['POST'] } }))[0]).toMatch(
+      /^UPSTREAMS: "a": a WebSocket opens with a GET, so websocket needs GET among methods/,
+    )
+    expect(problems(u({ a: { url: 'http://a', websocket: { onTokenExpiry: 'later' } } }))[0]).toMatch(
+      /websocket true or \{onTokenExpiry keep or close/,
+    )
+    expect(problems({ ...valid, WEBSOCKET_MAX_CONNECTIONS: 'many' })[0]).toMatch(/^WEBSOCKET_MAX_CONNECTIONS: /)
+  })
+
   test('ALLOWED_ORIGINS read answers with the user cookie, so they must be https (but for localhost or in development)', () => {
     expect(problems({ ...valid, ALLOWED_ORIGINS: 'http://www.example.com' })).toEqual([
       'ALLOWED_ORIGINS: must be https unless on localhost or with DEV_ALLOW_HTTP=true (got "http://www.example.com")',

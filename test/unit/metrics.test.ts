@@ -50,19 +50,25 @@ describe('the metrics', () => {
     metrics.backchannelLogout('honoured')
     metrics.redisCommand('hgetall', 0.0004)
     metrics.redisError('connection')
+    metrics.websocketOpened('live')
+    metrics.websocketClosed('live', 'session_ended')
   }
 
-  test('follow Prometheus conventions: counters end in _total, durations are histograms in seconds', async () => {
+  test('follow Prometheus conventions: counters end in _total, durations are histograms in seconds, the one gauge counts what is open', async () => {
     const registry = new Registry()
     reportEverything(createMetrics(registry))
     const ours = (await registry.getMetricsAsJSON()).filter((m) => m.name.startsWith('keyward_'))
-    expect(ours).toHaveLength(13)
+    expect(ours).toHaveLength(15)
     for (const metric of ours) {
       const { name } = metric
       const type = String(metric.type)
-      expect({ name, type }).toEqual({ name, type: name.endsWith('_total') ? 'counter' : 'histogram' })
+      const expected = name.endsWith('_total') ? 'counter' : name.endsWith('_open') ? 'gauge' : 'histogram'
+      expect({ name, type }).toEqual({ name, type: expected })
       if (type === 'histogram') expect(name).toMatch(/_seconds$/)
     }
+    // A socket opened and closed: none open.
+    const open = ours.find((m) => m.name === 'keyward_websockets_open')!
+    expect(open.values).toEqual([{ labels: { upstream: 'live' }, value: 0 }])
     // Node's own, unprefixed, as dashboards expect them; the event-loop lag among them.
     expect((await registry.getMetricsAsJSON()).map((m) => m.name)).toContain('nodejs_eventloop_lag_seconds')
   })

@@ -16,3 +16,20 @@ export function checkCsrf(req: IncomingMessage, allowedOrigins: ReadonlySet<stri
     )
   }
 }
+
+/**
+ * The CSRF defence of a WebSocket handshake made with the session cookie: a browser sends no custom
+ * header on one, but always its page's Origin, so the Origin must be sent and on the app's allowlist
+ * (cross-site WebSocket hijacking fails here). Throws the refusal.
+ */
+export function checkWebSocketOrigin(req: IncomingMessage, allowedOrigins: ReadonlySet<string>): void {
+  const { origin } = req.headers
+  if (origin === undefined || !allowedOrigins.has(origin)) {
+    throw new KeywardError(
+      'origin_not_allowed',
+      origin === undefined
+        ? 'A WebSocket opened with the session cookie needs an Origin header.'
+        : `WebSockets from origin ${JSON.stringify(origin.slice(0, 200))} are not allowed.`,
+    )
+  }
+}

@@ -1,22 +1,17 @@
-import { decodeJwt } from 'jose'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { AppConfig, UpstreamConfig } from '../../config/types'
-import { missingClaims, missingRoles } from '../../domain/access'
 import { outcomeOf, secondsSince, type Metrics } from '../../domain/metrics'
-import type { TokenSession } from '../../domain/token-session'
 import { requestContext, type Logger } from '../../log'
-import type { ClientTokens } from '../../sessions/client-tokens'
-import type { TokenService } from '../../sessions/token-service'
 import type { Forwarder, OutgoingCall } from '../../upstream/forward'
 import { clearSessionCookie } from '../browser-cookie'
 import type { Caller, CallerOf } from '../caller'
 import { logProblem } from '../middleware/error-handler'
 import { apiSecurityHeaders } from '../middleware/security-headers'
 import { KeywardError, sendProblem, toProblem } from '../problem'
-import { checkAuthLevel } from '../step-up'
 import { outgoingBody } from './body'
 import type { ApiTarget } from './path'
+import { upstreamAccess, type UpstreamAccessDeps } from './upstream-access'
 
 /** What the API proxy needs of one app. */
 export interface ApiApp {
@@ -28,13 +23,7 @@ export interface ApiApp {
   cors: (req: IncomingMessage, res: ServerResponse) => boolean
 }
 
-export interface ApiProxyDeps {
-  upstreams: ReadonlyMap<string, UpstreamConfig>
-  tokens: Pick<TokenService, 'accessToken' | 'currentSession' | 'forceRefresh' | 'upstreamToken'>
-  /** The realm's `acr.loa.map`, for upstreams that require a level. */
-  acrLevels: Readonly<Record<string, number>>
-  /** The app's own token, for upstreams with token `client`. */
-  clientTokens: Pick<ClientTokens, 'token'>
+export interface ApiProxyDeps extends UpstreamAccessDeps {
   forwarder: Forwarder
   /** The client's address (X-Forwarded-For believed only from TRUST_PROXY's hops). */
   clientIp: (req: IncomingMessage) => string
@@ -51,7 +40,7 @@ const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
 const REFRESH_FOR_401_AFTER_MS = 10_000
 
 /** The caller's cookies minus keyward's own, passed on byte for byte (values, order, duplicates). */
-function otherCookies(header: string | undefined, keywards: ReadonlySet<string>): string | undefined {
+export function otherCookies(header: string | undefined, keywards: ReadonlySet<string>): string | undefined {
   if (!header) return undefined
   const kept = header
     .split(';')
@@ -109,6 +98,7 @@ function relay(body: Dispatcher.ResponseData['body'], res: ServerResponse): Prom
  */
 export function createApiProxy(deps: ApiProxyDeps) {
   const securityHeaders = apiSecurityHeaders()
+  const access = upstreamAccess(deps)
   const debug = deps.log.isLevelEnabled('debug')
 
   /** One call to the upstream `name`, timed to its answer's headers. */
@@ -124,23 +114,6 @@ export function createApiProxy(deps: ApiProxyDeps) {
     }
   }
 
-  /**
-   * The session after the upstream's gates: its current access token (refreshed when due) must show
-   * the authentication (else 401 `step_up_required`), and grant the roles and hold the claims (else
-   * 403) the upstream requires; the upstream is never called for a refusal.
-   */
-  async function admitted(session: TokenSession, upstream: UpstreamConfig, app: AppConfig): Promise<TokenSession> {
-    if (!upstream.requireRoles && !upstream.requireClaims && !upstream.authLevel) return session
-    const current = await deps.tokens.currentSession(session)
-    const claims = decodeJwt(current.tokens.accessToken)
-    if (upstream.authLevel) checkAuthLevel(claims, upstream.authLevel, app, deps.acrLevels, deps.now())
-    const missing =
-      (upstream.requireRoles && missingRoles(claims, app.clientId, upstream.requireRoles)) ||
-      (upstream.requireClaims && missingClaims(claims, upstream.requireClaims))
-    if (missing) throw new KeywardError('forbidden', missing)
-    return current
-  }
-
   async function forward(
     req: IncomingMessage,
     res: ServerResponse,
@@ -148,13 +121,8 @@ export function createApiProxy(deps: ApiProxyDeps) {
     me: Caller | undefined,
     { name, pathAndQuery }: ApiTarget,
   ): Promise<void> {
-    const upstream = api.app.upstreams.has(name) ? deps.upstreams.get(name) : undefined
-    if (!upstream) throw new KeywardError('unknown_upstream', `No upstream is called ${JSON.stringify(name)}.`)
-    if (!upstream.methods.has(req.method!)) {
-      res.setHeader('Allow', [...upstream.methods].join(', '))
-      throw new KeywardError('method_not_allowed', `${req.method} is not forwarded to ${name}.`)
-    }
-    let session = me && (await admitted(me.session, upstream, api.app))
+    const upstream = access.upstream(api.app, name, req.method!, res)
+    let session = me && (await access.admitted(me.session, upstream, api.app))
     const { body, headers } = outgoingBody(req)
     const { publicUrl } = api.app
     const outgoing = {
@@ -167,18 +135,11 @@ export function createApiProxy(deps: ApiProxyDeps) {
       forwardedFor: { ip: deps.clientIp(req), proto: publicUrl.protocol.slice(0, -1), host: publicUrl.host },
       requestId: requestContext.getStore()?.requestId,
     }
-    // What the upstream gets (see UpstreamConfig.token), and when it was obtained; `force`: the
-    // upstream refused the one it got. A caller without a session, at a `userOrNone` upstream: nothing.
-    const { exchange } = upstream
-    const tokenFor = async (force: boolean): Promise<{ accessToken?: string; obtainedAt: number }> => {
-      if (upstream.token === 'client') return deps.clientTokens.token(api.app.id, force)
-      if (!session) return { obtainedAt: deps.now() }
-      if (force) session = await deps.tokens.forceRefresh(session)
-      if (exchange) return deps.tokens.upstreamToken(session, name, exchange, force)
-      return {
-        accessToken: force ? session.tokens.accessToken : await deps.tokens.accessToken(session),
-        obtainedAt: session.refreshedAt,
-      }
+    // `force`: the upstream refused the token it got.
+    const tokenFor = async (force: boolean) => {
+      const got = await access.credential(api.app, name, upstream, session, force)
+      session = got.session
+      return got.credential
     }
     let token = await tokenFor(false)
     let answer = await send(name, upstream, { ...outgoing, accessToken: token.accessToken })
