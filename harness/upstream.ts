@@ -26,8 +26,8 @@ export class Upstream {
     readonly url: string,
   ) {}
 
-  static async start(realm = 'keyward'): Promise<Upstream> {
-    const issuer = `${keycloakUrl()}/realms/${realm}`
+  static async start(realm = 'keyward', keycloak = keycloakUrl()): Promise<Upstream> {
+    const issuer = `${keycloak}/realms/${realm}`
     const jwks = createRemoteJWKSet(new URL(`${issuer}/protocol/openid-connect/certs`))
     let upstream!: Upstream
     const server = createServer((req, res) => void answer(req, res))

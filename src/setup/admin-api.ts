@@ -67,13 +67,20 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
     }
   }
 
-  /** Whether the server runs the legacy token exchange; undefined when this admin may not read server info. */
-  async function legacyExchangeOn(): Promise<boolean | undefined> {
+  /**
+   * The server's version and whether it runs the legacy token exchange; each undefined when this admin
+   * may not read them (server info: an admin of another realm than master sees its version only from
+   * Keycloak 26.5 on).
+   */
+  async function server(): Promise<{ version?: string; legacyExchange?: boolean }> {
     try {
       const info = await kc.serverInfo.find()
-      return info.features?.some((f) => f.name === 'TOKEN_EXCHANGE' && f.enabled)
+      return {
+        version: info.systemInfo?.version,
+        legacyExchange: info.features?.some((f) => f.name === 'TOKEN_EXCHANGE' && f.enabled),
+      }
     } catch {
-      return undefined
+      return {}
     }
   }
 
@@ -106,6 +113,7 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
         const state = await clientState(app)
         if (state) clients.set(app.clientId, state)
       }
+      const { version, legacyExchange } = await server()
       const audienceClients = new Set<string>()
       for (const audience of new Set(apps.flatMap((a) => a.upstreamAudiences))) {
         if (await findClient(audience)) audienceClients.add(audience)
@@ -123,7 +131,8 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
         },
         clients,
         audienceClients,
-        legacyExchange: await legacyExchangeOn(),
+        legacyExchange,
+        keycloakVersion: version,
       }
     },
 

@@ -1,3 +1,4 @@
+import { versionFindings } from './version-checks'
 import { handoffFindings, upstreamFindings } from './exchange-checks'
 import type { CheckedApp, Finding } from './findings'
 import {
@@ -220,6 +221,7 @@ export function findings(apps: CheckedApp[], state: RealmState, keyward: Keyward
       })
     }
   }
+  out.push(...versionFindings(apps, state))
   for (const from of apps) {
     for (const target of from.handoffTargets) {
       const to = apps.find((a) => a.id === target)

@@ -70,6 +70,7 @@ async function run(command: string): Promise<number> {
   const apps = config.apps.map((a) => `${a.id} (${a.clientId})`).join(', ')
   console.log(`realm ${config.keycloak.realm} at ${config.keycloak.url.origin}; apps: ${apps}`)
   let state = await admin.read(config.apps)
+  console.log(`Keycloak ${state.keycloakVersion ?? '(version not visible to these admin credentials)'}`)
   if (command === 'setup') {
     // A created client brings checks of its own (a handoff needs both ends): rounds until nothing is left to do.
     const made: Change[] = []

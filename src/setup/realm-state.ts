@@ -42,6 +42,8 @@ export interface RealmState {
   audienceClients: ReadonlySet<string>
   /** Whether the server runs the legacy token exchange (feature token-exchange); undefined if unknown. */
   legacyExchange?: boolean
+  /** The server's version (`26.4.0`); undefined when the admin may not read it (server info). */
+  keycloakVersion?: string
 }
 
 /** The client attributes of back-channel logout: where Keycloak posts, and whether it names the session (`sid`). */

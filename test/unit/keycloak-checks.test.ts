@@ -219,3 +219,37 @@ describe('what the doctor checks, on realms described as data', () => {
     ])
   })
 })
+
+describe("the server's version", () => {
+  const shop = app('shop', 'https://shop.example', ['drivers'])
+  const drivers = app('drivers', 'https://drivers.example')
+  const ok = realm([client('shop', { audiences: ['drivers'] }), client('drivers')])
+  const at = (keycloakVersion?: string) =>
+    findings([shop, drivers], { ...ok, keycloakVersion }).filter((f) => f.subject.startsWith('Keycloak'))
+
+  test('unknown (the admin may not read it), or within what keyward is tested against: nothing to say', () => {
+    expect(at(undefined)).toEqual([])
+    for (const v of ['26.4.0', '26.5.6', '26.7.3', '26.7.9']) expect(at(v)).toEqual([])
+  })
+
+  test('older than tested: advice; older than Standard Token Exchange with a handoff configured: a problem', () => {
+    expect(at('26.3.1')).toEqual([
+      expect.objectContaining({ severity: 'advice', problem: 'keyward is tested against Keycloak 26.4.0 to 26.7.3' }),
+    ])
+    expect(at('26.1.5').map((f) => [f.severity, f.problem])).toEqual([
+      [
+        'problem',
+        'Standard Token Exchange, used by shop (handoffs, upstream audiences), needs Keycloak 26.2.0 or newer',
+      ],
+      ['advice', 'keyward is tested against Keycloak 26.4.0 to 26.7.3'],
+    ])
+    // Without an exchange configured, an old server is only advice.
+    const alone = findings([drivers], { ...ok, keycloakVersion: '26.1.5' }).filter((f) => f.severity === 'problem')
+    expect(alone.filter((f) => f.subject.startsWith('Keycloak'))).toEqual([])
+  })
+
+  test('newer than tested: advice', () => {
+    expect(at('26.8.0')).toEqual([expect.objectContaining({ severity: 'advice' })])
+    expect(at('27.0.0-SNAPSHOT')).toEqual([expect.objectContaining({ severity: 'advice' })])
+  })
+})
