@@ -144,24 +144,29 @@ export function spawnTracked(
     env: { PATH: process.env.PATH, ...inheritedEnv(), ...options.env },
     detached: true,
   })
-  const pgid = child.pid!
-  registerProcessGroup(pgid, options.label)
+  // No pid: the command could not be started (not installed, say); 'error' says why, 'exit' never comes.
+  const pgid = child.pid
+  if (pgid !== undefined) registerProcessGroup(pgid, options.label)
   let output = ''
   child.stdout.on('data', (d) => (output += d))
   child.stderr.on('data', (d) => (output += d))
-  const exited = new Promise<number | null>((resolve) =>
+  const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => {
-      signalGroup(pgid, 'SIGKILL')
-      unregisterProcessGroup(pgid)
+      signalGroup(pgid!, 'SIGKILL')
+      unregisterProcessGroup(pgid!)
       resolve(code)
-    }),
-  )
+    })
+    child.on('error', (err) => {
+      output += `could not start ${command}: ${err.message}\n`
+      if (pgid === undefined) resolve(null)
+    })
+  })
   return {
     child,
     exited,
     output: () => output,
     async kill(signal = 'SIGKILL') {
-      if (child.exitCode === null && child.signalCode === null) signalGroup(pgid, signal)
+      if (pgid !== undefined && child.exitCode === null && child.signalCode === null) signalGroup(pgid, signal)
       return exited
     },
   }

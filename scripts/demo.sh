@@ -64,7 +64,7 @@ sed -e "s|http://keyward:3000/|http://127.0.0.1:$port/|g" -e "s|\.localhost:3000
 export KEYCLOAK_URL="$keycloak_url" KEYCLOAK_REALM=$realm KEYWARD_CONFIG="$demo_dir/apps.json" \
   DEMO_APP_A_SECRET=demo-app-a-secret DEMO_APP_B_SECRET=demo-app-b-secret DEV_ALLOW_HTTP=true \
   HOST=127.0.0.1 PORT=$port STATIC_DIR=demo/public \
-  UPSTREAMS="{\"demo\":\"http://127.0.0.1:$api_port\",\"gold\":{\"url\":\"http://127.0.0.1:$api_port\",\"requireAcr\":\"gold\"}}" \
+  UPSTREAMS="{\"demo\":\"http://127.0.0.1:$api_port\",\"gold\":{\"url\":\"http://127.0.0.1:$api_port\",\"requireAcr\":\"gold\"},\"live\":{\"url\":\"http://127.0.0.1:$api_port\",\"websocket\":true}}" \
   KEYCLOAK_ACR_LEVELS='{"silver":1,"gold":2}' APPS_INDEX_HOST=localhost:$port \
   LOG_LEVEL=${LOG_LEVEL:-info}
 

@@ -1,6 +1,8 @@
 // The web app of the demo, served by keyward on both app hosts: it asks who is logged in, shows the
-// tokens' lifetimes as keyward reports them, calls the API, hands the session to the other app, lists
-// and revokes sessions, and logs out. It never holds a token: one HttpOnly cookie does it all.
+// tokens' lifetimes as keyward reports them, calls the API, keeps a WebSocket to it open (a live
+// counter), hands the session to the other app, lists and revokes sessions, and logs out. It never
+// holds a token: one HttpOnly cookie does it all, the WebSocket's handshake too.
+/* global WebSocket */
 import { $, act, call, clock, duration, Problem, showApiAnswer } from './common.js'
 
 // The demo's two apps (scripts/demo.sh): each may hand its session to the other.
@@ -13,6 +15,7 @@ const POLL_MS = 5000
 
 let session // the last GET /auth/session answer
 let refreshes = 0
+let live // the live counter's WebSocket
 
 function showApp() {
   const app = APPS[hostApp]
@@ -63,6 +66,27 @@ function showSession() {
   $('anonymous').hidden = true
   $('authenticated').hidden = false
   tick()
+  openLive()
+}
+
+/**
+ * The live counter: a WebSocket through keyward to the demo API's /live, which counts each second. One
+ * at a time; one that closed (its close code and reason stay shown: 4001 when the session ended) is
+ * opened again by the next look at a session that is still there.
+ */
+function openLive() {
+  if (live && (live.readyState === WebSocket.CONNECTING || live.readyState === WebSocket.OPEN)) return
+  const socket = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/api/live/live`)
+  live = socket
+  socket.addEventListener('open', () => {
+    $('live-status').textContent = 'connected'
+  })
+  socket.addEventListener('message', (event) => {
+    $('live-count').textContent = String(JSON.parse(event.data).count)
+  })
+  socket.addEventListener('close', (event) => {
+    $('live-status').textContent = `closed (${[event.code, event.reason].filter(Boolean).join(' ')})`
+  })
 }
 
 /** The three countdowns, each second, from the last answer: no request of its own. */

@@ -9,6 +9,7 @@ import type { CallerOf } from './caller'
 import { logProblem } from './middleware/error-handler'
 import { KeywardError, sendProblem, toProblem } from './problem'
 import { safeReturnTo } from './return-to'
+import { shuttingDown } from './middleware/draining'
 
 /** What the check needs of one app. */
 export interface CheckedApp {
@@ -113,9 +114,7 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     const url = new URL(req.url ?? '/', 'http://check')
     const run = async () => {
       if (deps.isDraining()) {
-        throw new KeywardError('shutting_down', 'This keyward instance is shutting down; retry.', {
-          retryAfterSeconds: 1,
-        })
+        throw shuttingDown()
       }
       if (!checked) {
         throw new KeywardError(

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
+import { requestContext } from '../log'
 
 const ACCEPTED = /^[\w.:@/+=-]{1,128}$/
 
@@ -11,4 +12,13 @@ const ACCEPTED = /^[\w.:@/+=-]{1,128}$/
 export function requestIdOf(req: IncomingMessage, fromProxy: boolean): string {
   const given = req.headers['x-request-id']
   return fromProxy && typeof given === 'string' && ACCEPTED.test(given) ? given : randomUUID()
+}
+
+/** `listener` with each request's id (`requestIdOf`) on its answer and in its log context. */
+export function withRequestId(listener: RequestListener, fromProxy: boolean): RequestListener {
+  return function identified(req: IncomingMessage, res: ServerResponse) {
+    const requestId = requestIdOf(req, fromProxy)
+    res.setHeader('X-Request-Id', requestId)
+    requestContext.run({ requestId }, listener, req, res)
+  }
 }

@@ -4,10 +4,10 @@ import type { Metrics } from '../domain/metrics'
 import { createEngine } from '../engine'
 import { createForwardAuth } from '../http/forward-auth'
 import { forwardedOf } from '../http/proxy/forwarded'
-import { requestIdOf } from '../http/request-id'
+import { withRequestId } from '../http/request-id'
 import { createApiProxy } from '../http/proxy/proxy'
 import { createWebSocketProxy } from '../http/proxy/websocket'
-import { requestContext, type Logger } from '../log'
+import type { Logger } from '../log'
 import { createHandler, type UpgradeListener } from './handler'
 import { healthRoutes } from './health'
 import type { Stoppable } from './shutdown'
@@ -76,13 +76,7 @@ export function compose(
   return {
     handler,
     upgrade,
-    forwardAuth:
-      forwardAuth &&
-      ((req, res) => {
-        const requestId = requestIdOf(req, true) // only the proxy reaches this listener
-        res.setHeader('X-Request-Id', requestId)
-        requestContext.run({ requestId }, forwardAuth, req, res)
-      }),
+    forwardAuth: forwardAuth && withRequestId(forwardAuth, true), // only the proxy reaches this listener
     log,
     startDraining: () => {
       isDraining = true

@@ -12,7 +12,7 @@ import { KeywardError } from '../http/problem'
 import { apiTarget } from '../http/proxy/path'
 import type { ApiApp, ApiProxy } from '../http/proxy/proxy'
 import type { WebSocketProxy } from '../http/proxy/websocket'
-import { requestIdOf } from '../http/request-id'
+import { requestIdOf, withRequestId } from '../http/request-id'
 import { authRoutes, backchannelRoute, type AppRoutesDeps } from '../http/routes'
 import { requestContext, type Logger } from '../log'
 import { appsIndex } from './apps-index'
@@ -136,11 +136,7 @@ export function createHandler(deps: HandlerDeps): { request: RequestListener; up
       )
   }
   return {
-    request: function keyward(req: IncomingMessage, res: ServerResponse) {
-      const requestId = requestIdOf(req, fromProxy)
-      res.setHeader('X-Request-Id', requestId)
-      requestContext.run({ requestId }, serve, req, res)
-    },
+    request: withRequestId(serve, fromProxy),
     upgrade: function keywardUpgrade(req, socket, head) {
       requestContext.run({ requestId: requestIdOf(req, fromProxy) }, serveUpgrade, req, socket, head)
     },

@@ -15,10 +15,11 @@ const ACCESS_TOKEN_LIFESPAN_MS = 30_000 // keycloak/keyward-demo-realm.json
 /**
  * The README's first command, `npm run demo` (scripts/demo.sh), on free ports, driven by a person's
  * browser: Debian's Chromium through playwright-core, headless. Its tests run in order, as one visit:
- * alice logs in on App A, watches a refresh, is handed to App B, logs in on a second device and revokes
- * it, logs out on A (B too), comes back "remembered", uses the mobile page; then Ctrl-C. Every browser
- * context is checked at the end of its test for tokens anywhere the browser saw, console errors,
- * uncaught exceptions, CSP violations, and failed answers other than /auth/session's 401s.
+ * alice logs in on App A (its live counter ticking over a WebSocket), watches a refresh, is handed to
+ * App B, logs in on a second device and revokes it, logs out on A (B too, its WebSocket closed), comes
+ * back "remembered", uses the mobile page; then Ctrl-C. Every browser context is checked at the end of
+ * its test for tokens anywhere the browser saw, console errors, uncaught exceptions, CSP violations,
+ * and failed answers other than /auth/session's 401s.
  */
 describe('npm run demo, in Chromium', () => {
   let demo: TrackedProcess
@@ -170,6 +171,12 @@ describe('npm run demo, in Chromium', () => {
     await page.locator('#authenticated').waitFor()
     expect(await page.locator('#name').textContent()).toBe('Alice Anders')
     expect(await page.locator('#app').textContent()).toBe('App A')
+    // The live counter: a WebSocket through keyward (the cookie, the page's origin) to the demo API's
+    // /live (alice's access token), which counts once a second.
+    await page.waitForFunction(() => Number(document.getElementById('live-count')!.textContent) >= 2, undefined, {
+      timeout: 10_000,
+    })
+    expect(await page.locator('#live-status').textContent()).toBe('connected')
     await screenshot(page, 'demo-01-app-a-logged-in')
 
     await page.locator('#call').click()
@@ -296,10 +303,14 @@ describe('npm run demo, in Chromium', () => {
     const onB = await context.newPage()
     await onB.goto(`${appB}/`)
     await onB.locator('#authenticated').waitFor()
+    await textWhen(onB.locator('#live-status'), 'connected')
 
     await logOut(page)
     expect(await admin.userSessions('alice')).toEqual([])
     await waitUntil(() => /"client":"demo-app-b".*"msg":"back-channel logout"/.test(demo.output()), 10_000)
+    // B's page stayed (A's left for Keycloak's logout): keyward closed its live counter's WebSocket
+    // when the back-channel logout ended B's session, the page's poll or not.
+    await textWhen(onB.locator('#live-status'), 'closed (4001 session ended)', 5_000)
 
     await textWhen(onB.locator('#anonymous-text'), 'Your session has ended.')
     await screenshot(onB, 'demo-08-app-b-logged-out')

@@ -8,10 +8,11 @@ import { clearSessionCookie } from '../browser-cookie'
 import type { Caller, CallerOf } from '../caller'
 import { logProblem } from '../middleware/error-handler'
 import { apiSecurityHeaders } from '../middleware/security-headers'
-import { KeywardError, sendProblem, toProblem } from '../problem'
+import { sendProblem, toProblem } from '../problem'
 import { outgoingBody } from './body'
 import type { ApiTarget } from './path'
 import { upstreamAccess, type UpstreamAccessDeps } from './upstream-access'
+import { shuttingDown } from '../middleware/draining'
 
 /** What the API proxy needs of one app. */
 export interface ApiApp {
@@ -199,9 +200,7 @@ export function createApiProxy(deps: ApiProxyDeps) {
     try {
       if (deps.isDraining()) {
         res.setHeader('Connection', 'close')
-        throw new KeywardError('shutting_down', 'This keyward instance is shutting down; retry.', {
-          retryAfterSeconds: 1,
-        })
+        throw shuttingDown()
       }
       if (api.cors(req, res)) return
       // Which upstream, before who calls: one that takes callers without a session does not need one.

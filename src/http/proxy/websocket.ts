@@ -13,6 +13,7 @@ import type { ApiTarget } from './path'
 import { otherCookies, type ApiApp } from './proxy'
 import { upstreamAccess, type UpstreamAccessDeps } from './upstream-access'
 import { CLOSE_CODES, joinSockets, type CloseBoth, type RelayDeps } from './websocket-relay'
+import { shuttingDown } from '../middleware/draining'
 
 export interface WebSocketProxyDeps extends UpstreamAccessDeps, RelayDeps {
   forwarder: Pick<Forwarder, 'responseHeaders'>
@@ -170,9 +171,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps) {
     target: () => ApiTarget,
   ): Promise<void> {
     if (deps.isDraining()) {
-      throw new KeywardError('shutting_down', 'This keyward instance is shutting down; retry.', {
-        retryAfterSeconds: 1,
-      })
+      throw shuttingDown()
     }
     const key = req.headers['sec-websocket-key']
     if (
