@@ -213,6 +213,32 @@ describe('WebSockets through /api/<upstream>/…', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(900)
   })
 
+  test('a process holds at most WEBSOCKET_MAX_CONNECTIONS sockets: more are refused with 429 until one closes', async () => {
+    const upstreams = { live: { url: upstream.url, websocket: true } }
+    const small = await startKeyward({
+      ...shared,
+      UPSTREAMS: JSON.stringify(upstreams),
+      WEBSOCKET_MAX_CONNECTIONS: '2',
+    })
+    try {
+      const users = await Promise.all(['alice', 'bob', 'alice'].map((u) => browserSession(small, u)))
+      const [one, two] = await Promise.all(
+        users.slice(0, 2).map((u) => opened(`${small.url}/api/live/feed`, u.headers)),
+      )
+      const third = await openSocket(`${small.url}/api/live/feed`, users[2].headers)
+      expect(third).toMatchObject({ status: 429, body: { code: 'too_many_requests' }, headers: { 'retry-after': '5' } })
+      one.ws.close()
+      let later: Opened | Refused | undefined
+      await waitUntil(async () => {
+        later = await openSocket(`${small.url}/api/live/feed`, users[2].headers)
+        return 'ws' in later
+      }, 2000)
+      for (const ws of [two.ws, later && 'ws' in later ? later.ws : undefined]) ws?.close()
+    } finally {
+      await small.close()
+    }
+  })
+
   test('back-pressure: while the upstream reads nothing, keyward stops reading the client; then every message arrives, in order', async () => {
     const { headers } = await browserSession(a)
     upstream.echo = false
