@@ -103,6 +103,13 @@ export interface OutgoingCall {
   requestId?: string
 }
 
+/** What keyward knows, never what the client says: the app's own origin, the client's address. */
+export const forwardedFor = (publicUrl: URL, ip: string): OutgoingCall['forwardedFor'] => ({
+  ip,
+  proto: publicUrl.protocol.slice(0, -1),
+  host: publicUrl.host,
+})
+
 /** The headers a call sends: the caller's that may pass, and what keyward sets itself. */
 export function outgoingHeaders(
   call: Pick<OutgoingCall, 'headers' | 'cookie' | 'accessToken' | 'forwardedFor' | 'requestId'>,

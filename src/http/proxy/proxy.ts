@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici'
 import type { AppConfig, UpstreamConfig } from '../../config/types'
 import { outcomeOf, secondsSince, type Metrics } from '../../domain/metrics'
 import { requestContext, type Logger } from '../../log'
-import type { Forwarder, OutgoingCall } from '../../upstream/forward'
+import { forwardedFor, type Forwarder, type OutgoingCall } from '../../upstream/forward'
 import { clearSessionCookie } from '../browser-cookie'
 import type { Caller, CallerOf } from '../caller'
 import { logProblem } from '../middleware/error-handler'
@@ -132,8 +132,7 @@ export function createApiProxy(deps: ApiProxyDeps) {
       headers,
       cookie: otherCookies(req.headers.cookie, api.cookies),
       body,
-      // What keyward knows, never what the client says: the app's own origin, the client's address.
-      forwardedFor: { ip: deps.clientIp(req), proto: publicUrl.protocol.slice(0, -1), host: publicUrl.host },
+      forwardedFor: forwardedFor(publicUrl, deps.clientIp(req)),
       requestId: requestContext.getStore()?.requestId,
     }
     // `force`: the upstream refused the token it got.

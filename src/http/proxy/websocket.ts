@@ -5,7 +5,7 @@ import WebSocket, { WebSocketServer } from 'ws'
 import type { UpstreamConfig, WebSocketPolicy } from '../../config/types'
 import type { TokenSession } from '../../domain/token-session'
 import { requestContext } from '../../log'
-import { outgoingHeaders, upstreamUrl, type Forwarder } from '../../upstream/forward'
+import { forwardedFor, outgoingHeaders, upstreamUrl, type Forwarder } from '../../upstream/forward'
 import { logProblem } from '../middleware/error-handler'
 import { apiSecurityHeaders } from '../middleware/security-headers'
 import { KeywardError, sendProblem, toProblem } from '../problem'
@@ -191,7 +191,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps) {
     const policy = upstream.websocket
     if (!policy) throw new KeywardError('method_not_allowed', `WebSockets are not forwarded to ${name}.`)
     const me = await api.caller(req, res, { changing: false, websocket: true, optional: upstream.anonymous })
-    let session = me && (await access.admitted(me.session, upstream, api.app))
+    const session = me && (await access.admitted(me.session, upstream, api.app))
     const release = reserve(session, name, policy)
     try {
       const headers: IncomingMessage['headers'] = { ...req.headers }
@@ -200,7 +200,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps) {
       const call = {
         headers,
         cookie: otherCookies(req.headers.cookie, api.cookies),
-        forwardedFor: { ip: deps.clientIp(req), proto: publicUrl.protocol.slice(0, -1), host: publicUrl.host },
+        forwardedFor: forwardedFor(publicUrl, deps.clientIp(req)),
         requestId: requestContext.getStore()?.requestId,
       }
       const protocols = (req.headers['sec-websocket-protocol'] ?? '')
@@ -208,9 +208,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps) {
         .map((p) => p.trim())
         .filter(Boolean)
       const url = upstreamUrl(upstream, pathAndQuery).replace(/^http/, 'ws')
-      const got = await access.credential(api.app, name, upstream, session, false)
-      session = got.session
-      const { credential } = got
+      const { credential } = await access.credential(api.app, name, upstream, session, false)
       const up = await connect(
         url,
         protocols,
