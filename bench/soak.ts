@@ -10,7 +10,9 @@
  * Each session calls the API from its login on, so the setup's answers (at negative minutes) are judged
  * too, and tokens expire spread over time rather than all at the run's start.
  *   - outside fault windows (a fault's start until SOAK_SETTLE_SECONDS after its end) every answer is a
- *     success; inside, only successes, documented 503s, refused connections and failed logins;
+ *     success; inside, only successes, documented 503s, refused connections and failed logins. A fault
+ *     ends when the system is whole again: for Keycloak's restart, when Keycloak answers grants as
+ *     quickly as before it (restarted, it is cold and has every expired token's refresh to work off);
  *   - no session lost: every session not ended on purpose answers an API call at the end, keyward holds
  *     exactly those, and Keycloak's sessions of the realm are exactly theirs;
  *   - one refresh per access-token expiry: outside fault windows never two refreshes of a session

@@ -16,6 +16,8 @@ export interface Metrics {
    * turn (the process had its most refreshes at Keycloak at once) and sent nothing.
    */
   refresh(outcome: Outcome | 'no_slot', seconds: number): void
+  /** How many refreshes this process now lets run at Keycloak at once (fewer while Keycloak is slow). */
+  refreshSlots(limit: number): void
   /** A refresh that found another instance holding the session's lock, and waited. */
   lockWait(outcome: LockWaitOutcome, seconds: number): void
   keycloakError(operation: KeycloakOperation, kind: FailedOutcome): void
@@ -69,6 +71,7 @@ export const noMetrics: Metrics = {
   request: () => undefined,
   upstream: () => undefined,
   refresh: () => undefined,
+  refreshSlots: () => undefined,
   lockWait: () => undefined,
   keycloakError: () => undefined,
   exchange: () => undefined,

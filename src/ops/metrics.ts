@@ -35,6 +35,11 @@ export function createMetrics(registry: Registry): Metrics {
     'Refreshes at Keycloak (the rotated tokens stored), by outcome.',
     ['outcome'],
   )
+  const refreshSlots = new Gauge({
+    name: 'keyward_refresh_slots',
+    help: 'Refreshes this process lets run at Keycloak at once: 16, fewer while Keycloak answers slowly.',
+    registers,
+  })
   const lockWaitSeconds = histogram(
     'keyward_refresh_lock_wait_seconds',
     "Waits for another instance's refresh of a session, by outcome (timeout: answered refresh_timeout).",
@@ -88,6 +93,7 @@ export function createMetrics(registry: Registry): Metrics {
     },
     upstream: (upstream, outcome, seconds) => upstreamSeconds.observe({ upstream, outcome }, seconds),
     refresh: (outcome, seconds) => refreshSeconds.observe({ outcome }, seconds),
+    refreshSlots: (limit) => refreshSlots.set(limit),
     lockWait: (outcome, seconds) => lockWaitSeconds.observe({ outcome }, seconds),
     keycloakError: (operation, kind) => keycloakErrors.inc({ operation, kind }),
     exchange: (purpose, outcome) => exchanges.inc({ purpose, outcome }),

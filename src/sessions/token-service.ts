@@ -18,7 +18,7 @@ interface Need {
   minValidityMs: number
 }
 const NO_NEED: Need = { force: false, minValidityMs: 0 }
-/** Refreshes one process sends Keycloak at once (see `refreshSlots`): hundreds a second at their usual speed. */
+/** Refreshes one process sends Keycloak at once at most (see `refreshSlots`): hundreds a second at their usual speed. */
 const REFRESHES_IN_FLIGHT = 16
 
 export interface TokenServiceDeps {
@@ -30,7 +30,7 @@ export interface TokenServiceDeps {
   /** How long a call to Keycloak may take: a refresh must have its answer before its lock runs out. */
   keycloakTimeoutMs: number
   lifetimes: Lifetimes
-  metrics: Pick<Metrics, 'refresh' | 'lockWait' | 'sessionEnded'>
+  metrics: Pick<Metrics, 'refresh' | 'refreshSlots' | 'lockWait' | 'sessionEnded'>
   log: Logger
   now: () => number
 }
@@ -44,7 +44,20 @@ export interface TokenServiceDeps {
 export function createTokenService(deps: TokenServiceDeps) {
   const flights = singleFlight<TokenSession>()
   const exchanges = singleFlight<UpstreamToken>()
-  const slots = refreshSlots(REFRESHES_IN_FLIGHT, deps.now)
+  const slots = refreshSlots(
+    {
+      max: REFRESHES_IN_FLIGHT,
+      // A quarter of the timeout: slow enough to be queueing at Keycloak, early enough to act before timeouts.
+      slowMs: deps.keycloakTimeoutMs / 4,
+      onLimit(limit) {
+        deps.metrics.refreshSlots(limit)
+        if (limit === REFRESHES_IN_FLIGHT) deps.log.info({ limit }, 'Keycloak answers refreshes quickly again')
+        else deps.log.debug({ limit }, 'refreshes at Keycloak at once, adapted to its speed')
+      },
+    },
+    deps.now,
+  )
+  deps.metrics.refreshSlots(REFRESHES_IN_FLIGHT)
 
   /**
    * Keycloak has rotated the refresh token, so the old one is spent: unless the new one is stored, the

@@ -41,6 +41,7 @@ describe('the metrics', () => {
     metrics.request('/auth/sessions/:id', '200', 0.01)
     metrics.upstream('orders', '2xx', 0.02)
     metrics.refresh('ok', 0.1)
+    metrics.refreshSlots(8)
     metrics.lockWait('timeout', 5)
     metrics.keycloakError('refresh', 'keycloak_unavailable')
     metrics.exchange('upstream', 'exchange_refused')
@@ -54,21 +55,23 @@ describe('the metrics', () => {
     metrics.websocketClosed('live', 'session_ended')
   }
 
-  test('follow Prometheus conventions: counters end in _total, durations are histograms in seconds, the one gauge counts what is open', async () => {
+  test('follow Prometheus conventions: counters end in _total, durations are histograms in seconds, the gauges count what is open and the refreshes allowed at once', async () => {
     const registry = new Registry()
     reportEverything(createMetrics(registry))
     const ours = (await registry.getMetricsAsJSON()).filter((m) => m.name.startsWith('keyward_'))
-    expect(ours).toHaveLength(15)
+    expect(ours).toHaveLength(16)
     for (const metric of ours) {
       const { name } = metric
       const type = String(metric.type)
-      const expected = name.endsWith('_total') ? 'counter' : name.endsWith('_open') ? 'gauge' : 'histogram'
+      const gauge = name.endsWith('_open') || name === 'keyward_refresh_slots'
+      const expected = name.endsWith('_total') ? 'counter' : gauge ? 'gauge' : 'histogram'
       expect({ name, type }).toEqual({ name, type: expected })
       if (type === 'histogram') expect(name).toMatch(/_seconds$/)
     }
     // A socket opened and closed: none open.
     const open = ours.find((m) => m.name === 'keyward_websockets_open')!
     expect(open.values).toEqual([{ labels: { upstream: 'live' }, value: 0 }])
+    expect(ours.find((m) => m.name === 'keyward_refresh_slots')!.values).toEqual([{ labels: {}, value: 8 }])
     // Node's own, unprefixed, as dashboards expect them; the event-loop lag among them.
     expect((await registry.getMetricsAsJSON()).map((m) => m.name)).toContain('nodejs_eventloop_lag_seconds')
   })

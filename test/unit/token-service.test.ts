@@ -46,8 +46,10 @@ function world(now: () => number) {
   } as unknown as OidcClient
   // What the service reported for metrics, one line per report, durations left out.
   const reported: string[] = []
+  const limits: number[] = []
   const metrics: TokenServiceDeps['metrics'] = {
     refresh: (outcome) => reported.push(`refresh ${outcome}`),
+    refreshSlots: (limit) => limits.push(limit),
     lockWait: (outcome) => reported.push(`lock wait ${outcome}`),
     sessionEnded: (app, kind, reason) => reported.push(`ended ${app} ${kind} ${reason}`),
   }
@@ -86,6 +88,7 @@ function world(now: () => number) {
     service,
     session,
     reported,
+    limits,
     refreshes: () => refreshes,
     mostInFlight: () => mostInFlight,
     answerWith: (f: typeof answer) => (answer = f),
@@ -135,6 +138,8 @@ describe('token service', () => {
     expect(w.refreshes()).toBe(16)
     expect(w.reported.filter((r) => r === 'refresh no_slot')).toHaveLength(1)
     expect(w.records.get('s17')).toEqual({ ...slow, id: 's17' })
+    // Answers that took more than a quarter of the timeout: half as many at once from then on.
+    expect(w.limits).toEqual([16, 8])
   })
 
   test('a fresh token is served without refreshing; a stale one is served while a refresh runs behind', async () => {
