@@ -70,13 +70,18 @@ export interface RefreshEvent {
   sessionId: string
   clientId: string
   error?: string
-  details?: { reason?: string }
+  /** Keycloak's: `refresh_token_id` is the id of the refresh token the refresh presented. */
+  details?: { reason?: string; refresh_token_id?: string }
 }
 
 /**
- * Keycloak's refreshes against the expiries each session's load crossed. A second refresh within one
- * token's life (two refreshes closer than lifetime − refresh window, less a second of slack) is a
- * refresh too many; errors are refresh tokens Keycloak refused (a reused rotated token, above all).
+ * Keycloak's refreshes against the expiries each session's load crossed. A refresh too many (`doubles`)
+ * is one that presented a refresh token an earlier refresh of the session had presented (the same
+ * `refresh_token_id`: a reuse, what rotation punishes), or that came within half a token's life of the
+ * one before. Refreshes closer than lifetime − refresh window (when keyward refreshes at the earliest)
+ * but not that close are listed apart (`early`, with their gaps): Keycloak stamps an event when the
+ * refresh is done, while keyward counts from when the previous one was asked, so a slow previous refresh
+ * shortens the gap between events by its duration. Errors are refresh tokens Keycloak refused.
  */
 export function refreshesPerExpiry(
   sessions: Session[],
@@ -87,26 +92,33 @@ export function refreshesPerExpiry(
 ) {
   const outages = windows.filter((w) => w.keycloakDown)
   const key = (sid: string, client: string) => `${sid} ${client}`
-  const times = new Map<string, number[]>()
-  for (const e of events)
-    (
-      times.get(key(e.sessionId, e.clientId)) ??
-      times.set(key(e.sessionId, e.clientId), []).get(key(e.sessionId, e.clientId))!
-    ).push(e.time)
+  const bySession = new Map<string, RefreshEvent[]>()
+  for (const e of events) {
+    const k = key(e.sessionId, e.clientId)
+    bySession.set(k, [...(bySession.get(k) ?? []), e])
+  }
   const tooSoon = lifetimeMs - Math.min(30_000, lifetimeMs / 4) - 1000
   let expected = 0
   let refreshed = 0
   let exact = 0
   const doubles: number[] = []
+  const early: { time: number; gapMs: number }[] = []
   const perSession: Tally = {}
   for (const s of sessions) {
-    const mine = (times.get(key(s.sid, s.client)) ?? []).sort((a, b) => a - b)
+    const mine = (bySession.get(key(s.sid, s.client)) ?? []).sort((a, b) => a.time - b.time)
     const crossed = expiriesCrossed(s, lifetimeMs, outages)
     expected += crossed
     refreshed += mine.length
     if (mine.length === crossed) exact++
     add(perSession, String(mine.length - crossed))
-    doubles.push(...mine.filter((t, i) => i > 0 && t - mine[i - 1] < tooSoon))
+    const presented = new Set<string>()
+    mine.forEach((e, i) => {
+      const token = e.details?.refresh_token_id
+      const gapMs = i > 0 ? e.time - mine[i - 1].time : Infinity
+      if ((token && presented.has(token)) || gapMs < lifetimeMs / 2) doubles.push(e.time)
+      else if (gapMs < tooSoon) early.push({ time: e.time, gapMs })
+      if (token) presented.add(token)
+    })
   }
   const ours = new Set(sessions.map((s) => key(s.sid, s.client)))
   return {
@@ -118,6 +130,8 @@ export function refreshesPerExpiry(
     differenceHistogram: perSession,
     /** When each refresh too many came. */
     doubles: doubles.sort((a, b) => a - b),
+    /** Refreshes sooner than keyward's earliest by the events' times, though neither a reuse nor within half a life. */
+    early: early.sort((a, b) => a.time - b.time),
     errors: errors
       .filter((e) => ours.has(key(e.sessionId, e.clientId)))
       .map((e) => ({

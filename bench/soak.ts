@@ -15,8 +15,9 @@
  *     quickly as before it (restarted, it is cold and has every expired token's refresh to work off);
  *   - no session lost: every session not ended on purpose answers an API call at the end, keyward holds
  *     exactly those, and Keycloak's sessions of the realm are exactly theirs;
- *   - one refresh per access-token expiry: outside fault windows never two refreshes of a session
- *     within one token's life (Keycloak's REFRESH_TOKEN events), no refresh token refused (REFRESH_TOKEN_ERROR), and every
+ *   - one refresh per access-token expiry: outside fault windows no refresh token presented twice
+ *     (the `refresh_token_id` of Keycloak's REFRESH_TOKEN events) and no two refreshes of a session
+ *     within half a token's life, no refresh token refused (REFRESH_TOKEN_ERROR), and every
  *     call succeeded outside fault windows (so no expiry went without its refresh). Keycloak's refreshes
  *     against the expiries each session's successful calls crossed is reported, not judged: a
  *     background refresh that fails while Keycloak stops or starts shifts it by one.
@@ -344,7 +345,9 @@ main(async (atExit) => {
     // Inside a fault window a refresh whose rotated token was lost is made again with the old token
     // (Max Reuse 1): reported below, not a failure. Outside one, nothing excuses it.
     ...(refresh.doubles.some((t) => !windows.some((w) => t >= w.start && t <= w.end + SETTLE_MS))
-      ? [`refreshes within one token's life: ${JSON.stringify(whenAndWhere(refresh.doubles))}`]
+      ? [
+          `refreshes too many (a token presented twice, or within half a life): ${JSON.stringify(whenAndWhere(refresh.doubles))}`,
+        ]
       : []),
     ...(refresh.errors.length
       ? [
@@ -406,7 +409,7 @@ main(async (atExit) => {
   console.log(`answers inside fault windows: ${JSON.stringify(statuses.inside)}`)
   console.log(`answers outside: ${JSON.stringify(statuses.outside)}; raced an end on purpose: ${statuses.raced}`)
   console.log(
-    `refreshes at Keycloak ${refresh.refreshed} for ${refresh.expected} expiries crossed (${refresh.ratio.toFixed(3)} per expiry; sessions exact ${refresh.sessionsExact}/${load.sessions.length}, differences ${JSON.stringify(refresh.differenceHistogram)}), ${refresh.doubles.length} within one token's life, ${refresh.errors.length} refused`,
+    `refreshes at Keycloak ${refresh.refreshed} for ${refresh.expected} expiries crossed (${refresh.ratio.toFixed(3)} per expiry; sessions exact ${refresh.sessionsExact}/${load.sessions.length}, differences ${JSON.stringify(refresh.differenceHistogram)}), ${refresh.doubles.length} too many (${JSON.stringify(whenAndWhere(refresh.doubles))}), ${refresh.errors.length} refused; sooner than keyward's earliest by the events' times: ${JSON.stringify(refresh.early.map((e) => `minute ${((e.time - start) / 60_000).toFixed(1)}: ${(e.gapMs / 1000).toFixed(1)} s`))}`,
   )
   console.log(
     `keyward's refreshes and failed Keycloak calls (since each process started): ${JSON.stringify(keywardCounters)}`,
