@@ -33,10 +33,14 @@ export function watchKeyward(port: number | string, log: () => string): void {
 /** Whether a URL is one of the keywards under test (on loopback, whatever the host name). */
 export const isKeyward = (url: URL): boolean => keywardPorts.has(url.port)
 
-/** Records the JWTs in `text`, seen at `where`. */
+/** A private key: PEM, or a JWK's private member `d` (a client's signing key, private_key_jwt). */
+const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----|"d"\s*:\s*"[A-Za-z0-9_-]{20,}"/
+
+/** Records the JWTs and private keys in `text`, seen at `where`. */
 export function scanForTokens(where: string, text: string): void {
   const found = findJwts(text)
   if (found.length) leaks.push(`${where}: ${found.length} JWT(s), e.g. ${found[0].slice(0, 24)}…`)
+  if (PRIVATE_KEY.test(text)) leaks.push(`${where}: a private key`)
 }
 
 /** A scan still reading a response body; `takeLeaks` waits for it (a few seconds at most). */

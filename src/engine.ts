@@ -135,8 +135,10 @@ export function createEngine(
         keycloakUrl: config.keycloak.url,
         backchannelUrl: config.keycloak.backchannelUrl,
         clientId: app.clientId,
-        clientSecret: app.clientSecret,
-        nextClientSecret: app.nextClientSecret,
+        credentials:
+          app.clientAuth === 'private_key_jwt'
+            ? { keys: app.clientKeys }
+            : { secrets: [app.clientSecret, ...(app.nextClientSecret ? [app.nextClientSecret] : [])] },
         timeoutSeconds: config.keycloak.timeoutSeconds,
         allowHttp: config.keycloak.allowHttp,
       },

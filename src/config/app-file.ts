@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { appFrom, appSetProblems, type AppRules, type AppSpec } from './apps'
-import { appId, backchannelLogoutUrl, cookieName, cookieSameSite, loginRules, origin } from './schema'
+import { appId, backchannelLogoutUrl, clientAuth, cookieName, cookieSameSite, loginRules, origin } from './schema'
 import type { AppConfig } from './types'
 
 const names = (what: string, example: string) =>
@@ -13,6 +13,10 @@ const appSchema = z
     id: appId,
     publicUrl: origin,
     clientId: z.string().min(1, 'the Keycloak client id, e.g. keyward-drivers'),
+    clientAuth, // its secret (from clientSecretEnv), or an assertion signed with its key
+    // private_key_jwt: the signing key's file (PEM or JWK) and, during a rotation, the other key's.
+    clientKeyFile: z.string().min(1).optional(),
+    nextClientKeyFile: z.string().min(1).optional(),
     clientSecretEnv: z
       .string()
       .regex(
@@ -77,9 +81,10 @@ export function appsFromFile(path: string, env: NodeJS.ProcessEnv, rules: AppRul
   const name = (i: number, field: keyof AppSpec | 'clientSecretEnv' | 'nextClientSecretEnv') =>
     `${path}: apps[${i}].${field}`
   const apps = file.data.apps.map(({ clientSecretEnv, nextClientSecretEnv, remote, tokenExchange, ...app }, i) => {
-    // A remote app's secret is its own deployment's business.
-    const clientSecret = remote ? '' : (env[clientSecretEnv ?? ''] ?? '')
-    if (!remote && !clientSecret) {
+    // A remote app's secret is its own deployment's business; a client with a key has none.
+    const withSecret = !remote && app.clientAuth === 'client_secret_basic'
+    const clientSecret = withSecret ? (env[clientSecretEnv ?? ''] ?? '') : ''
+    if (withSecret && !clientSecret) {
       problems.push(
         clientSecretEnv
           ? `${name(i, 'clientSecretEnv')}: ${clientSecretEnv} is not set; set it to the client's secret`

@@ -2,15 +2,20 @@ import { redirectTarget } from './redirect-target'
 import { isLocalHttp } from './checks'
 import type { Naming } from './names'
 import { loginRules, type OneAppOptions } from './schema'
-import type { AppConfig, LoginParamRules } from './types'
+import { readClientKey } from './client-keys'
+import type { AppConfig, ClientKey, LoginParamRules } from './types'
 
 /** One app's settings as read, before the rules below turn them into an `AppConfig`. */
 export interface AppSpec {
   id: string
   publicUrl: URL
   clientId: string
+  clientAuth: AppConfig['clientAuth']
   clientSecret: string
   nextClientSecret?: string
+  /** private_key_jwt: the signing key's file, and the other key's during a rotation. */
+  clientKeyFile?: string
+  nextClientKeyFile?: string
   scopes: string
   allowedOrigins: string[]
   mobileRedirectUris: string[]
@@ -99,6 +104,7 @@ export function appFrom(spec: AppSpec, rules: AppRules, name: FieldName, problem
   }
   const secure = publicUrl.protocol === 'https:'
   const authPath = spec.authPath ?? '/auth'
+  const clientKeys = clientKeysOf(spec, name, problems)
   return {
     id: spec.id,
     publicUrl,
@@ -106,7 +112,9 @@ export function appFrom(spec: AppSpec, rules: AppRules, name: FieldName, problem
     callbackUrl: new URL(`${authPath}/callback`, publicUrl),
     allowedOrigins: new Set([publicUrl.origin, ...spec.allowedOrigins]),
     clientId: spec.clientId,
+    clientAuth: spec.clientAuth,
     clientSecret: spec.clientSecret,
+    clientKeys,
     ...(spec.nextClientSecret ? { nextClientSecret: spec.nextClientSecret } : {}),
     scopes: spec.scopes,
     postLogoutPath: spec.postLogoutPath,
@@ -118,6 +126,34 @@ export function appFrom(spec: AppSpec, rules: AppRules, name: FieldName, problem
     tokenExchange: 'standard',
     login: loginParamRules(spec.login ?? NO_LOGIN_PARAMS),
   }
+}
+
+/** The keys of a private_key_jwt client, read from their files; none for a client with a secret. */
+function clientKeysOf(spec: AppSpec, name: (field: keyof AppSpec) => string, problems: string[]): ClientKey[] {
+  if (spec.clientAuth !== 'private_key_jwt') {
+    for (const field of ['clientKeyFile', 'nextClientKeyFile'] as const) {
+      if (spec[field])
+        problems.push(`${name(field)}: a key signs assertions only with ${name('clientAuth')}=private_key_jwt`)
+    }
+    return []
+  }
+  if (!spec.clientKeyFile) {
+    problems.push(
+      `${name('clientKeyFile')}: the file of the key keyward signs its client assertions with (private_key_jwt), e.g. /run/secrets/keyward-client.pem`,
+    )
+    return []
+  }
+  const keys: ClientKey[] = []
+  for (const field of ['clientKeyFile', 'nextClientKeyFile'] as const) {
+    const path = spec[field]
+    if (!path) continue
+    const key = readClientKey(path)
+    if (typeof key === 'string') problems.push(`${name(field)}: ${key}`)
+    else if (keys.some((k) => k.kid === key.kid))
+      problems.push(`${name(field)}: the same key (kid ${key.kid}) as ${name('clientKeyFile')}`)
+    else keys.push(key)
+  }
+  return keys
 }
 
 /** Rules between apps: one id and one host each, and handoffs only to another configured app. */
@@ -146,8 +182,11 @@ const OPTION_OF: Record<keyof AppSpec, string> = {
   id: 'appId',
   publicUrl: 'publicUrl',
   clientId: 'keycloak.clientId',
+  clientAuth: 'keycloak.clientAuth',
   clientSecret: 'keycloak.clientSecret',
   nextClientSecret: 'keycloak.nextClientSecret',
+  clientKeyFile: 'keycloak.clientKeyFile',
+  nextClientKeyFile: 'keycloak.nextClientKeyFile',
   scopes: 'keycloak.scopes',
   allowedOrigins: 'allowedOrigins',
   mobileRedirectUris: 'mobileRedirectUris',
@@ -167,8 +206,11 @@ export function appFromOptions(o: OneAppOptions, rules: AppRules, problems: stri
     id: o.appId,
     publicUrl: o.publicUrl,
     clientId: o.keycloak.clientId,
-    clientSecret: o.keycloak.clientSecret,
+    clientAuth: o.keycloak.clientAuth,
+    clientSecret: o.keycloak.clientSecret ?? '',
     nextClientSecret: o.keycloak.nextClientSecret,
+    clientKeyFile: o.keycloak.clientKeyFile,
+    nextClientKeyFile: o.keycloak.nextClientKeyFile,
     scopes: o.keycloak.scopes,
     allowedOrigins: o.allowedOrigins,
     mobileRedirectUris: o.mobileRedirectUris,
@@ -210,6 +252,7 @@ export function withSiblings(app: AppConfig, o: OneAppOptions, rules: AppRules, 
 
 /** What an app another keyward serves needs of the settings only the serving keyward uses. */
 const NO_APP_SETTINGS: Omit<AppSpec, 'id' | 'publicUrl' | 'clientId'> = {
+  clientAuth: 'client_secret_basic',
   clientSecret: '',
   scopes: 'openid',
   allowedOrigins: [],

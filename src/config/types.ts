@@ -2,6 +2,7 @@
  * The shapes of keyward's settings, owned by the configuration that checks them: the modules that
  * act on a setting import its shape from here. This file imports nothing of the project.
  */
+import type { JsonWebKey } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 
 /** When to refresh, and how refreshes across instances wait for each other. */
@@ -128,6 +129,13 @@ export interface AuthLevelRule {
   maxAgeSeconds?: number
 }
 
+/** What a client assertion may be signed with (private_key_jwt). */
+export type ClientKeyAlg =
+  'ES256' | 'ES384' | 'ES512' | 'PS256' | 'PS384' | 'PS512' | 'RS256' | 'RS384' | 'RS512' | 'EdDSA'
+
+/** A key an app signs client assertions with (config/client-keys.ts); the private part is never logged or shown. */
+export type ClientKey = { kid: string; alg: ClientKeyAlg; privateJwk: JsonWebKey; publicJwk: JsonWebKey }
+
 /** One browser-facing application (an origin with its own Keycloak client). */
 export interface AppConfig {
   id: string
@@ -139,9 +147,14 @@ export interface AppConfig {
   /** Origins allowed to send state-changing requests (CSRF defence), including `publicUrl`'s own. */
   allowedOrigins: ReadonlySet<string>
   clientId: string
+  /** How keyward authenticates as the client: its secret, or an assertion signed by `clientKeys[0]`. */
+  clientAuth: 'client_secret_basic' | 'private_key_jwt'
+  /** `client_secret_basic`: the client's secret ('' otherwise). */
   clientSecret: string
   /** During a secret rotation, the client's other secret, tried when Keycloak refuses the first. */
   nextClientSecret?: string
+  /** `private_key_jwt`: the signing key, then a rotation's other one (tried when refused); served at `<authPath>/jwks`. */
+  clientKeys: readonly ClientKey[]
   scopes: string
   postLogoutPath: string
   cookie: CookieConfig

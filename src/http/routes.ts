@@ -10,6 +10,7 @@ import { adminRoutes } from './routes/admin'
 import { backchannelLogoutRoute } from './routes/backchannel-logout'
 import { callbackRoute } from './routes/callback'
 import { handoffCompleteRoute, handoffRedeemRoute, handoffStartRoute } from './routes/handoff'
+import { jwksRoute } from './routes/jwks'
 import { loginRoute } from './routes/login'
 import { logoutRoute } from './routes/logout'
 import { revokeRoute } from './routes/revoke'
@@ -54,7 +55,10 @@ const noStore: RequestHandler = (_req, res, next) => {
  */
 export function authRoutes(deps: AppRoutesDeps, admin: string): Router {
   const p = deps.app.authPath
-  return Router()
+  const router = Router()
+  // The client's public keys, for Keycloak (private_key_jwt): cacheable, so before no-store.
+  if (deps.app.clientAuth === 'private_key_jwt') router.get(`${p}/jwks`, jwksRoute(deps))
+  return router
     .use([p, admin], noStore)
     .get(`${p}/login`, loginRoute(deps)) // start a login (browser or mobile)
     .get(`${p}/callback`, ...callbackRoute(deps)) // Keycloak's redirect back: a new session

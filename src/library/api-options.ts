@@ -193,10 +193,16 @@ export interface KeywardOptions {
     realm: string
     /** The application's confidential client (OIDC_CLIENT_ID). */
     clientId: string
-    /** Its secret (OIDC_CLIENT_SECRET). */
-    clientSecret: string
+    /** How keyward authenticates as the client: `client_secret_basic` (the default) or `private_key_jwt` (OIDC_CLIENT_AUTH). */
+    clientAuth?: 'client_secret_basic' | 'private_key_jwt'
+    /** Its secret, for `client_secret_basic` (OIDC_CLIENT_SECRET). */
+    clientSecret?: string
     /** During a secret rotation, the other one, tried when Keycloak refuses the first (OIDC_CLIENT_SECRET_NEXT). */
     nextClientSecret?: string
+    /** For `private_key_jwt`: the signing key's file, PEM or JWK; its public key is served at `<prefix>/jwks` (OIDC_CLIENT_KEY_FILE). */
+    clientKeyFile?: string
+    /** During a key rotation, the other key's file: published too, and tried when Keycloak refuses the first (OIDC_CLIENT_KEY_NEXT_FILE). */
+    nextClientKeyFile?: string
     /** Where keyward itself reaches Keycloak, when not at `url` (KEYCLOAK_BACKCHANNEL_URL). */
     backchannelUrl?: string | URL
     /** The scopes a login asks for. Default `openid profile email` (OIDC_SCOPES). */

@@ -148,16 +148,18 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       const cfg = await configuration()
       const endpoint = cfg.serverMetadata().end_session_endpoint
       if (!endpoint) throw new Error('Keycloak discovery has no end_session_endpoint')
-      return asClient(async (_cfg, secret) => {
-        const basic = Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(secret)}`).toString(
-          'base64',
-        )
+      return asClient(async (cfg, auth) => {
+        // The client authenticates as at the token endpoint: a Basic header, or an assertion in the body.
+        const body = new URLSearchParams({ refresh_token: refreshToken })
+        const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded' })
+        // openid-client types a client auth as returning nothing; private_key_jwt's signs, asynchronously.
+        await Promise.resolve(auth(cfg.serverMetadata(), cfg.clientMetadata(), body, headers))
         let res: Response
         try {
           res = await keycloakFetch(endpoint, {
             method: 'POST',
-            headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
-            body: new URLSearchParams({ refresh_token: refreshToken }),
+            headers: Object.fromEntries(headers),
+            body,
             redirect: 'manual',
             signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
           })

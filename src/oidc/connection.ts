@@ -1,4 +1,6 @@
+import { importJWK } from 'jose'
 import * as oidc from 'openid-client'
+import type { ClientKey } from '../config/types'
 import { Failure, keycloakUnavailable } from '../domain/failures'
 import { errorFields, type Logger } from '../log'
 import { classifyError } from './classify-error'
@@ -10,9 +12,12 @@ export interface ConnectionOptions {
   /** …and, when set, the base URL keyward itself calls instead (a private network address). */
   backchannelUrl?: URL
   clientId: string
-  clientSecret: string
-  /** During a secret rotation, the client's other secret: tried when Keycloak refuses the one in use. */
-  nextClientSecret?: string
+  /**
+   * How the client proves itself: its secrets (`client_secret_basic`) or its keys (`private_key_jwt`,
+   * a fresh signed assertion per call), the first in use and, during a rotation, the other one, tried
+   * when Keycloak refuses the one in use.
+   */
+  credentials: { secrets: readonly string[] } | { keys: readonly ClientKey[] }
   timeoutSeconds: number
   /** Plain-http Keycloak, for local development and tests only. */
   allowHttp: boolean
@@ -37,18 +42,43 @@ export function credentialsRefused(err: unknown, onlyAuthentication = false): bo
   )
 }
 
+/** One of the client's credentials: how a call to Keycloak authenticates, and how a log line names it. */
+interface Credential {
+  auth: oidc.ClientAuth
+  kind: 'secret' | 'key'
+  name: string
+}
+
+/** The credentials, in the order configured; a key's assertions are signed by WebCrypto (jose imports the JWK). */
+async function credentialsOf(given: ConnectionOptions['credentials']): Promise<Credential[]> {
+  if ('secrets' in given) {
+    return given.secrets.map((secret, i) => ({
+      auth: oidc.ClientSecretBasic(secret),
+      kind: 'secret' as const,
+      name: i ? 'next secret' : 'first secret',
+    }))
+  }
+  return Promise.all(
+    given.keys.map(async (k) => ({
+      auth: oidc.PrivateKeyJwt({ key: (await importJWK(k.privateJwk, k.alg)) as CryptoKey, kid: k.kid }),
+      kind: 'key' as const,
+      name: `key ${k.kid}`,
+    })),
+  )
+}
+
 /**
  * One Keycloak client's connection: discovery (loaded in the background, retried), the route of every
- * call (the back-channel URL), and its credentials: the secret Keycloak accepts, of at most two during
- * a rotation. `asClient` runs a call as the client and turns refused credentials into `client_refused`.
+ * call (the back-channel URL), and its credentials: the secret or key Keycloak accepts, of at most two
+ * during a rotation. `asClient` runs a call as the client and turns refused credentials into `client_refused`.
  */
 export function createKeycloakConnection(options: ConnectionOptions, log: Logger) {
   let configs: oidc.Configuration[] | undefined
   let pending: Promise<oidc.Configuration[]> | undefined
   let retryTimer: NodeJS.Timeout | undefined
   let stopped = false
-  const secrets = [options.clientSecret, ...(options.nextClientSecret ? [options.nextClientSecret] : [])]
-  /** The secret Keycloak accepted last. */
+  let credentials: Credential[] = []
+  /** The credential Keycloak accepted last. */
   let inUse = 0
   let lastRefusalLog = 0
 
@@ -62,14 +92,9 @@ export function createKeycloakConnection(options: ConnectionOptions, log: Logger
       init as RequestInit,
     )
 
-  /** The same client with another secret, on the server metadata discovery loaded. */
-  function withSecret(loaded: oidc.Configuration, secret: string): oidc.Configuration {
-    const other = new oidc.Configuration(
-      loaded.serverMetadata(),
-      options.clientId,
-      undefined,
-      oidc.ClientSecretBasic(secret),
-    )
+  /** The same client with another credential, on the server metadata discovery loaded. */
+  function withCredential(loaded: oidc.Configuration, credential: Credential): oidc.Configuration {
+    const other = new oidc.Configuration(loaded.serverMetadata(), options.clientId, undefined, credential.auth)
     other[oidc.customFetch] = keycloakFetch
     other.timeout = options.timeoutSeconds
     if (options.allowHttp) oidc.allowInsecureRequests(other)
@@ -77,13 +102,16 @@ export function createKeycloakConnection(options: ConnectionOptions, log: Logger
   }
 
   function discover(): Promise<oidc.Configuration[]> {
-    pending ??= oidc
-      .discovery(options.issuer, options.clientId, undefined, oidc.ClientSecretBasic(secrets[0]), {
-        [oidc.customFetch]: keycloakFetch,
-        timeout: options.timeoutSeconds,
-        execute: options.allowHttp ? [oidc.allowInsecureRequests] : [],
+    pending ??= credentialsOf(options.credentials)
+      .then(async (all) => {
+        credentials = all
+        const loaded = await oidc.discovery(options.issuer, options.clientId, undefined, all[0].auth, {
+          [oidc.customFetch]: keycloakFetch,
+          timeout: options.timeoutSeconds,
+          execute: options.allowHttp ? [oidc.allowInsecureRequests] : [],
+        })
+        return (configs = [loaded, ...all.slice(1).map((c) => withCredential(loaded, c))])
       })
-      .then((loaded) => (configs = [loaded, ...secrets.slice(1).map((secret) => withSecret(loaded, secret))]))
       .finally(() => (pending = undefined))
     return pending
   }
@@ -100,12 +128,12 @@ export function createKeycloakConnection(options: ConnectionOptions, log: Logger
   const configuration = async (): Promise<oidc.Configuration> => (await configurations())[inUse]
 
   /**
-   * Runs a call that authenticates as the client, with the secret Keycloak accepted last, then the
-   * other one. When Keycloak refuses every secret, no session is at fault: `client_refused`, and a
+   * Runs a call that authenticates as the client, with the credential Keycloak accepted last, then
+   * the other one. When Keycloak refuses every one, no session is at fault: `client_refused`, and a
    * loud log line (at most one per 10 s) naming the client.
    */
   async function asClient<T>(
-    call: (cfg: oidc.Configuration, secret: string) => Promise<T>,
+    call: (cfg: oidc.Configuration, auth: oidc.ClientAuth) => Promise<T>,
     refused: (err: unknown) => boolean = credentialsRefused,
   ): Promise<T> {
     const all = await configurations()
@@ -113,11 +141,11 @@ export function createKeycloakConnection(options: ConnectionOptions, log: Logger
     for (let n = 0; n < all.length; n++) {
       const i = (inUse + n) % all.length
       try {
-        const result = await call(all[i], secrets[i])
+        const result = await call(all[i], credentials[i].auth)
         if (i !== inUse) {
           log.warn(
-            { clientId: options.clientId, secret: i === 0 ? 'first' : 'next' },
-            'Keycloak now accepts the other client secret; using it',
+            { clientId: options.clientId, credential: credentials[i].name },
+            `Keycloak now accepts the other client ${credentials[i].kind}; using it`,
           )
           inUse = i
         }
@@ -130,8 +158,8 @@ export function createKeycloakConnection(options: ConnectionOptions, log: Logger
     if (Date.now() - lastRefusalLog > 10_000) {
       lastRefusalLog = Date.now()
       log.error(
-        { clientId: options.clientId, secrets: secrets.length, error: errorFields(refusal) },
-        `Keycloak refuses the credentials of client ${options.clientId}: its sessions are kept but cannot refresh or end until keyward has the client's secret`,
+        { clientId: options.clientId, credentials: credentials.map((c) => c.name), error: errorFields(refusal) },
+        `Keycloak refuses the credentials of client ${options.clientId}: its sessions are kept but cannot refresh or end until keyward has the client's secret or key`,
       )
     }
     throw new Failure(

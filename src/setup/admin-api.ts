@@ -4,6 +4,8 @@ import type { CheckedApp } from './findings'
 import {
   BACKCHANNEL_LOGOUT_SESSION,
   BACKCHANNEL_LOGOUT_URL,
+  JWKS_URL,
+  USE_JWKS_URL,
   type Change,
   type ClientState,
   type RealmState,
@@ -84,9 +86,27 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
     }
   }
 
+  /** The kids of the keys Keycloak verifies the client's assertions with: registered, or served at its JWKS URL. */
+  async function jwksKids(attributes: Record<string, string>): Promise<string[] | undefined> {
+    try {
+      const jwks =
+        attributes['use.jwks.string'] === 'true'
+          ? (JSON.parse(attributes['jwks.string'] ?? '{}') as { keys?: { kid?: string }[] })
+          : attributes['use.jwks.url'] === 'true' && attributes['jwks.url']
+            ? ((await (await fetch(attributes['jwks.url'], { signal: AbortSignal.timeout(5000) })).json()) as {
+                keys?: { kid?: string }[]
+              })
+            : undefined
+      return jwks?.keys?.flatMap((k) => k.kid ?? [])
+    } catch {
+      return undefined // keyward not running yet, or not reachable from here
+    }
+  }
+
   async function clientState(app: CheckedApp): Promise<ClientState | undefined> {
     const c = await findClient(app.clientId)
     if (!c) return undefined
+    const attributes = (c.attributes ?? {}) as Record<string, string>
     return {
       id: c.id!,
       clientId: app.clientId,
@@ -97,10 +117,12 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
       serviceAccountsEnabled: c.serviceAccountsEnabled === true,
       rootUrl: c.rootUrl,
       redirectUris: c.redirectUris ?? [],
-      attributes: (c.attributes ?? {}) as Record<string, string>,
+      attributes,
       audiences: await audiences(c),
       serviceAccountRoles: await serviceAccountRoles(c),
-      secretMatches: await secretMatches(c, app.clientSecret),
+      secretMatches: app.clientAuth === 'client_secret_basic' ? await secretMatches(c, app.clientSecret) : undefined,
+      clientAuthenticatorType: c.clientAuthenticatorType ?? 'client-secret',
+      jwksKids: app.clientAuth === 'private_key_jwt' ? await jwksKids(attributes) : undefined,
     }
   }
 
@@ -143,8 +165,9 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
           protocol: 'openid-connect',
           enabled: true,
           publicClient: false,
-          clientAuthenticatorType: 'client-secret',
-          secret: change.secret,
+          ...(change.jwksUrl
+            ? { clientAuthenticatorType: 'client-jwt' }
+            : { clientAuthenticatorType: 'client-secret', secret: change.secret }),
           standardFlowEnabled: true,
           directAccessGrantsEnabled: false,
           implicitFlowEnabled: false,
@@ -155,6 +178,7 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
             'post.logout.redirect.uris': change.postLogoutUri,
             [BACKCHANNEL_LOGOUT_URL]: change.backchannelLogoutUrl,
             [BACKCHANNEL_LOGOUT_SESSION]: 'true',
+            ...(change.jwksUrl ? { [USE_JWKS_URL]: 'true', [JWKS_URL]: change.jwksUrl } : {}),
           },
         })
         return

@@ -1,3 +1,4 @@
+import { clientKeyFindings, jwksUrl } from './client-key-checks'
 import { versionFindings } from './version-checks'
 import { handoffFindings, upstreamFindings } from './exchange-checks'
 import type { CheckedApp, Finding } from './findings'
@@ -36,11 +37,22 @@ function clientFindings(app: CheckedApp, c: ClientState): Finding[] {
   if (!c.enabled) problem('the client is disabled', 'turn the client on ("Enabled")')
   if (c.publicClient) {
     // Turned confidential, the client gets keyward's secret: it has none that anything else could be using.
+    const withKey = app.clientAuth === 'private_key_jwt'
     problem(
-      'the client is public: Keycloak gives a public client no secret and refuses it token exchange',
-      'turn on "Client authentication" and give the client keyward\'s secret',
-      { kind: 'set-client', clientId: app.clientId, fields: { publicClient: false, secret: app.clientSecret } },
+      'the client is public: Keycloak gives a public client no credentials and refuses it token exchange',
+      withKey
+        ? 'turn on "Client authentication" with "Signed JWT" as its authenticator'
+        : 'turn on "Client authentication" and give the client keyward\'s secret',
+      {
+        kind: 'set-client',
+        clientId: app.clientId,
+        fields: withKey
+          ? { publicClient: false, clientAuthenticatorType: 'client-jwt' }
+          : { publicClient: false, secret: app.clientSecret },
+      },
     )
+  } else if (app.clientAuth === 'private_key_jwt') {
+    out.push(...clientKeyFindings(app, c))
   } else if (c.secretMatches === false) {
     problem(
       "the client's secret is not the one keyward is configured with",
@@ -193,11 +205,16 @@ export function findings(apps: CheckedApp[], state: RealmState, keyward: Keyward
         severity: 'problem',
         subject: `app ${app.id} (client ${app.clientId})`,
         problem: `realm ${state.realm} has no client ${app.clientId}`,
-        fix: `create ${app.clientId}: confidential, standard flow only, PKCE S256, redirect URI ${app.callbackUrl.href}, keyward's client secret`,
+        fix:
+          `create ${app.clientId}: confidential, standard flow only, PKCE S256, redirect URI ${app.callbackUrl.href}, ` +
+          (app.clientAuth === 'private_key_jwt'
+            ? `"Signed JWT" with JWKS URL ${jwksUrl(app)}`
+            : "keyward's client secret"),
         change: {
           kind: 'create-client',
           clientId: app.clientId,
           secret: app.clientSecret,
+          ...(app.clientAuth === 'private_key_jwt' ? { jwksUrl: jwksUrl(app) } : {}),
           redirectUri: app.callbackUrl.href,
           postLogoutUri: postLogoutUri(app),
           backchannelLogoutUrl: app.backchannelLogoutUrl.href,

@@ -21,6 +21,13 @@ export interface ClientState {
   serviceAccountRoles: string[]
   /** Whether the secret keyward is configured with is the client's; undefined when it could not be read. */
   secretMatches?: boolean
+  /** How Keycloak authenticates the client: `client-secret`, `client-jwt` (a signed assertion), … */
+  clientAuthenticatorType: string
+  /**
+   * The `kid`s of the keys Keycloak verifies the client's assertions with: those registered on the
+   * client, or those its JWKS URL serves the doctor; undefined when neither could be read.
+   */
+  jwksKids?: string[]
 }
 
 export interface RealmSettings {
@@ -46,6 +53,10 @@ export interface RealmState {
   keycloakVersion?: string
 }
 
+/** The client attributes that have Keycloak fetch the keys it verifies a client's assertions with. */
+export const USE_JWKS_URL = 'use.jwks.url'
+export const JWKS_URL = 'jwks.url'
+
 /** The client attributes of back-channel logout: where Keycloak posts, and whether it names the session (`sid`). */
 export const BACKCHANNEL_LOGOUT_URL = 'backchannel.logout.url'
 export const BACKCHANNEL_LOGOUT_SESSION = 'backchannel.logout.session.required'
@@ -59,6 +70,8 @@ export type Change =
       redirectUri: string
       postLogoutUri: string
       backchannelLogoutUrl: string
+      /** private_key_jwt: no secret; Keycloak verifies assertions with the keys keyward serves here. */
+      jwksUrl?: string
     }
   | {
       kind: 'set-client'
@@ -69,6 +82,7 @@ export type Change =
         standardFlowEnabled?: true
         serviceAccountsEnabled?: true
         frontchannelLogout?: false
+        clientAuthenticatorType?: 'client-jwt'
       }
     }
   | { kind: 'set-attributes'; clientId: string; attributes: Record<string, string> }

@@ -15,7 +15,10 @@ const settings: RealmSettings = {
 const app = (id: string, origin: string, targets: string[] = [], upstreamAudiences: string[] = []): CheckedApp => ({
   id,
   clientId: id,
+  clientAuth: 'client_secret_basic',
   clientSecret: `${id}-secret`,
+  clientKeys: [],
+  authPath: '/auth',
   publicUrl: new URL(origin),
   callbackUrl: new URL('/auth/callback', origin),
   postLogoutPath: '/bye',
@@ -44,6 +47,7 @@ const client = (clientId: string, more: Partial<ClientState> = {}): ClientState 
   audiences: [],
   serviceAccountRoles: [],
   secretMatches: true,
+  clientAuthenticatorType: 'client-secret',
   ...more,
 })
 
@@ -217,6 +221,61 @@ describe('what the doctor checks, on realms described as data', () => {
         { kind: 'set-client', clientId: 'drivers', fields: { serviceAccountsEnabled: true } },
       ],
     ])
+  })
+})
+
+describe('a client that authenticates with a key (private_key_jwt)', () => {
+  const key = { kid: 'k2', alg: 'ES256' as const, privateJwk: {}, publicJwk: {} }
+  const web: CheckedApp = {
+    ...app('web', 'https://web.example.com'),
+    clientAuth: 'private_key_jwt',
+    clientSecret: '',
+    clientKeys: [key],
+  }
+  const fetched = { 'use.jwks.url': 'true', 'jwks.url': 'https://web.example.com/auth/jwks' }
+  const withKeys = (more: Partial<ClientState>, attributes: Record<string, string> = fetched) => {
+    const c = client('web', { redirectUris: ['https://web.example.com/*'], ...more })
+    return realm([{ ...c, attributes: { ...c.attributes, ...attributes } }])
+  }
+
+  test("Signed JWT, the JWKS URL keyward serves, and keyward's signing key among the keys Keycloak gets: nothing to say", () => {
+    expect(findings([web], withKeys({ clientAuthenticatorType: 'client-jwt', jwksKids: ['k1', 'k2'] }))).toEqual([])
+  })
+
+  test('a client secret authenticator, or no JWKS URL: problems setup fixes; the secret is not compared', () => {
+    const found = findings([web], withKeys({ secretMatches: false, jwksKids: ['k2'] }, {}))
+    expect(found.map((f) => [f.problem, f.change])).toEqual([
+      [
+        'the client authenticates with client-secret, but keyward signs its calls with a key (private_key_jwt)',
+        { kind: 'set-client', clientId: 'web', fields: { clientAuthenticatorType: 'client-jwt' } },
+      ],
+      [
+        "Keycloak does not fetch keyward's keys from https://web.example.com/auth/jwks, so it cannot check keyward's calls",
+        {
+          kind: 'set-attributes',
+          clientId: 'web',
+          attributes: { 'use.jwks.url': 'true', 'jwks.url': 'https://web.example.com/auth/jwks' },
+        },
+      ],
+    ])
+  })
+
+  test("keys Keycloak gets without keyward's signing key: a problem; keys the doctor cannot read: advice", () => {
+    expect(problems([web], withKeys({ clientAuthenticatorType: 'client-jwt', jwksKids: ['k1'] }))).toEqual([
+      "the keys Keycloak checks the client's calls with (k1) lack keyward's signing key k2",
+    ])
+    const unread = findings([web], withKeys({ clientAuthenticatorType: 'client-jwt' }))
+    expect(unread.map((f) => [f.severity, f.fix])).toEqual([
+      ['advice', 'start keyward, and let Keycloak reach https://web.example.com/auth/jwks'],
+    ])
+  })
+
+  test('a missing client is created with Signed JWT and the JWKS URL, no secret', () => {
+    expect(findings([web], realm([]))[0].change).toMatchObject({
+      kind: 'create-client',
+      clientId: 'web',
+      jwksUrl: 'https://web.example.com/auth/jwks',
+    })
   })
 })
 

@@ -6,7 +6,7 @@ const jwt =
   '.c2ln'
 
 describe('the token-leak guard every suite runs under (test/support/no-token-leaks.ts)', () => {
-  test('catches a JWT in a response header, in a body the test never read, and in a log line; clean traffic passes', async () => {
+  test('catches a JWT in a response header, in a body the test never read, and in a log line, and a private key in a log line; clean traffic passes', async () => {
     const server = createServer((req, res) => {
       if (req.url === '/header') res.setHeader('x-debug', `Bearer ${jwt}`)
       res.end(req.url === '/body' ? JSON.stringify({ access_token: jwt }) : 'ok')
@@ -29,6 +29,9 @@ describe('the token-leak guard every suite runs under (test/support/no-token-lea
         expect.stringContaining(`GET ${base}/body (body)`),
         expect.stringContaining(`log of keyward on port ${port}`),
       ])
+
+      log += '{"msg":"key","jwk":{"kty":"EC","d":"' + 'A'.repeat(43) + '"}}\n'
+      expect(await takeLeaks()).toEqual([`log of keyward on port ${port}: a private key`])
 
       await (await fetch(`${base}/clean`)).text()
       log += '{"msg":"fine"}\n'
