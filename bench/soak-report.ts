@@ -101,9 +101,13 @@ export function refreshesPerExpiry(
   let expected = 0
   let refreshed = 0
   let exact = 0
-  const doubles: number[] = []
+  const doubles: { time: number; why: 'reused' | 'soon'; gapMs: number; sharing: number }[] = []
   const early: { time: number; gapMs: number }[] = []
   const perSession: Tally = {}
+  // Sessions of the load that share one Keycloak session and client (their refreshes are one series).
+  const sharing = new Map<string, number>()
+  for (const s of sessions) sharing.set(key(s.sid, s.client), (sharing.get(key(s.sid, s.client)) ?? 0) + 1)
+  const judged = new Set<string>()
   for (const s of sessions) {
     const mine = (bySession.get(key(s.sid, s.client)) ?? []).sort((a, b) => a.time - b.time)
     const crossed = expiriesCrossed(s, lifetimeMs, outages)
@@ -111,12 +115,21 @@ export function refreshesPerExpiry(
     refreshed += mine.length
     if (mine.length === crossed) exact++
     add(perSession, String(mine.length - crossed))
+    if (judged.has(key(s.sid, s.client))) continue // a series shared with a session already judged
+    judged.add(key(s.sid, s.client))
     const presented = new Set<string>()
     mine.forEach((e, i) => {
       const token = e.details?.refresh_token_id
       const gapMs = i > 0 ? e.time - mine[i - 1].time : Infinity
-      if ((token && presented.has(token)) || gapMs < lifetimeMs / 2) doubles.push(e.time)
-      else if (gapMs < tooSoon) early.push({ time: e.time, gapMs })
+      const reused = token !== undefined && presented.has(token)
+      if (reused || gapMs < lifetimeMs / 2) {
+        doubles.push({
+          time: e.time,
+          why: reused ? 'reused' : 'soon',
+          gapMs,
+          sharing: sharing.get(key(s.sid, s.client))!,
+        })
+      } else if (gapMs < tooSoon) early.push({ time: e.time, gapMs })
       if (token) presented.add(token)
     })
   }
@@ -128,8 +141,8 @@ export function refreshesPerExpiry(
     sessionsExact: exact,
     /** Keycloak's refreshes minus expiries crossed, per session: how many sessions had each difference. */
     differenceHistogram: perSession,
-    /** When each refresh too many came. */
-    doubles: doubles.sort((a, b) => a - b),
+    /** Each refresh too many: when, why (a token presented again, or too soon), and how many load sessions share its series. */
+    doubles: doubles.sort((a, b) => a.time - b.time),
     /** Refreshes sooner than keyward's earliest by the events' times, though neither a reuse nor within half a life. */
     early: early.sort((a, b) => a.time - b.time),
     errors: errors

@@ -344,9 +344,9 @@ main(async (atExit) => {
       .map(([name, c]) => `${name}: ${c.onlyKeyward} sessions only in keyward, ${c.onlyKeycloak} only at Keycloak`),
     // Inside a fault window a refresh whose rotated token was lost is made again with the old token
     // (Max Reuse 1): reported below, not a failure. Outside one, nothing excuses it.
-    ...(refresh.doubles.some((t) => !windows.some((w) => t >= w.start && t <= w.end + SETTLE_MS))
+    ...(refresh.doubles.some(({ time: t }) => !windows.some((w) => t >= w.start && t <= w.end + SETTLE_MS))
       ? [
-          `refreshes too many (a token presented twice, or within half a life): ${JSON.stringify(whenAndWhere(refresh.doubles))}`,
+          `refreshes too many (a token presented twice, or within half a life): ${JSON.stringify(whenAndWhere(refresh.doubles.map((d) => d.time)))}`,
         ]
       : []),
     ...(refresh.errors.length
@@ -409,7 +409,7 @@ main(async (atExit) => {
   console.log(`answers inside fault windows: ${JSON.stringify(statuses.inside)}`)
   console.log(`answers outside: ${JSON.stringify(statuses.outside)}; raced an end on purpose: ${statuses.raced}`)
   console.log(
-    `refreshes at Keycloak ${refresh.refreshed} for ${refresh.expected} expiries crossed (${refresh.ratio.toFixed(3)} per expiry; sessions exact ${refresh.sessionsExact}/${load.sessions.length}, differences ${JSON.stringify(refresh.differenceHistogram)}), ${refresh.doubles.length} too many (${JSON.stringify(whenAndWhere(refresh.doubles))}), ${refresh.errors.length} refused; sooner than keyward's earliest by the events' times: ${JSON.stringify(refresh.early.map((e) => `minute ${((e.time - start) / 60_000).toFixed(1)}: ${(e.gapMs / 1000).toFixed(1)} s`))}`,
+    `refreshes at Keycloak ${refresh.refreshed} for ${refresh.expected} expiries crossed (${refresh.ratio.toFixed(3)} per expiry; sessions exact ${refresh.sessionsExact}/${load.sessions.length}, differences ${JSON.stringify(refresh.differenceHistogram)}), ${refresh.doubles.length} too many (${JSON.stringify(whenAndWhere(refresh.doubles.map((d) => d.time)))}), ${refresh.errors.length} refused; sooner than keyward's earliest by the events' times: ${JSON.stringify(refresh.early.map((e) => `minute ${((e.time - start) / 60_000).toFixed(1)}: ${(e.gapMs / 1000).toFixed(1)} s`))}`,
   )
   console.log(
     `keyward's refreshes and failed Keycloak calls (since each process started): ${JSON.stringify(keywardCounters)}`,
