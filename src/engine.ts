@@ -36,7 +36,8 @@ import { createLogoutTokenLog } from './store/logout-tokens'
 import { createMobileCodeStore } from './store/mobile-codes'
 import { createOfflineRecheckStore } from './store/offline-rechecks'
 import { createRateLimits } from './store/rate-limits'
-import { observeRedisCommands, replicaWaiter } from './store/redis'
+import { observeRedisCommands } from './store/redis'
+import { replicaWaiter } from './store/replica-wait'
 import { createRefreshLocks } from './store/refresh-locks'
 import { createSealer } from './store/seal'
 import { createSessionCache } from './store/session-cache'
@@ -112,10 +113,11 @@ export function createEngine(
           now,
         })
       : undefined
+  const replicas = replicaWaiter(redis, config.redis.replicas, log)
   const tokenSessions = createTokenSessionStore(redis, keys, sealer, {
     now,
     onChange: (id) => cache?.forget(id),
-    replicated: replicaWaiter(redis, config.redis.replicas, log),
+    durably: replicas.durably,
     granted: createSharedIdle({ tokenSessions: () => tokenSessions, log }),
   })
   // Callers are found through the cache; the refresh engine and the use cases always read Redis.
@@ -275,6 +277,7 @@ export function createEngine(
       await tokens.idle() // each is bounded by the Keycloak timeout and the refresh lock's TTL
       await forwarder.close()
       await cache?.close()
+      replicas.close()
       if (given) unwatchGiven()
       else await closeRedis(redis)
       unobserveRedis()

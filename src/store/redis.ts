@@ -1,10 +1,8 @@
-/** Commands to Redis: what counts as Redis being away, Lua scripts, WAIT for replicas, command timing. */
+/** Commands to Redis: what counts as Redis being away, Lua scripts, command timing. */
 import { createHash } from 'node:crypto'
 import { tracingChannel } from 'node:diagnostics_channel'
-import type { ReplicaWait } from '../config/types'
 import { storeUnavailable } from '../domain/failures'
 import type { Metrics } from '../domain/metrics'
-import type { Logger } from '../log'
 import type { RedisClient } from './topology'
 
 interface TracedCommand {
@@ -49,31 +47,6 @@ const expected = (ctx: TracedCommand): boolean =>
 /** A failed command: Redis could not serve it now, refused it, or the connection failed it. */
 const errorKind = (err: unknown): string =>
   err instanceof Error && err.name === 'ReplyError' ? (notNow(err) ? 'unavailable' : 'refused') : 'connection'
-
-/**
- * After a write to `key`, waits (WAIT) until `wait.count` replicas have it, or `wait.timeoutMs`: a
- * fail-over then cannot undo a logout or a login. Sent in one pipeline with a read of the key, so in
- * a Cluster too it reaches the key's primary, on the connection that carried the write. A replica
- * short of it is logged (once per 10 s), not an error: the write is on the primary.
- */
-export function replicaWaiter(redis: RedisClient, wait: ReplicaWait, log: Logger): (key: string) => Promise<void> {
-  if (wait.count === 0) return () => Promise.resolve()
-  let lastWarning = 0
-  let short = 0
-  return async (key) => {
-    const [, [err, acked] = []] = (await guarded(redis.pipeline().exists(key).wait(wait.count, wait.timeoutMs).exec()))!
-    if (err) throw storeUnavailable(err)
-    if (Number(acked) >= wait.count) return
-    short++
-    if (Date.now() - lastWarning < 10_000) return
-    lastWarning = Date.now()
-    log.warn(
-      { replicas: wait.count, timeoutMs: wait.timeoutMs, writes: short },
-      'session writes not yet on enough replicas',
-    )
-    short = 0
-  }
-}
 
 // Replies of a Redis that cannot take a command now: full (noeviction), loading its data after a
 // restart, a replica after a failover, a failing disk, a cluster in trouble or changing hands (a

@@ -1,6 +1,7 @@
 import { idleExtension, type TokenSession, type TokenSet, type UpstreamToken } from '../domain/token-session'
 import type { RedisKeys } from './keys'
 import { guarded, luaScript } from './redis'
+import type { Durably } from './replica-wait'
 import type { RedisClient } from './topology'
 import type { Sealer } from './seal'
 import { decodeTokens, encodeTokens } from './token-codec'
@@ -15,8 +16,11 @@ return 1`)
 // Writes a refreshed session only if the record is still at the version it was read at, so a slow
 // writer can never put an older refresh token back over a newer one. (A holder whose lock expired
 // meanwhile still writes when the version matches: its tokens are then the newest Keycloak issued.)
+// Made again after a fail-over scare (`durably`), it recognises its own write (the same sealed bytes).
 const REPLACE = luaScript(`
-if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+local v = redis.call('HGET', KEYS[1], 'v')
+if v == ARGV[2] and redis.call('HGET', KEYS[1], 't') == ARGV[4] then return 1 end
+if v ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'm', ARGV[3], 't', ARGV[4])
 redis.call('HDEL', KEYS[1], 'i')
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
@@ -57,8 +61,8 @@ export function createTokenSessionStore(
   options: {
     now?: () => number
     onChange?: (id: string) => void
-    /** After a session is created, refreshed or deleted: until replicas have it (`replicaWaiter`). */
-    replicated?: (key: string) => Promise<void>
+    /** Creations, refreshes and deletions run through it, to last a Redis fail-over (`replicaWaiter`). */
+    durably?: Durably
     /** After a session is created or replaced with a new grant: never throws (`createSharedIdle`). */
     granted?: (session: TokenSession) => Promise<void>
   } = {},
@@ -66,7 +70,7 @@ export function createTokenSessionStore(
   const key = keys.tokenSession
   const now = options.now ?? Date.now
   const changed = options.onChange ?? (() => undefined)
-  const replicated = options.replicated ?? (() => Promise.resolve())
+  const durably: Durably = options.durably ?? ((_key, write) => write())
   const granted = options.granted ?? (() => Promise.resolve())
 
   function indexKeys(s: Pick<TokenSession, 'sub' | 'sid'>): string[] {
@@ -157,10 +161,10 @@ export function createTokenSessionStore(
     /** Stores a new session. Sessions whose expiry has already passed are not stored. */
     async create(session: TokenSession): Promise<void> {
       if (session.expiresAt <= now()) return
-      await guarded(
-        redis.multi().hset(key(session.id), fields(session)).pexpireat(key(session.id), session.expiresAt).exec(),
+      const f = fields(session)
+      await durably(key(session.id), () =>
+        guarded(redis.multi().hset(key(session.id), f).pexpireat(key(session.id), session.expiresAt).exec()),
       )
-      await replicated(key(session.id))
       // Indexes are separate keys (other slots in Redis Cluster), so they are written after the record;
       // readers treat a member whose record is gone as absent.
       await extendNeighbours(session)
@@ -170,10 +174,13 @@ export function createTokenSessionStore(
     /** Compare-and-set of a refreshed session on its version; false when the record moved on. */
     async replace(next: TokenSession, expectedVersion: number): Promise<boolean> {
       const f = fields(next)
-      const written = await guarded(REPLACE(redis, [key(next.id)], [expectedVersion, f.v, f.m, f.t, next.expiresAt]))
+      const written = await durably(
+        key(next.id),
+        () => guarded(REPLACE(redis, [key(next.id)], [expectedVersion, f.v, f.m, f.t, next.expiresAt])),
+        (result) => result === 1,
+      )
       changed(next.id)
       if (written !== 1) return false
-      await replicated(key(next.id))
       await extendNeighbours(next)
       await granted(next)
       return true
@@ -208,9 +215,8 @@ export function createTokenSessionStore(
 
     /** Removes the session, its index entries, and the browser's cookie session pointing at it. */
     async delete(session: Pick<TokenSession, 'id' | 'sub' | 'sid' | 'cookieSessionId'>): Promise<void> {
-      await guarded(redis.del(key(session.id)))
+      await durably(key(session.id), () => guarded(redis.del(key(session.id))))
       changed(session.id)
-      await replicated(key(session.id))
       await guarded(
         Promise.all([
           ...indexKeys(session).map((k) => redis.zrem(k, session.id)),
