@@ -207,8 +207,16 @@ async function sessionAccounts(stack: Stack, redis: Redis, load: Load) {
   }
 }
 
+/**
+ * Keycloak's events of a type, each once. Keycloak lists the newest first, so events added while the
+ * pages are read (a final check's refreshes) push the rest down, and one at a page's edge comes twice:
+ * identical, to its `updated_refresh_token_id`; two refreshes never are (each makes a new token).
+ */
 async function refreshEvents(stack: Stack, type: string): Promise<RefreshEvent[]> {
-  return allPages<RefreshEvent>(stack, `/events?type=${type}`)
+  const listed = await allPages<RefreshEvent>(stack, `/events?type=${type}`)
+  const once = [...new Map(listed.map((e) => [JSON.stringify(e), e])).values()]
+  if (once.length < listed.length) console.log(`${type}: ${listed.length - once.length} events listed twice while read`)
+  return once
 }
 
 main(async (atExit) => {

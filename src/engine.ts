@@ -143,6 +143,7 @@ export function createEngine(
             : { secrets: [app.clientSecret, ...(app.nextClientSecret ? [app.nextClientSecret] : [])] },
         timeoutSeconds: config.keycloak.timeoutSeconds,
         allowHttp: config.keycloak.allowHttp,
+        par: app.par,
       },
       log.child({ app: app.id }),
     )

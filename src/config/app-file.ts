@@ -17,6 +17,7 @@ const appSchema = z
     // private_key_jwt: the signing key's file (PEM or JWK) and, during a rotation, the other key's.
     clientKeyFile: z.string().min(1).optional(),
     nextClientKeyFile: z.string().min(1).optional(),
+    par: z.boolean({ error: 'true or false: whether logins are pushed to Keycloak first (PAR)' }).default(false),
     clientSecretEnv: z
       .string()
       .regex(

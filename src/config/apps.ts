@@ -16,6 +16,8 @@ export interface AppSpec {
   /** private_key_jwt: the signing key's file, and the other key's during a rotation. */
   clientKeyFile?: string
   nextClientKeyFile?: string
+  /** Logins go through Keycloak's pushed authorization request endpoint (RFC 9126). */
+  par: boolean
   scopes: string
   allowedOrigins: string[]
   mobileRedirectUris: string[]
@@ -115,6 +117,7 @@ export function appFrom(spec: AppSpec, rules: AppRules, name: FieldName, problem
     clientAuth: spec.clientAuth,
     clientSecret: spec.clientSecret,
     clientKeys,
+    par: spec.par,
     ...(spec.nextClientSecret ? { nextClientSecret: spec.nextClientSecret } : {}),
     scopes: spec.scopes,
     postLogoutPath: spec.postLogoutPath,
@@ -187,6 +190,7 @@ const OPTION_OF: Record<keyof AppSpec, string> = {
   nextClientSecret: 'keycloak.nextClientSecret',
   clientKeyFile: 'keycloak.clientKeyFile',
   nextClientKeyFile: 'keycloak.nextClientKeyFile',
+  par: 'keycloak.par',
   scopes: 'keycloak.scopes',
   allowedOrigins: 'allowedOrigins',
   mobileRedirectUris: 'mobileRedirectUris',
@@ -211,6 +215,7 @@ export function appFromOptions(o: OneAppOptions, rules: AppRules, problems: stri
     nextClientSecret: o.keycloak.nextClientSecret,
     clientKeyFile: o.keycloak.clientKeyFile,
     nextClientKeyFile: o.keycloak.nextClientKeyFile,
+    par: o.keycloak.par,
     scopes: o.keycloak.scopes,
     allowedOrigins: o.allowedOrigins,
     mobileRedirectUris: o.mobileRedirectUris,
@@ -254,6 +259,7 @@ export function withSiblings(app: AppConfig, o: OneAppOptions, rules: AppRules, 
 const NO_APP_SETTINGS: Omit<AppSpec, 'id' | 'publicUrl' | 'clientId'> = {
   clientAuth: 'client_secret_basic',
   clientSecret: '',
+  par: false,
   scopes: 'openid',
   allowedOrigins: [],
   mobileRedirectUris: [],

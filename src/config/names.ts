@@ -17,6 +17,7 @@ export const ENV_OPTIONS = {
   OIDC_CLIENT_AUTH: 'keycloak.clientAuth',
   OIDC_CLIENT_KEY_FILE: 'keycloak.clientKeyFile',
   OIDC_CLIENT_KEY_NEXT_FILE: 'keycloak.nextClientKeyFile',
+  OIDC_PAR: 'keycloak.par',
   OIDC_SCOPES: 'keycloak.scopes',
   DEV_ALLOW_HTTP: 'devAllowHttp',
   BACKCHANNEL_LOGOUT_URL: 'backchannelLogoutUrl',

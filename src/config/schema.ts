@@ -59,6 +59,7 @@ const keycloakApp = {
   nextClientSecret: z.string().optional(),
   clientKeyFile: z.string().min(1).optional(),
   nextClientKeyFile: z.string().min(1).optional(),
+  par: bool.default(false), // logins pushed to Keycloak first (RFC 9126)
   scopes: z.string().default('openid profile email'),
 }
 

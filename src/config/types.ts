@@ -155,6 +155,8 @@ export interface AppConfig {
   nextClientSecret?: string
   /** `private_key_jwt`: the signing key, then a rotation's other one (tried when refused); served at `<authPath>/jwks`. */
   clientKeys: readonly ClientKey[]
+  /** Logins are pushed to Keycloak first (PAR, RFC 9126): the browser carries only `request_uri`. */
+  par: boolean
   scopes: string
   postLogoutPath: string
   cookie: CookieConfig

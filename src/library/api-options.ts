@@ -1,6 +1,4 @@
-/**
- * The public types of keyward's options (`keyward({ … })`): part of the package's API (see api.ts).
- */
+/** The public types of keyward's options (`keyward({ … })`): part of the package's API (see api.ts). */
 import type { Logger } from 'pino'
 import type { ClaimsRule } from './api'
 
@@ -203,6 +201,8 @@ export interface KeywardOptions {
     clientKeyFile?: string
     /** During a key rotation, the other key's file: published too, and tried when Keycloak refuses the first (OIDC_CLIENT_KEY_NEXT_FILE). */
     nextClientKeyFile?: string
+    /** Push each login to Keycloak first (PAR, RFC 9126), as a client that requires it needs. Default false (OIDC_PAR). */
+    par?: boolean
     /** Where keyward itself reaches Keycloak, when not at `url` (KEYCLOAK_BACKCHANNEL_URL). */
     backchannelUrl?: string | URL
     /** The scopes a login asks for. Default `openid profile email` (OIDC_SCOPES). */

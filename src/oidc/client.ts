@@ -1,6 +1,5 @@
 import * as oidc from 'openid-client'
 import { Failure, keycloakUnavailable } from '../domain/failures'
-import type { TokenGrant } from '../domain/token-session'
 import type { Logger } from '../log'
 import { classifyError } from './classify-error'
 import {
@@ -10,8 +9,13 @@ import {
   type ConnectionOptions,
 } from './connection'
 import { exchangeRefusal, serviceAccountRefusal } from './exchange-refusal'
+import { payloadOf, toGrant } from './grant'
+import type { TokenGrant } from '../domain/token-session'
 
-export type OidcClientOptions = ConnectionOptions
+export type OidcClientOptions = ConnectionOptions & {
+  /** Logins pushed to Keycloak first (PAR, RFC 9126): the browser's URL holds only `client_id` and `request_uri`. */
+  par?: boolean
+}
 
 export interface LoginRequest {
   url: URL
@@ -32,46 +36,6 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
   const { configuration, asClient, keycloakFetch } = connection
 
   /**
-   * Keycloak's answer as a grant. The access token lives `expires_in`, or less if its own `exp` − `iat`
-   * says so, less one second: Keycloak writes `iat` and `exp` in whole seconds, so a token may expire
-   * up to a second before its lifetime has passed. Counted from `requestedAt`, that is never late.
-   */
-  function toGrant(
-    res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
-    requestedAt: number,
-  ): TokenGrant {
-    const refreshExpiresIn = res.refresh_expires_in
-    const access = jwtPayload(res.access_token)
-    const ownLifetime =
-      typeof access?.exp === 'number' && typeof access.iat === 'number' ? access.exp - access.iat : Infinity
-    return {
-      accessToken: res.access_token,
-      refreshToken: res.refresh_token,
-      expiresIn: Math.max(1, Math.min(res.expires_in ?? 60, ownLifetime) - 1),
-      requestedAt,
-      refreshExpiresIn: typeof refreshExpiresIn === 'number' ? refreshExpiresIn : undefined,
-      claims: res.claims(),
-      scope: res.scope,
-    }
-  }
-
-  /** The payload of a JWT Keycloak has just issued to this client over the back channel; undefined if none. */
-  function jwtPayload(jwt: string): Record<string, unknown> | undefined {
-    try {
-      const payload: unknown = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8'))
-      return typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : undefined
-    } catch {
-      return undefined
-    }
-  }
-
-  function payloadOf(jwt: string): Record<string, unknown> {
-    const payload = jwtPayload(jwt)
-    if (!payload) throw new Error('Keycloak issued an access token that is no JWT')
-    return payload
-  }
-
-  /**
    * A failed call read as Keycloak's answer: domain failures (refused credentials, an unreachable
    * Keycloak) go on as they are, a transient error becomes `keycloak_unavailable`; what is left is
    * Keycloak's refusal, or an answer that failed validation, for the caller to name.
@@ -83,12 +47,29 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     return failure
   }
 
+  /** A login's parameters sent to Keycloak's PAR endpoint; the URL to send the browser to. */
+  async function pushed(request: Record<string, string>): Promise<URL> {
+    try {
+      return await asClient((cfg) => oidc.buildAuthorizationUrlWithPAR(cfg, request))
+    } catch (err) {
+      const failure = keycloakAnswer(err)
+      const why =
+        failure.kind === 'rejected'
+          ? `Keycloak refused the pushed login request (${failure.error}${failure.description ? `: ${failure.description}` : ''})`
+          : "Keycloak's answer to the pushed login request failed validation"
+      throw new Failure('login_refused', `${why}; see Keycloak's client settings.`, { cause: err })
+    }
+  }
+
   return {
     start: connection.start,
     stop: connection.stop,
     isReady: connection.isReady,
 
-    /** Authorization code + PKCE (S256) + state + nonce, and `extra` parameters a login was allowed to ask for. */
+    /**
+     * Authorization code + PKCE (S256) + state + nonce, and `extra` parameters a login was allowed to
+     * ask for; with `par`, pushed to Keycloak as the client (its credentials, as any call) first.
+     */
     async startLogin(params: {
       redirectUri: string
       scope: string
@@ -98,7 +79,7 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       const codeVerifier = oidc.randomPKCECodeVerifier()
       const state = oidc.randomState()
       const nonce = oidc.randomNonce()
-      const url = oidc.buildAuthorizationUrl(cfg, {
+      const request = {
         ...params.extra,
         redirect_uri: params.redirectUri,
         scope: params.scope,
@@ -107,7 +88,8 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
         code_challenge_method: 'S256',
         state,
         nonce,
-      })
+      }
+      const url = options.par ? await pushed(request) : oidc.buildAuthorizationUrl(cfg, request)
       return { url, state, nonce, codeVerifier }
     },
 

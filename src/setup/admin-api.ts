@@ -5,6 +5,7 @@ import {
   BACKCHANNEL_LOGOUT_SESSION,
   BACKCHANNEL_LOGOUT_URL,
   JWKS_URL,
+  REQUIRE_PAR,
   USE_JWKS_URL,
   type Change,
   type ClientState,
@@ -179,6 +180,7 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
             [BACKCHANNEL_LOGOUT_URL]: change.backchannelLogoutUrl,
             [BACKCHANNEL_LOGOUT_SESSION]: 'true',
             ...(change.jwksUrl ? { [USE_JWKS_URL]: 'true', [JWKS_URL]: change.jwksUrl } : {}),
+            ...(change.requirePar ? { [REQUIRE_PAR]: 'true' } : {}),
           },
         })
         return

@@ -28,6 +28,7 @@ export type CheckedApp = Pick<
   | 'remote'
   | 'tokenExchange'
   | 'backchannelLogoutUrl'
+  | 'par'
 > & {
   /** The audiences of the upstreams this app calls with tokens of their own. */
   upstreamAudiences: string[]

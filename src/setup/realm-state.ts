@@ -60,6 +60,8 @@ export const JWKS_URL = 'jwks.url'
 /** The client attributes of back-channel logout: where Keycloak posts, and whether it names the session (`sid`). */
 export const BACKCHANNEL_LOGOUT_URL = 'backchannel.logout.url'
 export const BACKCHANNEL_LOGOUT_SESSION = 'backchannel.logout.session.required'
+/** The client refuses every login not pushed to its PAR endpoint first (RFC 9126). */
+export const REQUIRE_PAR = 'require.pushed.authorization.requests'
 
 /** A change the setup command can make. */
 export type Change =
@@ -72,6 +74,8 @@ export type Change =
       backchannelLogoutUrl: string
       /** private_key_jwt: no secret; Keycloak verifies assertions with the keys keyward serves here. */
       jwksUrl?: string
+      /** keyward pushes its logins (PAR): the client requires it of every login. */
+      requirePar?: boolean
     }
   | {
       kind: 'set-client'

@@ -95,6 +95,17 @@ describe('KEYWARD_CONFIG: several apps in one file', () => {
     ])
   })
 
+  test('an app pushes its logins (PAR) when its "par" says so; OIDC_PAR beside a file is refused', () => {
+    const config = loadConfig(envWith({ apps: [{ ...shop, par: true }, drivers] }))
+    expect(config.apps.map((a) => a.par)).toEqual([true, false])
+    expect(problems(envWith({ apps: [{ ...shop, par: 'yes' }] }))).toEqual([
+      'FILE: apps[0].par: true or false: whether logins are pushed to Keycloak first (PAR)',
+    ])
+    expect(problems(envWith({ apps: [drivers] }, { OIDC_PAR: 'true' }))).toEqual([
+      "OIDC_PAR: with KEYWARD_CONFIG, each app's settings are in that file; unset OIDC_PAR",
+    ])
+  })
+
   test('the single-app variables are refused beside a file; a file that is not JSON is named', () => {
     expect(
       problems(envWith({ apps: [drivers] }, { PUBLIC_URL: 'https://x.example.com', OIDC_CLIENT_ID: 'x' })),

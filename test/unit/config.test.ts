@@ -45,6 +45,12 @@ describe('loadConfig', () => {
     expect(config.trustProxy).toBe(false)
   })
 
+  test('OIDC_PAR: logins are pushed to Keycloak first when true; off by default', () => {
+    expect(loadConfig(valid).apps[0].par).toBe(false)
+    expect(loadConfig({ ...valid, OIDC_PAR: 'true' }).apps[0].par).toBe(true)
+    expect(problems({ ...valid, OIDC_PAR: 'always' })).toEqual(['OIDC_PAR: use true or false (got "always")'])
+  })
+
   test('local http development drops the __Host- prefix and Secure', () => {
     const config = loadConfig({
       ...valid,

@@ -25,6 +25,7 @@ const app = (id: string, origin: string, targets: string[] = [], upstreamAudienc
   handoffTargets: new Set(targets),
   upstreamAudiences,
   tokenExchange: 'standard',
+  par: false,
   // Keycloak reaches keyward on an internal address, not the public origin.
   backchannelLogoutUrl: new URL(`https://keyward.internal/${id}/auth/backchannel-logout`),
 })
@@ -276,6 +277,40 @@ describe('a client that authenticates with a key (private_key_jwt)', () => {
       clientId: 'web',
       jwksUrl: 'https://web.example.com/auth/jwks',
     })
+  })
+})
+
+describe('pushed authorization requests (PAR)', () => {
+  const web = app('web', 'https://web.example.com')
+  const required = (on: boolean) => {
+    const c = client('web', { redirectUris: ['https://web.example.com/*'] })
+    return realm([
+      { ...c, attributes: { ...c.attributes, ...(on ? { 'require.pushed.authorization.requests': 'true' } : {}) } },
+    ])
+  }
+
+  test("a client that requires PAR, and keyward not pushing: a problem keyward's configuration fixes", () => {
+    expect(findings([web], required(true)).map((f) => [f.severity, f.problem, f.fix, f.change])).toEqual([
+      [
+        'problem',
+        'the client requires pushed authorization requests (PAR), and keyward does not push its logins: Keycloak refuses every login',
+        'set OIDC_PAR=true (the middleware: keycloak.par; a KEYWARD_CONFIG app: "par": true)',
+        undefined,
+      ],
+    ])
+  })
+
+  test('keyward pushing to a client that does not require it: advice, and setup requires it; both: nothing to say', () => {
+    const pushing = { ...web, par: true }
+    expect(findings([pushing], required(false)).map((f) => [f.severity, f.change])).toEqual([
+      [
+        'advice',
+        { kind: 'set-attributes', clientId: 'web', attributes: { 'require.pushed.authorization.requests': 'true' } },
+      ],
+    ])
+    expect(findings([pushing], required(true))).toEqual([])
+    expect(findings([web], required(false))).toEqual([])
+    expect(findings([pushing], realm([]))[0].change).toMatchObject({ kind: 'create-client', requirePar: true })
   })
 })
 
