@@ -42,6 +42,8 @@ export interface Session {
   handingOff?: boolean
   /** Set when an end on purpose starts: the load leaves it alone from then on. */
   ending?: string
+  /** When that end began (a refresh Keycloak refuses from then on raced it). */
+  endingAt?: number
 }
 
 export interface Answer {
@@ -238,6 +240,7 @@ export class Load {
   /** Marks `s` and the sessions handed over from it (same Keycloak session) as ended on purpose. */
   private end(s: Session, why: string): void {
     s.ending ??= why
+    s.endingAt ??= Date.now()
     for (const child of s.children) this.end(child, why)
   }
 
@@ -250,6 +253,7 @@ export class Load {
 
   private revive(s: Session): void {
     s.ending = undefined
+    s.endingAt = undefined
     for (const child of s.children) this.revive(child)
   }
 

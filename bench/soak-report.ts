@@ -134,6 +134,8 @@ export function refreshesPerExpiry(
     })
   }
   const ours = new Set(sessions.map((s) => key(s.sid, s.client)))
+  // A refusal after the session's end on purpose began raced it (a refresh under way as it ended).
+  const endedFrom = new Map(sessions.flatMap((s) => (s.endingAt ? [[key(s.sid, s.client), s.endingAt] as const] : [])))
   return {
     expected,
     refreshed,
@@ -151,6 +153,7 @@ export function refreshesPerExpiry(
         time: e.time,
         sid: e.sessionId,
         error: [e.error ?? '?', e.details?.reason].filter(Boolean).join(': '),
+        raced: e.time >= (endedFrom.get(key(e.sessionId, e.clientId)) ?? Infinity) - 1000,
       })),
   }
 }

@@ -73,11 +73,11 @@ async function credentialsOf(given: ConnectionOptions['credentials']): Promise<C
  * during a rotation. `asClient` runs a call as the client and turns refused credentials into `client_refused`.
  */
 export function createKeycloakConnection(options: ConnectionOptions, log: Logger) {
-  let configs: oidc.Configuration[] | undefined
-  let pending: Promise<oidc.Configuration[]> | undefined
+  /** Each credential with the configuration that calls Keycloak with it, once discovery is loaded. */
+  let clients: { config: oidc.Configuration; credential: Credential }[] | undefined
+  let pending: Promise<NonNullable<typeof clients>> | undefined
   let retryTimer: NodeJS.Timeout | undefined
   let stopped = false
-  let credentials: Credential[] = []
   /** The credential Keycloak accepted last. */
   let inUse = 0
   let lastRefusalLog = 0
@@ -101,23 +101,25 @@ export function createKeycloakConnection(options: ConnectionOptions, log: Logger
     return other
   }
 
-  function discover(): Promise<oidc.Configuration[]> {
+  function discover(): Promise<NonNullable<typeof clients>> {
     pending ??= credentialsOf(options.credentials)
-      .then(async (all) => {
-        credentials = all
-        const loaded = await oidc.discovery(options.issuer, options.clientId, undefined, all[0].auth, {
+      .then(async ([first, ...others]) => {
+        const loaded = await oidc.discovery(options.issuer, options.clientId, undefined, first.auth, {
           [oidc.customFetch]: keycloakFetch,
           timeout: options.timeoutSeconds,
           execute: options.allowHttp ? [oidc.allowInsecureRequests] : [],
         })
-        return (configs = [loaded, ...all.slice(1).map((c) => withCredential(loaded, c))])
+        return (clients = [
+          { config: loaded, credential: first },
+          ...others.map((credential) => ({ config: withCredential(loaded, credential), credential })),
+        ])
       })
       .finally(() => (pending = undefined))
     return pending
   }
 
-  async function configurations(): Promise<oidc.Configuration[]> {
-    if (configs) return configs
+  async function loaded(): Promise<NonNullable<typeof clients>> {
+    if (clients) return clients
     try {
       return await discover()
     } catch (err) {
@@ -125,7 +127,7 @@ export function createKeycloakConnection(options: ConnectionOptions, log: Logger
     }
   }
 
-  const configuration = async (): Promise<oidc.Configuration> => (await configurations())[inUse]
+  const configuration = async (): Promise<oidc.Configuration> => (await loaded())[inUse].config
 
   /**
    * Runs a call that authenticates as the client, with the credential Keycloak accepted last, then
@@ -136,16 +138,17 @@ export function createKeycloakConnection(options: ConnectionOptions, log: Logger
     call: (cfg: oidc.Configuration, auth: oidc.ClientAuth) => Promise<T>,
     refused: (err: unknown) => boolean = credentialsRefused,
   ): Promise<T> {
-    const all = await configurations()
+    const all = await loaded()
     let refusal: unknown
     for (let n = 0; n < all.length; n++) {
       const i = (inUse + n) % all.length
+      const { config, credential } = all[i]
       try {
-        const result = await call(all[i], credentials[i].auth)
+        const result = await call(config, credential.auth)
         if (i !== inUse) {
           log.warn(
-            { clientId: options.clientId, credential: credentials[i].name },
-            `Keycloak now accepts the other client ${credentials[i].kind}; using it`,
+            { clientId: options.clientId, credential: credential.name },
+            `Keycloak now accepts the other client ${credential.kind}; using it`,
           )
           inUse = i
         }
@@ -158,7 +161,7 @@ export function createKeycloakConnection(options: ConnectionOptions, log: Logger
     if (Date.now() - lastRefusalLog > 10_000) {
       lastRefusalLog = Date.now()
       log.error(
-        { clientId: options.clientId, credentials: credentials.map((c) => c.name), error: errorFields(refusal) },
+        { clientId: options.clientId, credentials: all.map((c) => c.credential.name), error: errorFields(refusal) },
         `Keycloak refuses the credentials of client ${options.clientId}: its sessions are kept but cannot refresh or end until keyward has the client's secret or key`,
       )
     }
@@ -192,7 +195,7 @@ export function createKeycloakConnection(options: ConnectionOptions, log: Logger
       clearTimeout(retryTimer)
     },
 
-    isReady: (): boolean => configs !== undefined,
+    isReady: (): boolean => clients !== undefined,
     configuration,
     asClient,
     keycloakFetch,

@@ -48,9 +48,9 @@ describe('private_key_jwt against a live Keycloak', () => {
     OIDC_CLIENT_AUTH: 'private_key_jwt',
     ...keys,
   })
-  const run = async (keys: Record<string, string>) => {
+  const run = async (keys: Record<string, string>, upstreams: object = { echo: upstream.url }) => {
     await kw?.close()
-    kw = await startKeyward({ ...settings(keys), ...kept, UPSTREAMS: JSON.stringify({ echo: upstream.url }) }, { port })
+    kw = await startKeyward({ ...settings(keys), ...kept, UPSTREAMS: JSON.stringify(upstreams) }, { port })
   }
   const callApi = async (browser: Browser) => (await browser.request(`${kw.url}/api/echo/me`, { headers: api })).status
   /**
@@ -81,7 +81,10 @@ describe('private_key_jwt against a live Keycloak', () => {
         'LOGOUT_ERROR',
         'REVOKE_GRANT',
         'REVOKE_GRANT_ERROR',
+        'CLIENT_LOGIN',
         'CLIENT_LOGIN_ERROR',
+        'TOKEN_EXCHANGE',
+        'TOKEN_EXCHANGE_ERROR',
       ],
     })
     await addUser(admin, 'dana')
@@ -153,6 +156,43 @@ describe('private_key_jwt against a live Keycloak', () => {
     expect(await authErrors()).toEqual([])
     const doctor = await cli('doctor', { PUBLIC_URL: kw.url, ...settings({ OIDC_CLIENT_KEY_FILE: second }) })
     expect(doctor.out).toContain('doctor: no problems')
+  })
+
+  test("client credentials and token exchange authenticate with keyward's key too", async () => {
+    // An API with a client of its own (pk-api, the audience of its exchanged tokens), and pk's service account.
+    await admin.call('POST', '/clients', {
+      clientId: 'pk-api',
+      enabled: true,
+      publicClient: false,
+      standardFlowEnabled: false,
+    })
+    const pk = await admin.client('pk')
+    await admin.call('PUT', `/clients/${pk.id}`, { ...pk, serviceAccountsEnabled: true })
+    const upstreams = {
+      echo: upstream.url,
+      own: { url: upstream.url, audience: 'pk-api' },
+      svc: { url: upstream.url, token: 'client' },
+    }
+    const env = { ...settings({ OIDC_CLIENT_KEY_FILE: second }), UPSTREAMS: JSON.stringify(upstreams) }
+    const setup = await cli('setup', { PUBLIC_URL: kw.url, ...env }) // the exchange's switch and audience mapper
+    expect(setup.out).toContain('doctor: no problems')
+    await run({ OIDC_CLIENT_KEY_FILE: second }, upstreams)
+
+    const browser = new Browser()
+    await browser.login(kw.url, 'dana', 'dana-password')
+    const claims = async (path: string) => {
+      const res = await browser.request(`${kw.url}/api/${path}`, { headers: api })
+      expect([path, res.status]).toEqual([path, 200])
+      return upstream.seen.at(-1)!.claims!
+    }
+    const exchanged = await claims('own/x')
+    expect([exchanged.aud, exchanged.azp, exchanged.sub]).toEqual(['pk-api', 'pk', await admin.userId('dana')])
+    const service = await claims('svc/x')
+    expect([service.azp, service.preferred_username]).toEqual(['pk', 'service-account-pk'])
+    const events = await admin.call<{ type: string }[]>('GET', '/events?client=pk&max=500')
+    expect(events.filter((e) => e.type === 'TOKEN_EXCHANGE')).toHaveLength(1)
+    expect(events.filter((e) => e.type === 'CLIENT_LOGIN')).toHaveLength(1)
+    expect(await authErrors()).toEqual([])
   })
 
   test('Keycloak checks the signature: another key under a kid it knows is refused, 503 client_misconfigured, the session kept', async () => {

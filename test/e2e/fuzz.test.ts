@@ -57,6 +57,8 @@ describe('generated requests over every route', () => {
       LOGIN_UI_LOCALES: 'en,de',
       LOGIN_MAX_AGE: 'true',
       LOGIN_SCOPES: 'phone',
+      // Every generated login pushed to Keycloak first (PAR), where Keycloak judges its parameters.
+      OIDC_PAR: 'true',
     })
     await browser.login(kw.url, 'alice', 'alice-password')
   })
