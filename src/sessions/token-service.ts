@@ -9,7 +9,7 @@ import type { OidcClient } from '../oidc/client'
 import type { RefreshLocks } from '../store/refresh-locks'
 import type { TokenSessionStore } from '../store/token-sessions'
 import { NoRefreshSlot, refreshSlots } from './refresh-slots'
-import { retryWhileStoreUnavailable } from './retry'
+import { retryWhileStoreUnavailable } from '../store/retry'
 import { singleFlight } from './single-flight'
 
 /** What a refresh is for: `force`, refresh even a fresh token (an upstream refused it); a margin asked for. */

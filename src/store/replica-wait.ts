@@ -2,12 +2,12 @@
  * Session writes a Redis fail-over cannot undo (`REDIS_WAIT_REPLICAS`): WAIT for replicas, and behind
  * Sentinels, a write the replicas did not confirm is made again until it is on the primary to stay.
  */
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import type { ReplicaWait } from '../config/types'
-import { isFailure, storeUnavailable } from '../domain/failures'
+import { storeUnavailable } from '../domain/failures'
 import type { Logger } from '../log'
 import { guarded } from './redis'
+import { retryWhileStoreUnavailable } from './retry'
 import { topologyOf, type RedisClient } from './topology'
 
 /** How long a write is made again while a fail-over may undo it (a Sentinel switch takes seconds). */
@@ -61,21 +61,15 @@ export function replicaWaiter(redis: RedisClient, wait: ReplicaWait, log: Logger
     return stays
   }
 
-  const durably: Durably = async (key, write, kept = () => true) => {
-    const until = Date.now() + REWRITE_BUDGET_MS
-    for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 1000)) {
-      try {
-        const result = await write()
-        if (!kept(result) || (await lasting(key))) return result
-      } catch (err) {
-        if (!isFailure(err, 'store_unavailable') || Date.now() + delayMs >= until) throw err
-      }
-      if (Date.now() + delayMs >= until) {
+  // Made again only while the store is unavailable: a write at risk counts as that.
+  const durably: Durably = (key, write, kept = () => true) =>
+    retryWhileStoreUnavailable(async () => {
+      const result = await write()
+      if (kept(result) && !(await lasting(key))) {
         throw storeUnavailable(new Error('Redis is changing primaries: the write could be lost with the old one'))
       }
-      await sleep(delayMs)
-    }
-  }
+      return result
+    }, Date.now() + REWRITE_BUDGET_MS)
 
   return { durably, close: () => sentinels?.close() }
 }
@@ -97,23 +91,27 @@ function sentinelView(redis: Redis) {
     sentinelTLS,
   } = redis.options
   let clients: Redis[] | undefined
-  const open = () =>
-    (clients ??= sentinels.map((node) => {
-      const client = new Redis({
-        host: node.host,
-        port: node.port,
-        username: sentinelUsername ?? undefined,
-        password: sentinelPassword ?? undefined,
-        ...(enableTLSForSentinelMode ? { tls: sentinelTLS } : {}),
-        lazyConnect: true,
-        connectTimeout: 500,
-        commandTimeout: 500,
-        maxRetriesPerRequest: 0,
-        retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-      })
-      client.on('error', () => undefined) // a Sentinel away just does not answer
-      return client
-    }))
+  let closed = false
+  // None once closed: a check still under way at shutdown must not open them again.
+  const open = (): Redis[] =>
+    closed
+      ? []
+      : (clients ??= sentinels.map((node) => {
+          const client = new Redis({
+            host: node.host,
+            port: node.port,
+            username: sentinelUsername ?? undefined,
+            password: sentinelPassword ?? undefined,
+            ...(enableTLSForSentinelMode ? { tls: sentinelTLS } : {}),
+            lazyConnect: true,
+            connectTimeout: 500,
+            commandTimeout: 500,
+            maxRetriesPerRequest: 0,
+            retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+          })
+          client.on('error', () => undefined) // a Sentinel away just does not answer
+          return client
+        }))
 
   return {
     /**
@@ -146,6 +144,9 @@ function sentinelView(redis: Redis) {
         )
       )
     },
-    close: () => clients?.forEach((c) => c.disconnect()),
+    close: () => {
+      closed = true
+      clients?.forEach((c) => c.disconnect())
+    },
   }
 }
