@@ -14,14 +14,18 @@ export interface Hop {
  * Every response is kept in `seen`, to check that no token ever reached the client.
  */
 export class Browser {
-  readonly jar = new CookieJar()
   readonly seen: Hop[] = []
 
   /**
    * @param tlsProxy an https origin that a TLS-terminating proxy forwards to a plain-http one, adding
-   *   X-Forwarded-Proto: https, so keyward can be tested with its production (Secure, __Host-) cookies.
+   *   X-Forwarded-Proto: https (and X-Forwarded-Host), so keyward can be tested with its production
+   *   (Secure, __Host-) cookies.
+   * @param jar another Browser's cookies, to be the same browser (reaching another instance, say)
    */
-  constructor(private readonly tlsProxy?: { https: string; http: string }) {}
+  constructor(
+    private readonly tlsProxy?: { https: string; http: string },
+    readonly jar = new CookieJar(),
+  ) {}
 
   async request(url: string, init: RequestInit = {}): Promise<Hop> {
     const headers = new Headers(init.headers)
@@ -31,6 +35,7 @@ export class Browser {
     if (this.tlsProxy && url.startsWith(this.tlsProxy.https)) {
       target = this.tlsProxy.http + url.slice(this.tlsProxy.https.length)
       headers.set('x-forwarded-proto', 'https')
+      headers.set('x-forwarded-host', new URL(url).host)
     }
     const res = await fetch(target, { ...init, headers, redirect: 'manual' })
     for (const c of res.headers.getSetCookie()) await this.jar.setCookie(c, url, { ignoreError: true })
@@ -66,7 +71,8 @@ export class Browser {
    * Logs in through keyward: /auth/login → Keycloak's login page → posts the credentials → callback
    * → back to returnTo. Returns the hops after the form was posted (or, when Keycloak signs the
    * browser in without a form, all of them). `beforeSubmit` runs once the login page is there, just
-   * before the credentials go (to stage trouble for the callback).
+   * before the credentials go (to stage trouble for the callback). A client that requires consent (as
+   * FAPI 2.0's client policies make it) gets it: the user accepts Keycloak's consent page.
    */
   async login(
     keywardUrl: string,
@@ -93,7 +99,28 @@ export class Browser {
     })
     const location = posted.headers.get('location')
     if (posted.status !== 302 || !location) throw new Error(`login form answered ${posted.status}`)
-    return [posted, ...(await this.follow(new URL(location, posted.url).href))]
+    const hops = [posted, ...(await this.follow(new URL(location, posted.url).href))]
+    const consented = await this.consent(hops.at(-1)!)
+    const next = consented?.headers.get('location')
+    return consented && next ? [...hops, consented, ...(await this.follow(new URL(next, consented.url).href))] : hops
+  }
+
+  /** Accepts Keycloak's consent page, if `page` is one (Keycloak's answer); else nothing. */
+  private async consent(page: Hop): Promise<Hop | undefined> {
+    const form = parse(page.text)
+      .querySelectorAll('form')
+      .find((f) => f.querySelector('[name=accept]'))
+    const action = form?.getAttribute('action')
+    if (!form || !action) return undefined
+    const body = new URLSearchParams({ accept: 'Yes' })
+    for (const input of form.querySelectorAll('input[type=hidden]')) {
+      body.set(input.getAttribute('name')!, input.getAttribute('value') ?? '')
+    }
+    return this.request(new URL(action.replaceAll('&amp;', '&'), page.url).href, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    })
   }
 
   /** Drops keyward's cookies for `origin` (its session, its login binding), keeping Keycloak's SSO session. */

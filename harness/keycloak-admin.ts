@@ -101,6 +101,13 @@ export class KeycloakAdmin {
     return this.call('GET', `/users/${await this.userId(username)}/offline-sessions/${client.id}`)
   }
 
+  /** Keycloak's error events for a client (`CODE_TO_TOKEN_ERROR invalid_dpop_proof`, …), newest first. */
+  async clientErrors(clientId: string): Promise<string[]> {
+    return (await this.call<{ type: string; error?: string }[]>('GET', `/events?client=${clientId}&max=500`))
+      .filter((e) => e.type.endsWith('_ERROR'))
+      .map((e) => `${e.type} ${e.error}`)
+  }
+
   /** Events Keycloak recorded for a user, newest first. */
   async events(
     username: string,

@@ -38,7 +38,8 @@ export class Upstream {
       const seen: SeenRequest = { method: req.method!, url: req.url!, headers: req.headers }
       upstream.seen.push(seen)
       if (upstream.delayMs) await new Promise((r) => setTimeout(r, upstream.delayMs).unref())
-      const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
+      // A DPoP-bound token's proof is the demo API's to check (demo/dpop-check.mjs); here, the token.
+      const token = /^(?:Bearer|DPoP) (.+)$/.exec(req.headers.authorization ?? '')?.[1]
       if (!req.headers.authorization && req.url?.includes('/public/')) {
         // The public part of an API: a caller without a token is answered, saying so.
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ anonymous: true }))
@@ -83,7 +84,8 @@ export class Upstream {
         res.end()
         return
       }
-      const { authorization: _dropped, ...headers } = req.headers
+      // Never echoed: the token, and a DPoP proof (a JWT made for this one call).
+      const { authorization: _dropped, dpop: _proof, ...headers } = req.headers
       res.writeHead(200, {
         'content-type': 'application/json',
         'set-cookie': 'upstream=1; Path=/',

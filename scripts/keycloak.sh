@@ -6,6 +6,9 @@
 #   scripts/keycloak.sh stop     stop the instance this script started; never anything else
 #   scripts/keycloak.sh status   say whether it runs, and where
 #   scripts/keycloak.sh pid      print the process group id of the instance this script started
+#   scripts/keycloak.sh trusted  print the folder of the certificate (cert.pem, key.pem; 127.0.0.1) that
+#                                Keycloak trusts for its outgoing https calls: a test serves keyward's
+#                                back-channel logout or JWKS over https with it
 #
 # KEYCLOAK_PORT/KEYCLOAK_MANAGEMENT_PORT run another instance beside the usual one (its own install and
 # database); KEYCLOAK_FEATURES turns on features, e.g. token-exchange,admin-fine-grained-authz:v1.
@@ -43,8 +46,20 @@ pick_java() {
   dirname "$(dirname "$(readlink -f "$java")")"
 }
 
-# The realm exports and the features: a change to either starts the instance afresh.
-realm_digest() { { cat "$root"/keycloak/*-realm.json; echo "${KEYCLOAK_FEATURES:-}"; } | sha256sum | cut -c1-16; }
+# The realm exports, the features and the trusted certificate: a change starts the instance afresh.
+realm_digest() {
+  { cat "$root"/keycloak/*-realm.json; echo "${KEYCLOAK_FEATURES:-}"; cat "$trusted/cert.pem"; } | sha256sum | cut -c1-16
+}
+
+# A self-signed certificate for 127.0.0.1, made once per cache, in Keycloak's truststore (the system
+# one stays trusted too): its outgoing https calls to a test's keyward are then checked as in production.
+trusted="$cache/trusted-tls"
+make_trusted() {
+  [ -s "$trusted/cert.pem" ] && [ -s "$trusted/key.pem" ] && return
+  mkdir -p "$trusted"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj /CN=keyward-test \
+    -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$trusted/key.pem" -out "$trusted/cert.pem" 2>/dev/null
+}
 
 fetch() {
   if [ ! -x "$dist/bin/kc.sh" ]; then
@@ -98,6 +113,7 @@ start() {
   mkdir -p "$cache" "$run"
   fetch
   local digest
+  make_trusted
   digest=$(realm_digest)
   if pid_alive; then
     if [ "$(cat "$home/data/keyward-realm.digest" 2>/dev/null)" = "$digest" ]; then
@@ -125,7 +141,8 @@ start() {
     setsid "$home/bin/kc.sh" start-dev \
       --http-host=127.0.0.1 --http-port="$port" --hostname="$base" \
       --http-management-host=127.0.0.1 --http-management-port="$mgmt_port" \
-      --health-enabled=true --import-realm ${KEYCLOAK_FEATURES:+--features="$KEYCLOAK_FEATURES"} >"$log" 2>&1 </dev/null &
+      --health-enabled=true --import-realm --truststore-paths="$trusted/cert.pem" \
+      ${KEYCLOAK_FEATURES:+--features="$KEYCLOAK_FEATURES"} >"$log" 2>&1 </dev/null &
   echo $! > "$pidfile"
   wait_ready "$base"
   say "ready on $base (admin console $base/admin, user ${KEYCLOAK_ADMIN_USER:-admin})"
@@ -148,5 +165,6 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   pid) pid_alive && cat "$pidfile" ;;
-  *) echo "usage: $0 fetch|start|stop|status|pid" >&2; exit 2 ;;
+  trusted) mkdir -p "$cache"; make_trusted; echo "$trusted" ;;
+  *) echo "usage: $0 fetch|start|stop|status|pid|trusted" >&2; exit 2 ;;
 esac

@@ -144,6 +144,7 @@ export function createEngine(
         timeoutSeconds: config.keycloak.timeoutSeconds,
         allowHttp: config.keycloak.allowHttp,
         par: app.par,
+        dpop: app.dpop,
       },
       log.child({ app: app.id }),
     )

@@ -18,6 +18,9 @@ const appSchema = z
     clientKeyFile: z.string().min(1).optional(),
     nextClientKeyFile: z.string().min(1).optional(),
     par: z.boolean({ error: 'true or false: whether logins are pushed to Keycloak first (PAR)' }).default(false),
+    dpop: z
+      .boolean({ error: "true or false: whether the app's tokens are bound to a key of each session (DPoP)" })
+      .default(false),
     clientSecretEnv: z
       .string()
       .regex(

@@ -18,6 +18,8 @@ export interface AppSpec {
   nextClientKeyFile?: string
   /** Logins go through Keycloak's pushed authorization request endpoint (RFC 9126). */
   par: boolean
+  /** Tokens bound to a key of each session (DPoP, RFC 9449). */
+  dpop: boolean
   scopes: string
   allowedOrigins: string[]
   mobileRedirectUris: string[]
@@ -118,6 +120,7 @@ export function appFrom(spec: AppSpec, rules: AppRules, name: FieldName, problem
     clientSecret: spec.clientSecret,
     clientKeys,
     par: spec.par,
+    dpop: spec.dpop,
     ...(spec.nextClientSecret ? { nextClientSecret: spec.nextClientSecret } : {}),
     scopes: spec.scopes,
     postLogoutPath: spec.postLogoutPath,
@@ -191,6 +194,7 @@ const OPTION_OF: Record<keyof AppSpec, string> = {
   clientKeyFile: 'keycloak.clientKeyFile',
   nextClientKeyFile: 'keycloak.nextClientKeyFile',
   par: 'keycloak.par',
+  dpop: 'keycloak.dpop',
   scopes: 'keycloak.scopes',
   allowedOrigins: 'allowedOrigins',
   mobileRedirectUris: 'mobileRedirectUris',
@@ -216,6 +220,7 @@ export function appFromOptions(o: OneAppOptions, rules: AppRules, problems: stri
     clientKeyFile: o.keycloak.clientKeyFile,
     nextClientKeyFile: o.keycloak.nextClientKeyFile,
     par: o.keycloak.par,
+    dpop: o.keycloak.dpop,
     scopes: o.keycloak.scopes,
     allowedOrigins: o.allowedOrigins,
     mobileRedirectUris: o.mobileRedirectUris,
@@ -260,6 +265,7 @@ const NO_APP_SETTINGS: Omit<AppSpec, 'id' | 'publicUrl' | 'clientId'> = {
   clientAuth: 'client_secret_basic',
   clientSecret: '',
   par: false,
+  dpop: false,
   scopes: 'openid',
   allowedOrigins: [],
   mobileRedirectUris: [],

@@ -100,6 +100,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
   problems.push(...serverTimingProblems(server, options.refresh.lockTtlMs))
   const metrics = metricsFrom(server, problems)
   const forwardAuth = forwardAuthFrom(server, problems)
+  const bound = apps.filter((app) => app.dpop && !app.remote).map((app) => app.id)
+  if (forwardAuth?.accessToken && bound.length) {
+    problems.push(
+      `FORWARD_AUTH_ACCESS_TOKEN: must be false while an app binds its tokens to keys (DPoP: ${bound.join(', ')}), as the proxy cannot make the proofs they need`,
+    )
+  }
   if (server.APPS_INDEX_HOST && apps.some((app) => app.publicUrl.host === server.APPS_INDEX_HOST)) {
     problems.push(
       `APPS_INDEX_HOST: must be a host no app has, as each app's host shows that app (got ${JSON.stringify(server.APPS_INDEX_HOST)})`,

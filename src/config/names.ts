@@ -18,6 +18,7 @@ export const ENV_OPTIONS = {
   OIDC_CLIENT_KEY_FILE: 'keycloak.clientKeyFile',
   OIDC_CLIENT_KEY_NEXT_FILE: 'keycloak.nextClientKeyFile',
   OIDC_PAR: 'keycloak.par',
+  OIDC_DPOP: 'keycloak.dpop',
   OIDC_SCOPES: 'keycloak.scopes',
   DEV_ALLOW_HTTP: 'devAllowHttp',
   BACKCHANNEL_LOGOUT_URL: 'backchannelLogoutUrl',

@@ -60,6 +60,7 @@ const keycloakApp = {
   clientKeyFile: z.string().min(1).optional(),
   nextClientKeyFile: z.string().min(1).optional(),
   par: bool.default(false), // logins pushed to Keycloak first (RFC 9126)
+  dpop: bool.default(false), // tokens bound to a key of each session (RFC 9449)
   scopes: z.string().default('openid profile email'),
 }
 

@@ -157,6 +157,8 @@ export interface AppConfig {
   clientKeys: readonly ClientKey[]
   /** Logins are pushed to Keycloak first (PAR, RFC 9126): the browser carries only `request_uri`. */
   par: boolean
+  /** Tokens bound to a key of each session (DPoP, RFC 9449): every grant and upstream call carries a proof. */
+  dpop: boolean
   scopes: string
   postLogoutPath: string
   cookie: CookieConfig

@@ -17,6 +17,18 @@ export interface TokenGrant {
   claims?: Record<string, unknown>
   /** The scopes Keycloak granted. */
   scope?: string
+  /** The key the tokens are bound to (DPoP), when the request carried a proof. */
+  dpopKey?: DPoPKey
+}
+
+/**
+ * A session's DPoP key (RFC 9449): a P-256 key pair as its JWK coordinates (base64url), `d` the
+ * private part. Sealed with the tokens it binds, never logged, never sent anywhere.
+ */
+export interface DPoPKey {
+  x: string
+  y: string
+  d: string
 }
 
 /** An access token exchanged for one upstream's audience, kept with the session until it nears expiry. */
@@ -24,6 +36,8 @@ export interface UpstreamToken {
   accessToken: string
   expiresAt: number
   obtainedAt: number
+  /** The key the token is bound to (DPoP). */
+  dpopKey?: DPoPKey
 }
 
 /** `items` by `key`, each group in the order its items came. */
@@ -78,6 +92,8 @@ function recordExpiry(
 export interface TokenSet {
   accessToken: string
   refreshToken?: string
+  /** The key the access token is bound to (DPoP): every use of the token needs a proof made with it. */
+  dpopKey?: DPoPKey
 }
 
 /**
@@ -207,7 +223,7 @@ export function newSession(
     createdAt: fields.now,
     refreshedAt: fields.now,
     version: 1,
-    tokens: { accessToken: grant.accessToken, refreshToken: grant.refreshToken },
+    tokens: tokenSet(grant),
   }
 }
 
@@ -227,9 +243,17 @@ export function refreshedTokenSession(
     ...expiries(current.kind, grant, now, lifetimes),
     refreshedAt: now,
     version: current.version + 1,
-    tokens: {
-      accessToken: grant.accessToken,
-      refreshToken: grant.refreshToken ?? current.tokens.refreshToken,
-    },
+    tokens: tokenSet(grant, current.tokens),
+  }
+}
+
+/** A grant's tokens, with what it left out (an unchanged refresh token, the same key) kept from `current`. */
+function tokenSet(grant: TokenGrant, current?: TokenSet): TokenSet {
+  const refreshToken = grant.refreshToken ?? current?.refreshToken
+  const dpopKey = grant.dpopKey ?? current?.dpopKey
+  return {
+    accessToken: grant.accessToken,
+    ...(refreshToken === undefined ? {} : { refreshToken }),
+    ...(dpopKey ? { dpopKey } : {}),
   }
 }

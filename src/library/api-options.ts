@@ -20,8 +20,7 @@ export interface UpstreamOptions {
   /**
    * What it gets: `user`, the user's access token (default); `client`, the application's own
    * client-credentials token (its client needs "Service accounts roles"); `userOrNone`, the user's
-   * when there is a session, and no `Authorization` otherwise.
-   */
+   * when there is a session, and no `Authorization` otherwise. */
   token?: 'user' | 'client' | 'userOrNone'
   /** A `client` upstream that callers without a session may call (the CSRF header is still needed). */
   anonymous?: boolean
@@ -203,6 +202,8 @@ export interface KeywardOptions {
     nextClientKeyFile?: string
     /** Push each login to Keycloak first (PAR, RFC 9126), as a client that requires it needs. Default false (OIDC_PAR). */
     par?: boolean
+    /** Bind the app's tokens to a key of each session (DPoP, RFC 9449): upstream calls carry `Authorization: DPoP` and a proof. Default false (OIDC_DPOP). */
+    dpop?: boolean
     /** Where keyward itself reaches Keycloak, when not at `url` (KEYCLOAK_BACKCHANNEL_URL). */
     backchannelUrl?: string | URL
     /** The scopes a login asks for. Default `openid profile email` (OIDC_SCOPES). */

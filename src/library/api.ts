@@ -101,6 +101,17 @@ export interface KeywardContext {
    */
   accessToken(options?: AccessTokenOptions): Promise<string>
   /**
+   * The headers that carry the user's access token (as {@link KeywardContext.accessToken} gets it) on
+   * one call to an API: `Authorization: Bearer …`; with `keycloak.dpop`, `Authorization: DPoP …` and a
+   * `DPoP` proof for this method and URL, made with the session's key, which never leaves keyward;
+   * `nonce`: the API's last `DPoP-Nonce`, when it asks for one (401 `use_dpop_nonce`: call again with it).
+   * Rejects as {@link KeywardContext.accessToken} does.
+   */
+  authorization(
+    call: { method: string; url: string | URL; nonce?: string },
+    options?: AccessTokenOptions,
+  ): Promise<Record<string, string>>
+  /**
    * Whether the user holds one of `roles` (as {@link Keyward.requireRole} names them), by the current
    * access token, refreshed when due. Rejects as {@link KeywardContext.accessToken} does.
    */

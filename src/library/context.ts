@@ -1,13 +1,14 @@
 import { decodeJwt, type JWTPayload } from 'jose'
 import type { ServerResponse } from 'node:http'
 import type { AppConfig } from '../config/types'
-import type { TokenSession } from '../domain/token-session'
+import type { DPoPKey, TokenSession } from '../domain/token-session'
 import { clearSessionCookie } from '../http/browser-cookie'
 import type { Caller } from '../http/caller'
 import { KeywardError, toProblem } from '../http/problem'
 import { safeReturnTo } from '../http/return-to'
 import { logout, type SessionEndDeps } from '../sessions/session-end'
 import type { TokenService } from '../sessions/token-service'
+import { dpopProof } from '../domain/dpop-proof'
 import type { AccessTokenOptions, KeywardContext, SessionInfo, UserClaims } from './api'
 import { holdsAnyRole } from '../domain/access'
 
@@ -65,15 +66,30 @@ export class RequestContext implements KeywardContext {
   }
 
   async accessToken(options: AccessTokenOptions = {}): Promise<string> {
+    return (await this.token(options)).accessToken
+  }
+
+  async authorization(
+    call: { method: string; url: string | URL; nonce?: string },
+    options: AccessTokenOptions = {},
+  ): Promise<Record<string, string>> {
+    const { accessToken, dpopKey } = await this.token(options)
+    if (!dpopKey) return { authorization: `Bearer ${accessToken}` }
+    const proof = { method: call.method.toUpperCase(), url: String(call.url), accessToken, nonce: call.nonce }
+    return { authorization: `DPoP ${accessToken}`, dpop: await dpopProof(dpopKey, proof) }
+  }
+
+  /** The access token `options` ask for, and the key it is bound to (DPoP), if any. */
+  private async token(options: AccessTokenOptions): Promise<{ accessToken: string; dpopKey?: DPoPKey }> {
     const me = this.caller()
     try {
       if (options.audience) {
         const want = { audience: options.audience, scope: options.scope }
-        return (await this.deps.tokens.upstreamToken(me.session, `aud:${options.audience}`, want)).accessToken
+        return await this.deps.tokens.upstreamToken(me.session, `aud:${options.audience}`, want)
       }
       const current = await this.deps.tokens.currentSession(me.session, (options.minValiditySeconds ?? 0) * 1000)
       this.me = { ...me, session: current }
-      return current.tokens.accessToken
+      return current.tokens
     } catch (err) {
       const problem = toProblem(err)
       if (problem.code === 'session_expired') this.ended(me)

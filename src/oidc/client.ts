@@ -8,13 +8,20 @@ import {
   LogoutCredentialsRefused,
   type ConnectionOptions,
 } from './connection'
+import { postAsClient } from './client-post'
+import { grantsAsClient } from './dpop'
 import { exchangeRefusal, serviceAccountRefusal } from './exchange-refusal'
-import { payloadOf, toGrant } from './grant'
-import type { TokenGrant } from '../domain/token-session'
+import { payloadOf } from './grant'
+import type { DPoPKey, TokenGrant } from '../domain/token-session'
 
 export type OidcClientOptions = ConnectionOptions & {
   /** Logins pushed to Keycloak first (PAR, RFC 9126): the browser's URL holds only `client_id` and `request_uri`. */
   par?: boolean
+  /**
+   * Tokens bound to a key (DPoP, RFC 9449): every grant carries a proof made with the session's key, a
+   * new one when it has none yet, and the grant names the key (`TokenGrant.dpopKey`).
+   */
+  dpop?: boolean
 }
 
 export interface LoginRequest {
@@ -61,6 +68,9 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     }
   }
 
+  const granted = grantsAsClient(asClient, options.dpop ?? false)
+  const posting = { fetch: keycloakFetch, timeoutMs: options.timeoutSeconds * 1000 }
+
   return {
     start: connection.start,
     stop: connection.stop,
@@ -98,18 +108,20 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       callbackUrl: URL,
       checks: { codeVerifier: string; state: string; nonce: string },
     ): Promise<TokenGrant> {
-      const requestedAt = Date.now()
       try {
-        return toGrant(
-          await asClient((cfg) =>
-            oidc.authorizationCodeGrant(cfg, callbackUrl, {
+        return await granted(undefined, (cfg, proof) =>
+          oidc.authorizationCodeGrant(
+            cfg,
+            callbackUrl,
+            {
               pkceCodeVerifier: checks.codeVerifier,
               expectedState: checks.state,
               expectedNonce: checks.nonce,
               idTokenExpected: true,
-            }),
+            },
+            undefined,
+            proof,
           ),
-          requestedAt,
         )
       } catch (err) {
         const failure = keycloakAnswer(err)
@@ -126,30 +138,14 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
      * which also sends back-channel logout to the session's other clients. Returns false when
      * Keycloak says the session was already gone.
      */
-    async logoutAtKeycloak(refreshToken: string): Promise<boolean> {
+    async logoutAtKeycloak(refreshToken: string, dpopKey?: DPoPKey): Promise<boolean> {
       const cfg = await configuration()
       const endpoint = cfg.serverMetadata().end_session_endpoint
       if (!endpoint) throw new Error('Keycloak discovery has no end_session_endpoint')
       return asClient(async (cfg, auth) => {
-        // The client authenticates as at the token endpoint: a Basic header, or an assertion in the body.
         const body = new URLSearchParams({ refresh_token: refreshToken })
-        const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded' })
-        // openid-client types a client auth as returning nothing; private_key_jwt's signs, asynchronously.
-        await Promise.resolve(auth(cfg.serverMetadata(), cfg.clientMetadata(), body, headers))
-        let res: Response
-        try {
-          res = await keycloakFetch(endpoint, {
-            method: 'POST',
-            headers: Object.fromEntries(headers),
-            body,
-            redirect: 'manual',
-            signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
-          })
-        } catch (err) {
-          throw keycloakUnavailable(err)
-        }
+        const res = await postAsClient(cfg, auth, { endpoint, body, dpopKey, ...posting })
         await res.body?.cancel()
-        if (res.status >= 500) throw keycloakUnavailable(new Error(`Keycloak logout answered ${res.status}`))
         if (res.status === 401) throw new LogoutCredentialsRefused('Keycloak refused the client credentials at logout')
         return res.ok
       })
@@ -158,12 +154,12 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
     /**
      * The refresh grant. `invalid_grant` is Keycloak's final word on the session (`session_ended`,
      * Keycloak's error as its cause); an unreachable or failing Keycloak throws `keycloak_unavailable`,
-     * and refused client credentials `client_refused`: in both the session is kept.
+     * and refused client credentials `client_refused`: in both the session is kept. `dpopKey`: the
+     * session's, which the new access token is bound to.
      */
-    async refresh(refreshToken: string): Promise<TokenGrant> {
-      const requestedAt = Date.now()
+    async refresh(refreshToken: string, dpopKey?: DPoPKey): Promise<TokenGrant> {
       try {
-        return toGrant(await asClient((cfg) => oidc.refreshTokenGrant(cfg, refreshToken)), requestedAt)
+        return await granted(dpopKey, (cfg, proof) => oidc.refreshTokenGrant(cfg, refreshToken, undefined, proof))
       } catch (err) {
         const failure = keycloakAnswer(err)
         if (failure.kind === 'rejected' && failure.error === 'invalid_grant') {
@@ -179,30 +175,33 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
      * an access and a refresh token; for an upstream (`audience`), an access token for that audience
      * alone. The grant's claims are the new access token's (no ID token comes with an exchange).
      * Keycloak's refusal is `exchange_refused`, naming the fix; a subject token it no longer honours
-     * is `session_ended`.
+     * is `session_ended`. `dpopKey`: the key the new tokens are bound to (an upstream's token: the
+     * session's own; a handoff: none, so a new one when this client binds tokens).
      */
     async exchange(
       subjectToken: string,
-      params: { subjectClientId?: string; scope?: string } & (
+      params: { subjectClientId?: string; scope?: string; dpopKey?: DPoPKey } & (
         { requested: 'refresh_token' } | { requested: 'access_token'; audience: string }
       ),
     ): Promise<TokenGrant> {
-      const requestedAt = Date.now()
       try {
         // Keycloak's `invalid_client` or `unauthorized_client` here may be its exchange policy's answer.
-        const grant = toGrant(
-          await asClient(
-            (cfg) =>
-              oidc.genericGrantRequest(cfg, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+        const grant = await granted(
+          params.dpopKey,
+          (cfg, proof) =>
+            oidc.genericGrantRequest(
+              cfg,
+              'urn:ietf:params:oauth:grant-type:token-exchange',
+              {
                 subject_token: subjectToken,
                 subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
                 requested_token_type: `urn:ietf:params:oauth:token-type:${params.requested}`,
                 ...(params.scope ? { scope: params.scope } : {}),
                 ...(params.requested === 'access_token' ? { audience: params.audience } : {}),
-              }),
-            (err) => credentialsRefused(err, true),
-          ),
-          requestedAt,
+              },
+              proof,
+            ),
+          (err) => credentialsRefused(err, true),
         )
         if (params.requested === 'refresh_token' && !grant.refreshToken) {
           throw new Error('Keycloak answered a token exchange without a refresh token')
@@ -224,13 +223,12 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
      * that take the app's own token, and calls to another keyward deployment. Kept by `clientTokens`.
      */
     async clientCredentials(): Promise<TokenGrant> {
-      const requestedAt = Date.now()
       try {
-        const res = await asClient(
-          (cfg) => oidc.clientCredentialsGrant(cfg),
+        return await granted(
+          undefined,
+          (cfg, proof) => oidc.clientCredentialsGrant(cfg, undefined, proof),
           (err) => credentialsRefused(err, true),
         )
-        return toGrant(res, requestedAt)
       } catch (err) {
         const failure = keycloakAnswer(err)
         if (failure.kind !== 'rejected') throw err
@@ -238,14 +236,32 @@ export function createOidcClient(options: OidcClientOptions, log: Logger) {
       }
     },
 
-    /** RFC 7009 revocation; Keycloak answers 200 for tokens it no longer knows. */
-    async revoke(token: string): Promise<void> {
-      try {
-        await asClient((cfg) => oidc.tokenRevocation(cfg, token))
-      } catch (err) {
-        keycloakAnswer(err)
-        throw err
-      }
+    /**
+     * RFC 7009 revocation; Keycloak answers 200 for tokens it no longer knows. A token of a session
+     * whose tokens are bound to `dpopKey` is revoked with a proof of it (Keycloak refuses it without).
+     * False when Keycloak's DPoP policy refuses it (FAPI 2.0's `dpop-bind-enforcer` wants the revoked
+     * token bound, and Keycloak binds no refresh token of a confidential client): the client session
+     * then lives on at Keycloak until it idles out, though with the session's key gone no one can use it.
+     */
+    async revoke(token: string, dpopKey?: DPoPKey): Promise<boolean> {
+      const cfg = await configuration()
+      const endpoint = cfg.serverMetadata().revocation_endpoint
+      if (!endpoint) throw new Error('Keycloak discovery has no revocation_endpoint')
+      return asClient(async (cfg, auth) => {
+        const body = new URLSearchParams({ token })
+        const res = await postAsClient(cfg, auth, { endpoint, body, dpopKey, ...posting })
+        if (res.ok) {
+          await res.body?.cancel()
+          return true
+        }
+        const answer = (await res.json().catch(() => ({}))) as { error?: string; error_description?: string }
+        if (res.status === 400 && dpopKey && answer.error === 'invalid_token') return false
+        if (res.status === 401)
+          throw new LogoutCredentialsRefused('Keycloak refused the client credentials at revocation')
+        throw new Error(
+          `Keycloak refused the revocation (${answer.error ?? res.status}${answer.error_description ? `: ${answer.error_description}` : ''})`,
+        )
+      })
     },
 
     /**

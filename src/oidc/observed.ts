@@ -16,8 +16,8 @@ export function observedOidcClient(client: OidcClient, metrics: Pick<Metrics, 'k
   return {
     ...client,
     codeGrant: (callbackUrl, checks) => watch('code', client.codeGrant(callbackUrl, checks)),
-    logoutAtKeycloak: (refreshToken) => watch('logout', client.logoutAtKeycloak(refreshToken)),
-    refresh: (refreshToken) => watch('refresh', client.refresh(refreshToken)),
+    logoutAtKeycloak: (refreshToken, dpopKey?) => watch('logout', client.logoutAtKeycloak(refreshToken, dpopKey)),
+    refresh: (refreshToken, dpopKey?) => watch('refresh', client.refresh(refreshToken, dpopKey)),
     async exchange(subjectToken, params) {
       const purpose = params.requested === 'refresh_token' ? 'handoff' : 'upstream'
       try {
@@ -30,7 +30,7 @@ export function observedOidcClient(client: OidcClient, metrics: Pick<Metrics, 'k
       }
     },
     clientCredentials: () => watch('client_credentials', client.clientCredentials()),
-    revoke: (token) => watch('revoke', client.revoke(token)),
+    revoke: (token, dpopKey?) => watch('revoke', client.revoke(token, dpopKey)),
     honours: (refreshToken) => watch('introspect', client.honours(refreshToken)),
   } satisfies OidcClient
 }

@@ -41,7 +41,12 @@ export function createClientTokens(deps: ClientTokenDeps) {
   async function fromKeycloak(app: string): Promise<UpstreamToken> {
     const obtainedAt = deps.now()
     const grant = await deps.oidcFor(app).clientCredentials()
-    const token = { accessToken: grant.accessToken, expiresAt: obtainedAt + grant.expiresIn * 1000, obtainedAt }
+    const token: UpstreamToken = {
+      accessToken: grant.accessToken,
+      expiresAt: obtainedAt + grant.expiresIn * 1000,
+      obtainedAt,
+      ...(grant.dpopKey ? { dpopKey: grant.dpopKey } : {}),
+    }
     await deps.store.put(app, token).catch((err: unknown) => {
       deps.log.warn({ app, error: errorFields(err) }, 'the client token could not be shared')
     })

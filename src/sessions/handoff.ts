@@ -82,6 +82,13 @@ export async function startHandoff(
         'token only within an online session. Log in without "remember me" to hand the session over.',
     )
   }
+  if (source.tokens.dpopKey) {
+    throw new Failure(
+      'handoff_not_allowed',
+      "This session's tokens are bound to its key (DPoP), and Keycloak exchanges a sender-constrained " +
+        'token for no other client. Log in to the other app instead (single sign-on makes that quick).',
+    )
+  }
   const code = randomOpaque()
   await deps.handoffCodes.create(code, {
     sourceId: source.id,

@@ -26,7 +26,7 @@ export async function applyLoginHook(
     session.tokens.refreshToken
       ? deps
           .oidcFor(session.app)
-          .revoke(session.tokens.refreshToken)
+          .revoke(session.tokens.refreshToken, session.tokens.dpopKey)
           .catch((err: unknown) =>
             deps.log.warn(
               { app: session.app, sub: session.sub, error: errorFields(err) },

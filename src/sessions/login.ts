@@ -175,7 +175,7 @@ export async function keepNewSession(
     if (login.ownKeycloakSession && session.tokens.refreshToken) {
       await deps
         .oidcFor(session.app)
-        .revoke(session.tokens.refreshToken)
+        .revoke(session.tokens.refreshToken, session.tokens.dpopKey)
         .catch((e: unknown) =>
           deps.log.warn({ ...fields, error: errorFields(e) }, 'revoking the unstored session failed'),
         )

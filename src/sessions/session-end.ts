@@ -15,6 +15,14 @@ export interface SessionEndDeps {
 /** Sessions in one Keycloak client session: the same user session (`sid`), app (client) and kind. */
 const clientSessionKey = (s: TokenSession): string => (s.sid ? `${s.sid} ${s.app} ${s.kind}` : `own ${s.id}`)
 
+/** Keycloak's DPoP policy would not revoke the session's token: ended here, its key with it. */
+function unrevoked(deps: SessionEndDeps, s: TokenSession): void {
+  deps.log.warn(
+    { app: s.app, sub: s.sub },
+    "Keycloak's DPoP policy refuses to revoke a refresh token it bound to no key: the session ends here, its key destroyed, and its client session at Keycloak when it idles out",
+  )
+}
+
 /**
  * Ends sessions for good: each one's refresh or offline token is revoked at Keycloak (as its own
  * client), then its records go. If Keycloak cannot be reached, the sessions not yet ended stay
@@ -42,9 +50,11 @@ export async function revokeSessions(
     const ending = new Set(group.map((g) => g.id))
     const othersIn = (sessions: TokenSession[]) =>
       sessions.filter((o) => !ending.has(o.id) && clientSessionKey(o) === key)
-    const token = group.find((g) => g.tokens.refreshToken)?.tokens.refreshToken
+    const holder = group.find((g) => g.tokens.refreshToken)
+    const token = holder?.tokens.refreshToken
+    const dpopKey = holder?.tokens.dpopKey
     const shared = first.sid ? othersIn(await inSid(first.sid)).length > 0 : false
-    if (token && !shared) await deps.oidcFor(first.app).revoke(token)
+    if (token && !shared && !(await deps.oidcFor(first.app).revoke(token, dpopKey))) unrevoked(deps, first)
     for (const g of group) await deps.tokenSessions.delete(g)
     if (token && shared && first.sid) {
       const lastNow = await deps.tokenSessions.listBySid(first.sid).then(
@@ -54,7 +64,7 @@ export async function revokeSessions(
       if (lastNow) {
         await deps
           .oidcFor(first.app)
-          .revoke(token)
+          .revoke(token, dpopKey)
           .catch((err: unknown) => {
             deps.log.warn(
               { app: first.app, sub: first.sub, error: errorFields(err) },
@@ -100,8 +110,8 @@ export async function forgetEndedSession(deps: SessionEndDeps, s: TokenSession):
 export async function logout(deps: SessionEndDeps, s: TokenSession, postLogoutRedirectUri: string): Promise<URL> {
   const oidc = deps.oidcFor(s.app)
   if (s.tokens.refreshToken) {
-    await oidc.logoutAtKeycloak(s.tokens.refreshToken)
-    await oidc.revoke(s.tokens.refreshToken).catch((err: unknown) => {
+    await oidc.logoutAtKeycloak(s.tokens.refreshToken, s.tokens.dpopKey)
+    await oidc.revoke(s.tokens.refreshToken, s.tokens.dpopKey).catch((err: unknown) => {
       // The session is already over at Keycloak; a failed revocation leaves nothing usable behind.
       deps.log.warn({ error: errorFields(err) }, 'revocation after logout failed')
     })

@@ -110,7 +110,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       if (!refreshToken) throw sessionEnded()
       // A slot is waited for only while the call's whole timeout still fits before the lock runs out.
       grant = await slots.run(
-        () => deps.oidcFor(current.app).refresh(refreshToken),
+        () => deps.oidcFor(current.app).refresh(refreshToken, current.tokens.dpopKey),
         lockedUntil - deps.keycloakTimeoutMs,
       )
     } catch (err) {
@@ -233,8 +233,16 @@ export function createTokenService(deps: TokenServiceDeps) {
       return exchanges.run(`${session.id} ${name}${force ? '!' : ''}`, async () => {
         const subject = await freshAccessToken(session)
         const obtainedAt = deps.now()
-        const grant = await deps.oidcFor(session.app).exchange(subject, { requested: 'access_token', ...want })
-        const got = { accessToken: grant.accessToken, expiresAt: obtainedAt + grant.expiresIn * 1000, obtainedAt }
+        // Bound, when the app binds tokens, to the session's key: one key proves every token of a session.
+        const grant = await deps
+          .oidcFor(session.app)
+          .exchange(subject, { requested: 'access_token', ...want, dpopKey: session.tokens.dpopKey })
+        const got: UpstreamToken = {
+          accessToken: grant.accessToken,
+          expiresAt: obtainedAt + grant.expiresIn * 1000,
+          obtainedAt,
+          ...(grant.dpopKey ? { dpopKey: grant.dpopKey } : {}),
+        }
         await deps.tokenSessions.keepUpstreamToken(session.id, name, got).catch((err: unknown) => {
           // Not kept: the next request exchanges again. The token itself is good for this one.
           deps.log.warn({ app: session.app, upstream: name, error: errorFields(err) }, 'upstream token not kept')

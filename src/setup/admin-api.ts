@@ -5,6 +5,7 @@ import {
   BACKCHANNEL_LOGOUT_SESSION,
   BACKCHANNEL_LOGOUT_URL,
   JWKS_URL,
+  REQUIRE_DPOP,
   REQUIRE_PAR,
   USE_JWKS_URL,
   type Change,
@@ -181,6 +182,7 @@ export async function connectAdmin(baseUrl: string, realm: string, credentials: 
             [BACKCHANNEL_LOGOUT_SESSION]: 'true',
             ...(change.jwksUrl ? { [USE_JWKS_URL]: 'true', [JWKS_URL]: change.jwksUrl } : {}),
             ...(change.requirePar ? { [REQUIRE_PAR]: 'true' } : {}),
+            ...(change.requireDpop ? { [REQUIRE_DPOP]: 'true' } : {}),
           },
         })
         return

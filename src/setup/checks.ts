@@ -1,11 +1,11 @@
 import { clientKeyFindings, jwksUrl } from './client-key-checks'
+import { requirementFindings } from './requirement-checks'
 import { versionFindings } from './version-checks'
 import { handoffFindings, upstreamFindings } from './exchange-checks'
 import type { CheckedApp, Finding } from './findings'
 import {
   BACKCHANNEL_LOGOUT_SESSION,
   BACKCHANNEL_LOGOUT_URL,
-  REQUIRE_PAR,
   type Change,
   type ClientState,
   type RealmSettings,
@@ -54,6 +54,12 @@ function clientFindings(app: CheckedApp, c: ClientState): Finding[] {
     )
   } else if (app.clientAuth === 'private_key_jwt') {
     out.push(...clientKeyFindings(app, c))
+  } else if (c.clientAuthenticatorType !== 'client-secret') {
+    // Not changed by setup: a client made to sign (FAPI 2.0's policies, say) is not to be weakened here.
+    problem(
+      `the client authenticates with ${c.clientAuthenticatorType}, but keyward with a secret: Keycloak refuses every call`,
+      'give keyward a key (OIDC_CLIENT_AUTH=private_key_jwt, OIDC_CLIENT_KEY_FILE), or set "Client Authenticator" to "Client Id and Secret"',
+    )
   } else if (c.secretMatches === false) {
     problem(
       "the client's secret is not the one keyward is configured with",
@@ -74,7 +80,7 @@ function clientFindings(app: CheckedApp, c: ClientState): Finding[] {
       attributes: { 'pkce.code.challenge.method': 'S256' },
     })
   }
-  out.push(...parFindings(app, c))
+  out.push(...requirementFindings(app, c))
   if (!allowed(app.callbackUrl.href, c.redirectUris, c.rootUrl)) {
     problem(
       `the redirect URIs do not allow keyward's callback ${app.callbackUrl.href}`,
@@ -108,39 +114,6 @@ function clientFindings(app: CheckedApp, c: ClientState): Finding[] {
     )
   }
   return out
-}
-
-/**
- * Pushed authorization requests: a client that requires them refuses every login keyward does not
- * push; one keyward pushes to should require them, so that no login can skip the push.
- */
-function parFindings(app: CheckedApp, c: ClientState): Finding[] {
-  const subject = `app ${app.id} (client ${app.clientId})`
-  const required = c.attributes[REQUIRE_PAR] === 'true'
-  if (required && !app.par) {
-    return [
-      {
-        severity: 'problem',
-        subject,
-        problem:
-          'the client requires pushed authorization requests (PAR), and keyward does not push its logins: Keycloak refuses every login',
-        fix: 'set OIDC_PAR=true (the middleware: keycloak.par; a KEYWARD_CONFIG app: "par": true)',
-      },
-    ]
-  }
-  if (!required && app.par) {
-    return [
-      {
-        severity: 'advice',
-        subject,
-        problem:
-          'keyward pushes its logins (PAR), but the client does not require it: a login sent without the push is still accepted',
-        fix: 'turn on "Pushed authorization request required" (Advanced tab)',
-        change: { kind: 'set-attributes', clientId: app.clientId, attributes: { [REQUIRE_PAR]: 'true' } },
-      },
-    ]
-  }
-  return []
 }
 
 /** Keycloak tells keyward of every ended user session through the back channel, naming the session. */
@@ -251,6 +224,7 @@ export function findings(apps: CheckedApp[], state: RealmState, keyward: Keyward
           secret: app.clientSecret,
           ...(app.clientAuth === 'private_key_jwt' ? { jwksUrl: jwksUrl(app) } : {}),
           ...(app.par ? { requirePar: true } : {}),
+          ...(app.dpop ? { requireDpop: true } : {}),
           redirectUri: app.callbackUrl.href,
           postLogoutUri: postLogoutUri(app),
           backchannelLogoutUrl: app.backchannelLogoutUrl.href,

@@ -29,6 +29,7 @@ export type CheckedApp = Pick<
   | 'tokenExchange'
   | 'backchannelLogoutUrl'
   | 'par'
+  | 'dpop'
 > & {
   /** The audiences of the upstreams this app calls with tokens of their own. */
   upstreamAudiences: string[]

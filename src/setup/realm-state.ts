@@ -62,6 +62,8 @@ export const BACKCHANNEL_LOGOUT_URL = 'backchannel.logout.url'
 export const BACKCHANNEL_LOGOUT_SESSION = 'backchannel.logout.session.required'
 /** The client refuses every login not pushed to its PAR endpoint first (RFC 9126). */
 export const REQUIRE_PAR = 'require.pushed.authorization.requests'
+/** The client refuses every grant without a DPoP proof, and binds its tokens to the proof's key (RFC 9449). */
+export const REQUIRE_DPOP = 'dpop.bound.access.tokens'
 
 /** A change the setup command can make. */
 export type Change =
@@ -76,6 +78,8 @@ export type Change =
       jwksUrl?: string
       /** keyward pushes its logins (PAR): the client requires it of every login. */
       requirePar?: boolean
+      /** keyward binds its tokens (DPoP): the client requires a proof with every grant. */
+      requireDpop?: boolean
     }
   | {
       kind: 'set-client'

@@ -1,10 +1,11 @@
-import type { TokenSet } from '../domain/token-session'
+import type { DPoPKey, TokenSet } from '../domain/token-session'
 
 /**
  * The tokens of a session as compact bytes, before they are sealed: a JWT's three base64url parts are
  * kept as the bytes they encode (a quarter smaller than the text; Redis memory per session is what
  * this buys), anything else as its UTF-8 text. Each token is a tag byte (1: JWT, 0: text) and its
  * parts, each with a 2-byte length; the access token comes first, then the refresh token if any.
+ * A DPoP key, if any, follows as tag 2 and its `x`, `y` and `d` bytes.
  */
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 
@@ -23,13 +24,18 @@ function encodeToken(token: string): Buffer[] {
   return [Buffer.of(0), ...part(Buffer.from(token, 'utf8'))]
 }
 
+function encodeKey(key: DPoPKey): Buffer[] {
+  return [Buffer.of(2), ...[key.x, key.y, key.d].flatMap((p) => part(Buffer.from(p, 'base64url')))]
+}
+
 export function encodeTokens(tokens: TokenSet): Buffer {
   const all = tokens.refreshToken === undefined ? [tokens.accessToken] : [tokens.accessToken, tokens.refreshToken]
-  return Buffer.concat(all.flatMap(encodeToken))
+  return Buffer.concat([...all.flatMap(encodeToken), ...(tokens.dpopKey ? encodeKey(tokens.dpopKey) : [])])
 }
 
 export function decodeTokens(bytes: Buffer): TokenSet {
   const tokens: string[] = []
+  let dpopKey: DPoPKey | undefined
   let at = 0
   const next = (): Buffer => {
     const length = bytes.readUInt16BE(at)
@@ -42,9 +48,16 @@ export function decodeTokens(bytes: Buffer): TokenSet {
     const tag = bytes[at++]
     if (tag === 1) tokens.push([next(), next(), next()].map((p) => p.toString('base64url')).join('.'))
     else if (tag === 0) tokens.push(next().toString('utf8'))
-    else throw new RangeError(`unknown token tag ${tag}`)
+    else if (tag === 2) {
+      const [x, y, d] = [next(), next(), next()].map((p) => p.toString('base64url'))
+      dpopKey = { x, y, d }
+    } else throw new RangeError(`unknown token tag ${tag}`)
   }
   const [accessToken, refreshToken] = tokens
   if (accessToken === undefined) throw new RangeError('no access token')
-  return refreshToken === undefined ? { accessToken } : { accessToken, refreshToken }
+  return {
+    accessToken,
+    ...(refreshToken === undefined ? {} : { refreshToken }),
+    ...(dpopKey ? { dpopKey } : {}),
+  }
 }

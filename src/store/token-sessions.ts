@@ -1,4 +1,10 @@
-import { idleExtension, type TokenSession, type TokenSet, type UpstreamToken } from '../domain/token-session'
+import {
+  idleExtension,
+  type DPoPKey,
+  type TokenSession,
+  type TokenSet,
+  type UpstreamToken,
+} from '../domain/token-session'
 import type { RedisKeys } from './keys'
 import { guarded, luaScript } from './redis'
 import type { Durably } from './replica-wait'
@@ -121,8 +127,8 @@ export function createTokenSessionStore(
       const name = field.slice(UPSTREAM.length)
       try {
         const opened = sealer.open(sealed, upstreamAad(id, name)).toString()
-        const [accessToken, expiresAt, obtainedAt] = JSON.parse(opened) as [string, number, number]
-        ;(session.upstreamTokens ??= {})[name] = { accessToken, expiresAt, obtainedAt }
+        const [accessToken, expiresAt, obtainedAt, dpopKey] = JSON.parse(opened) as [string, number, number, DPoPKey?]
+        ;(session.upstreamTokens ??= {})[name] = { accessToken, expiresAt, obtainedAt, ...(dpopKey ? { dpopKey } : {}) }
       } catch {
         // sealed with a retired key: as if there were none, and exchanged again
       }
@@ -202,7 +208,10 @@ export function createTokenSessionStore(
 
     /** Keeps an upstream's own token with a session that still exists (a refresh leaves it in place). */
     async keepUpstreamToken(id: string, name: string, token: UpstreamToken): Promise<void> {
-      const plain = JSON.stringify([token.accessToken, token.expiresAt, token.obtainedAt])
+      const { accessToken, expiresAt, obtainedAt, dpopKey } = token
+      const plain = JSON.stringify(
+        dpopKey ? [accessToken, expiresAt, obtainedAt, dpopKey] : [accessToken, expiresAt, obtainedAt],
+      )
       await guarded(SET_IF_EXISTS(redis, [key(id)], [`${UPSTREAM}${name}`, sealer.seal(plain, upstreamAad(id, name))]))
       changed(id)
     },

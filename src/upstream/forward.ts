@@ -2,6 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { Agent, errors, request, type Dispatcher } from 'undici'
 import type { UpstreamConfig } from '../config/types'
 import { Failure } from '../domain/failures'
+import type { DPoPKey } from '../domain/token-session'
+import { dpopProof } from '../domain/dpop-proof'
 
 // Hop-by-hop headers (RFC 9110 §7.6.1; also any a message names in its Connection header) and what
 // keyward owns: never passed along.
@@ -19,6 +21,7 @@ const DROP_REQUEST = new Set([
   'authorization',
   'cookie',
   'x-csrf',
+  'dpop',
   'forwarded',
   // Node has already answered the caller's 100-continue; undici refuses to send the header on.
   'expect',
@@ -61,6 +64,7 @@ const DROP_RESPONSE = new Set([
   'transfer-encoding',
   'upgrade',
   'set-cookie',
+  'dpop-nonce', // keyward's, for its next proof
   'access-control-allow-origin',
   'access-control-allow-credentials',
   'access-control-allow-methods',
@@ -98,6 +102,8 @@ export interface OutgoingCall {
   body?: NodeJS.ReadableStream | Buffer
   /** What goes as `Authorization: Bearer`; none for a caller without a session at a `userOrNone` upstream. */
   accessToken?: string
+  /** The key `accessToken` is bound to: it goes as `Authorization: DPoP`, with a proof made with the key. */
+  dpopKey?: DPoPKey
   forwardedFor: { ip: string; proto: string; host: string }
   /** keyward's id of the request (see `requestIdOf`). */
   requestId?: string
@@ -112,10 +118,10 @@ export const forwardedFor = (publicUrl: URL, ip: string): OutgoingCall['forwarde
 
 /** The headers a call sends: the caller's that may pass, and what keyward sets itself. */
 export function outgoingHeaders(
-  call: Pick<OutgoingCall, 'headers' | 'cookie' | 'accessToken' | 'forwardedFor' | 'requestId'>,
+  call: Pick<OutgoingCall, 'headers' | 'cookie' | 'accessToken' | 'dpopKey' | 'forwardedFor' | 'requestId'>,
 ): Record<string, string | string[]> {
   const headers = passable(call.headers, DROP_REQUEST)
-  if (call.accessToken) headers.authorization = `Bearer ${call.accessToken}`
+  if (call.accessToken) headers.authorization = `${call.dpopKey ? 'DPoP' : 'Bearer'} ${call.accessToken}`
   if (call.cookie) headers.cookie = call.cookie
   headers['x-forwarded-for'] = call.forwardedFor.ip
   headers['x-forwarded-proto'] = call.forwardedFor.proto
@@ -128,27 +134,58 @@ export function outgoingHeaders(
 export const upstreamUrl = (upstream: UpstreamConfig, pathAndQuery: string): string =>
   `${upstream.url.href.replace(/\/$/, '')}${pathAndQuery}`
 
-/** Streams calls to the configured upstreams over a keep-alive pool; nowhere else is reachable. */
+/** Whether an upstream's 401 asks for a DPoP proof with its nonce (RFC 9449 §9). */
+const wantsNonce = (answer: Dispatcher.ResponseData): boolean =>
+  answer.statusCode === 401 && /\buse_dpop_nonce\b/.test(String(answer.headers['www-authenticate'] ?? ''))
+
+/**
+ * Streams calls to the configured upstreams over a keep-alive pool; nowhere else is reachable. A call
+ * with a DPoP-bound token carries a fresh proof, with the nonce the upstream last gave (kept per
+ * upstream); a nonce challenge is answered once, unless the body was streamed and cannot be sent again.
+ */
 export function createForwarder() {
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
+  const nonces = new Map<string, string>()
+
+  async function once(
+    upstream: UpstreamConfig,
+    call: OutgoingCall,
+    url: string,
+    nonce: string | undefined,
+  ): Promise<Dispatcher.ResponseData> {
+    const headers = outgoingHeaders(call)
+    if (call.dpopKey && call.accessToken) {
+      headers.dpop = await dpopProof(call.dpopKey, { method: call.method, url, accessToken: call.accessToken, nonce })
+    }
+    try {
+      return await request(url, {
+        method: call.method,
+        headers,
+        body: call.body as Dispatcher.DispatchOptions['body'],
+        dispatcher: agent,
+        headersTimeout: upstream.timeoutMs,
+        bodyTimeout: upstream.timeoutMs,
+      })
+    } catch (err) {
+      if (err instanceof errors.HeadersTimeoutError || err instanceof errors.ConnectTimeoutError) {
+        throw new Failure('upstream_timeout', 'The upstream did not answer in time.', { cause: err })
+      }
+      throw new Failure('upstream_unavailable', 'The upstream could not be reached.', { cause: err })
+    }
+  }
 
   return {
     async send(upstream: UpstreamConfig, call: OutgoingCall): Promise<Dispatcher.ResponseData> {
-      try {
-        return await request(upstreamUrl(upstream, call.pathAndQuery), {
-          method: call.method,
-          headers: outgoingHeaders(call),
-          body: call.body as Dispatcher.DispatchOptions['body'],
-          dispatcher: agent,
-          headersTimeout: upstream.timeoutMs,
-          bodyTimeout: upstream.timeoutMs,
-        })
-      } catch (err) {
-        if (err instanceof errors.HeadersTimeoutError || err instanceof errors.ConnectTimeoutError) {
-          throw new Failure('upstream_timeout', 'The upstream did not answer in time.', { cause: err })
-        }
-        throw new Failure('upstream_unavailable', 'The upstream could not be reached.', { cause: err })
-      }
+      const url = upstreamUrl(upstream, call.pathAndQuery)
+      const { origin } = upstream.url
+      const sent = nonces.get(origin)
+      const answer = await once(upstream, call, url, sent)
+      const nonce = call.dpopKey && answer.headers['dpop-nonce']
+      if (typeof nonce !== 'string' || nonce === sent) return answer
+      nonces.set(origin, nonce)
+      if (!wantsNonce(answer) || (call.body && !Buffer.isBuffer(call.body))) return answer
+      await answer.body.dump()
+      return once(upstream, call, url, nonce)
     },
 
     /** Response headers fit to pass to the client. */

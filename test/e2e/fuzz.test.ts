@@ -59,6 +59,8 @@ describe('generated requests over every route', () => {
       LOGIN_SCOPES: 'phone',
       // Every generated login pushed to Keycloak first (PAR), where Keycloak judges its parameters.
       OIDC_PAR: 'true',
+      // The session's tokens bound to its key (DPoP): every proxied call is signed with it.
+      OIDC_DPOP: 'true',
     })
     await browser.login(kw.url, 'alice', 'alice-password')
   })
@@ -113,6 +115,7 @@ describe('generated requests over every route', () => {
       '/auth/handoff/complete',
       '/auth/handoff/redeem',
       '/auth/backchannel-logout',
+      '/auth/jwks',
       '/admin/users/x/sessions',
       '/admin/users/x/logout',
       '/admin/sessions/x',

@@ -106,6 +106,17 @@ describe('KEYWARD_CONFIG: several apps in one file', () => {
     ])
   })
 
+  test('an app binds its tokens to keys (DPoP) when its "dpop" says so; OIDC_DPOP beside a file is refused', () => {
+    const config = loadConfig(envWith({ apps: [shop, { ...drivers, dpop: true }] }))
+    expect(config.apps.map((a) => a.dpop)).toEqual([false, true])
+    expect(problems(envWith({ apps: [{ ...shop, dpop: 1 }] }))).toEqual([
+      "FILE: apps[0].dpop: true or false: whether the app's tokens are bound to a key of each session (DPoP)",
+    ])
+    expect(problems(envWith({ apps: [drivers] }, { OIDC_DPOP: 'true' }))).toEqual([
+      "OIDC_DPOP: with KEYWARD_CONFIG, each app's settings are in that file; unset OIDC_DPOP",
+    ])
+  })
+
   test('the single-app variables are refused beside a file; a file that is not JSON is named', () => {
     expect(
       problems(envWith({ apps: [drivers] }, { PUBLIC_URL: 'https://x.example.com', OIDC_CLIENT_ID: 'x' })),

@@ -45,6 +45,12 @@ describe('loadConfig', () => {
     expect(config.trustProxy).toBe(false)
   })
 
+  test('OIDC_DPOP: tokens are bound to a key of each session when true; off by default', () => {
+    expect(loadConfig(valid).apps[0].dpop).toBe(false)
+    expect(loadConfig({ ...valid, OIDC_DPOP: 'true' }).apps[0].dpop).toBe(true)
+    expect(problems({ ...valid, OIDC_DPOP: 'on' })).toEqual(['OIDC_DPOP: use true or false (got "on")'])
+  })
+
   test('OIDC_PAR: logins are pushed to Keycloak first when true; off by default', () => {
     expect(loadConfig(valid).apps[0].par).toBe(false)
     expect(loadConfig({ ...valid, OIDC_PAR: 'true' }).apps[0].par).toBe(true)

@@ -60,4 +60,12 @@ describe('FORWARD_AUTH_*', () => {
       /^FORWARD_AUTH_ACCESS_TOKEN: use true or false/,
     )
   })
+
+  test('no access token for the proxy beside an app whose tokens are bound to keys (DPoP): it could not use one', () => {
+    const dpop = { FORWARD_AUTH_PORT: '3001', OIDC_DPOP: 'true' }
+    expect(problemsWith({ ...dpop, FORWARD_AUTH_ACCESS_TOKEN: 'true' })).toEqual([
+      'FORWARD_AUTH_ACCESS_TOKEN: must be false while an app binds its tokens to keys (DPoP: web), as the proxy cannot make the proofs they need',
+    ])
+    expect(problemsWith(dpop)).toEqual([])
+  })
 })

@@ -26,6 +26,7 @@ const app = (id: string, origin: string, targets: string[] = [], upstreamAudienc
   upstreamAudiences,
   tokenExchange: 'standard',
   par: false,
+  dpop: false,
   // Keycloak reaches keyward on an internal address, not the public origin.
   backchannelLogoutUrl: new URL(`https://keyward.internal/${id}/auth/backchannel-logout`),
 })
@@ -225,6 +226,20 @@ describe('what the doctor checks, on realms described as data', () => {
   })
 })
 
+test('keyward with a secret, and a client that takes signed assertions: a problem setup does not change (a signing client is not weakened)', () => {
+  const web = app('web', 'https://web.example.com')
+  const signing = realm([
+    client('web', { redirectUris: ['https://web.example.com/*'], clientAuthenticatorType: 'client-jwt' }),
+  ])
+  expect(findings([web], signing).map((f) => [f.severity, f.problem, f.change])).toEqual([
+    [
+      'problem',
+      'the client authenticates with client-jwt, but keyward with a secret: Keycloak refuses every call',
+      undefined,
+    ],
+  ])
+})
+
 describe('a client that authenticates with a key (private_key_jwt)', () => {
   const key = { kid: 'k2', alg: 'ES256' as const, privateJwk: {}, publicJwk: {} }
   const web: CheckedApp = {
@@ -311,6 +326,32 @@ describe('pushed authorization requests (PAR)', () => {
     expect(findings([pushing], required(true))).toEqual([])
     expect(findings([web], required(false))).toEqual([])
     expect(findings([pushing], realm([]))[0].change).toMatchObject({ kind: 'create-client', requirePar: true })
+  })
+})
+
+describe('DPoP-bound tokens', () => {
+  const web = app('web', 'https://web.example.com')
+  const required = (on: boolean) => {
+    const c = client('web', { redirectUris: ['https://web.example.com/*'] })
+    return realm([{ ...c, attributes: { ...c.attributes, ...(on ? { 'dpop.bound.access.tokens': 'true' } : {}) } }])
+  }
+
+  test('a client that requires DPoP of a keyward without it: a problem; one keyward binds for that does not require it: advice', () => {
+    expect(findings([web], required(true)).map((f) => [f.severity, f.problem, f.fix, f.change])).toEqual([
+      [
+        'problem',
+        'the client requires DPoP-bound tokens, and keyward sends no DPoP proofs: Keycloak refuses every login and refresh',
+        'set OIDC_DPOP=true (the middleware: keycloak.dpop; a KEYWARD_CONFIG app: "dpop": true)',
+        undefined,
+      ],
+    ])
+    const binding = { ...web, dpop: true }
+    expect(findings([binding], required(false)).map((f) => [f.severity, f.change])).toEqual([
+      ['advice', { kind: 'set-attributes', clientId: 'web', attributes: { 'dpop.bound.access.tokens': 'true' } }],
+    ])
+    expect(findings([binding], required(true))).toEqual([])
+    expect(findings([web], required(false))).toEqual([])
+    expect(findings([binding], realm([]))[0].change).toMatchObject({ kind: 'create-client', requireDpop: true })
   })
 })
 

@@ -23,6 +23,18 @@ describe('the tokens of a session as bytes', () => {
     expect(decodeTokens(encodeTokens(tokens))).toEqual(tokens)
   })
 
+  test("a session's DPoP key travels with its tokens, with or without a refresh token", () => {
+    const dpopKey = { x: b64(32), y: b64(32), d: b64(32) }
+    for (const tokens of [
+      { accessToken: jwt(), refreshToken: jwt(), dpopKey },
+      { accessToken: jwt(), dpopKey },
+    ]) {
+      expect(decodeTokens(encodeTokens(tokens))).toStrictEqual(tokens)
+    }
+    const bytes = encodeTokens({ accessToken: jwt(), dpopKey })
+    expect(() => decodeTokens(bytes.subarray(0, bytes.length - 1))).toThrow(RangeError)
+  })
+
   test('bytes cut short or with an unknown tag are refused, not misread', () => {
     const bytes = encodeTokens({ accessToken: jwt(), refreshToken: jwt() })
     expect(() => decodeTokens(bytes.subarray(0, bytes.length - 10))).toThrow(RangeError)

@@ -142,7 +142,7 @@ export function createApiProxy(deps: ApiProxyDeps) {
       return got.credential
     }
     let token = await tokenFor(false)
-    let answer = await send(name, upstream, { ...outgoing, accessToken: token.accessToken })
+    let answer = await send(name, upstream, { ...outgoing, accessToken: token.accessToken, dpopKey: token.dpopKey })
     try {
       const retry =
         token.accessToken &&
@@ -152,7 +152,7 @@ export function createApiProxy(deps: ApiProxyDeps) {
       if (answer.statusCode === 401 && retry) {
         await answer.body.dump()
         token = await tokenFor(true)
-        answer = await send(name, upstream, { ...outgoing, accessToken: token.accessToken })
+        answer = await send(name, upstream, { ...outgoing, accessToken: token.accessToken, dpopKey: token.dpopKey })
       }
       // setHeader, not Express's res.set: the upstream's headers go out as they came (no charset added
       // to a Content-Type, repeated headers kept).

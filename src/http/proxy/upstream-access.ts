@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose'
 import type { ServerResponse } from 'node:http'
 import type { AppConfig, UpstreamConfig } from '../../config/types'
 import { missingClaims, missingRoles } from '../../domain/access'
-import type { TokenSession } from '../../domain/token-session'
+import type { DPoPKey, TokenSession } from '../../domain/token-session'
 import type { ClientTokens } from '../../sessions/client-tokens'
 import type { TokenService } from '../../sessions/token-service'
 import { KeywardError } from '../problem'
@@ -10,7 +10,7 @@ import { checkAuthLevel } from '../step-up'
 
 export interface UpstreamAccessDeps {
   upstreams: ReadonlyMap<string, UpstreamConfig>
-  tokens: Pick<TokenService, 'accessToken' | 'currentSession' | 'forceRefresh' | 'upstreamToken'>
+  tokens: Pick<TokenService, 'currentSession' | 'forceRefresh' | 'upstreamToken'>
   /** The realm's `acr.loa.map`, for upstreams that require a level. */
   acrLevels: Readonly<Record<string, number>>
   /** The app's own token, for upstreams with token `client`. */
@@ -22,6 +22,8 @@ export interface UpstreamAccessDeps {
 export interface UpstreamCredential {
   accessToken?: string
   obtainedAt: number
+  /** The key the token is bound to (DPoP), for the proof each call carries. */
+  dpopKey?: DPoPKey
 }
 
 /**
@@ -79,8 +81,9 @@ export function upstreamAccess(deps: UpstreamAccessDeps) {
           session: current,
         }
       }
-      const accessToken = force ? current.tokens.accessToken : await deps.tokens.accessToken(current)
-      return { credential: { accessToken, obtainedAt: current.refreshedAt }, session: current }
+      const { tokens, refreshedAt } = force ? current : await deps.tokens.currentSession(current)
+      const credential = { accessToken: tokens.accessToken, obtainedAt: refreshedAt }
+      return { credential: tokens.dpopKey ? { ...credential, dpopKey: tokens.dpopKey } : credential, session: current }
     },
   }
 }

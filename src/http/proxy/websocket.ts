@@ -6,6 +6,7 @@ import type { UpstreamConfig, WebSocketPolicy } from '../../config/types'
 import type { TokenSession } from '../../domain/token-session'
 import { requestContext } from '../../log'
 import { forwardedFor, outgoingHeaders, upstreamUrl, type Forwarder } from '../../upstream/forward'
+import { dpopProof } from '../../domain/dpop-proof'
 import { logProblem } from '../middleware/error-handler'
 import { apiSecurityHeaders } from '../middleware/security-headers'
 import { KeywardError, sendProblem, toProblem } from '../problem'
@@ -207,14 +208,14 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps) {
         .split(',')
         .map((p) => p.trim())
         .filter(Boolean)
-      const url = upstreamUrl(upstream, pathAndQuery).replace(/^http/, 'ws')
+      const httpUrl = upstreamUrl(upstream, pathAndQuery)
       const { credential } = await access.credential(api.app, name, upstream, session, false)
-      const up = await connect(
-        url,
-        protocols,
-        outgoingHeaders({ ...call, accessToken: credential.accessToken }),
-        upstream,
-      )
+      const { accessToken, dpopKey } = credential
+      const upstreamHeaders = outgoingHeaders({ ...call, accessToken, dpopKey })
+      // The handshake is the GET a DPoP proof speaks of (no upstream nonce is learnt here).
+      if (accessToken && dpopKey)
+        upstreamHeaders.dpop = await dpopProof(dpopKey, { method: 'GET', url: httpUrl, accessToken })
+      const up = await connect(httpUrl.replace(/^http/, 'ws'), protocols, upstreamHeaders, upstream)
       if (up.refused) {
         release()
         return passRefusal(up.refused, up.ws, socket, res)
